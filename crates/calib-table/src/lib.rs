@@ -1,0 +1,1 @@
+//! TensorRT calibration tables.
