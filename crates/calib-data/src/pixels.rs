@@ -1,0 +1,258 @@
+//! Decode, resample (OpenCV-exact), normalise into an f32 slice.
+
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::path::Path;
+
+use image::DynamicImage;
+
+use crate::error::{Error, Result};
+use crate::spec::{ChannelOrder, Interpolation, Layout, Preprocess, Resize};
+
+/// An 8-bit interleaved image with 1 or 3 channels (RGB order when 3).
+pub(crate) struct U8Image<'a> {
+    pub w: usize,
+    pub h: usize,
+    pub cn: usize,
+    pub data: Cow<'a, [u8]>,
+}
+
+/// Decode `path` into 8-bit pixels with the channel count `pre` wants.
+pub(crate) fn decode(path: &Path, input: &str, pre: &Preprocess) -> Result<U8Image<'static>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let img = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?
+        .decode()
+        .map_err(|source| Error::Decode { path: path.to_path_buf(), source })?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let (cn, data): (usize, Vec<u8>) = match img {
+        DynamicImage::ImageLuma8(b) => (1, b.into_raw()),
+        DynamicImage::ImageRgb8(b) => (3, b.into_raw()),
+        DynamicImage::ImageLumaA8(b) => (1, b.into_raw().chunks_exact(2).map(|p| p[0]).collect()),
+        DynamicImage::ImageRgba8(b) => {
+            (3, b.into_raw().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect())
+        }
+        other if other.color().has_color() => (3, other.to_rgb8().into_raw()),
+        other => (1, other.to_luma8().into_raw()),
+    };
+    let want = pre.channels();
+    if cn == want {
+        return Ok(U8Image { w, h, cn, data: Cow::Owned(data) });
+    }
+    if !pre.convert_channels {
+        return Err(Error::Channels { path: path.to_path_buf(), input: input.to_string(), expected: want, found: cn });
+    }
+    let data = if want == 3 {
+        data.iter().flat_map(|&g| [g, g, g]).collect()
+    } else {
+        // OpenCV COLOR_RGB2GRAY for 8-bit: 14-bit fixed point 0.299/0.587/0.114.
+        data.chunks_exact(3)
+            .map(|p| ((p[0] as u32 * 4899 + p[1] as u32 * 9617 + p[2] as u32 * 1868 + (1 << 13)) >> 14) as u8)
+            .collect()
+    };
+    Ok(U8Image { w, h, cn: want, data: Cow::Owned(data) })
+}
+
+/// Resized size and crop window (in resized coordinates): `(rw, rh, x0, y0, cw, ch)`.
+pub(crate) fn geometry(resize: Resize, sw: usize, sh: usize) -> (usize, usize, usize, usize, usize, usize) {
+    match resize {
+        Resize::None => (sw, sh, 0, 0, sw, sh),
+        Resize::Exact { width, height } => (width as usize, height as usize, 0, 0, width as usize, height as usize),
+        Resize::ShortSideCrop { short_side, crop_width, crop_height } => {
+            let s = short_side as usize;
+            let scaled = |long: usize, short: usize| ((long as f64 * s as f64 / short as f64) + 0.5).floor() as usize;
+            let (rw, rh) = if sw <= sh { (s, scaled(sh, sw)) } else { (scaled(sw, sh), s) };
+            let (cw, ch) = (crop_width as usize, crop_height as usize);
+            (rw, rh, (rw - cw.min(rw)) / 2, (rh - ch.min(rh)) / 2, cw, ch)
+        }
+    }
+}
+
+/// Resample `src` to `rw` x `rh` and return the `cw` x `ch` window at `(x0, y0)`, interleaved.
+/// Only the pixels inside the window are computed.
+pub(crate) fn resample(
+    src: &U8Image<'_>,
+    interp: Interpolation,
+    (rw, rh, x0, y0, cw, ch): (usize, usize, usize, usize, usize, usize),
+) -> Vec<u8> {
+    let cn = src.cn;
+    if rw == src.w && rh == src.h {
+        // cv2.resize copies when the size does not change; so do we.
+        let mut out = Vec::with_capacity(cw * ch * cn);
+        for y in y0..y0 + ch {
+            let row = &src.data[(y * src.w + x0) * cn..(y * src.w + x0 + cw) * cn];
+            out.extend_from_slice(row);
+        }
+        return out;
+    }
+    match interp {
+        Interpolation::Linear => linear_cv(src, rw, rh, x0, y0, cw, ch),
+        Interpolation::Nearest => nearest_cv(src, rw, rh, x0, y0, cw, ch),
+        Interpolation::Antialias => antialias(src, rw, rh, x0, y0, cw, ch),
+    }
+}
+
+const COEF_BITS: u32 = 11;
+const COEF_SCALE: f32 = (1 << COEF_BITS) as f32;
+
+/// OpenCV's `(float)((d + 0.5) * scale - 0.5)` split into integer and 11-bit weights.
+fn linear_pos(d: usize, scale: f64) -> (i64, f32) {
+    let f = ((d as f64 + 0.5) * scale - 0.5) as f32;
+    let s = f.floor();
+    (s as i64, f - s)
+}
+
+fn weights(f: f32) -> [i32; 2] {
+    [((1.0 - f) * COEF_SCALE).round_ties_even() as i32, (f * COEF_SCALE).round_ties_even() as i32]
+}
+
+/// Bit-exact port of OpenCV's `resize(INTER_LINEAR)` for `CV_8U` (HResizeLinear / VResizeLinear
+/// with `INTER_RESIZE_COEF_BITS = 11`).
+fn linear_cv(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
+    let (sw, sh, cn) = (src.w, src.h, src.cn);
+    // cv::resize: inv_scale = dst/src, then hal::resize: scale = 1/inv_scale.
+    let scale_x = 1.0 / (rw as f64 / sw as f64);
+    let scale_y = 1.0 / (rh as f64 / sh as f64);
+    // Horizontal tables (per output column of the window).
+    let mut xo = Vec::with_capacity(cw * 2);
+    let mut xa = Vec::with_capacity(cw * 2);
+    for dx in x0..x0 + cw {
+        let (mut sx, mut fx) = linear_pos(dx, scale_x);
+        if sx < 0 {
+            sx = 0;
+            fx = 0.0;
+        }
+        if sx >= sw as i64 - 1 {
+            sx = sw as i64 - 1;
+            fx = 0.0;
+        }
+        let sx = sx as usize;
+        xo.push(sx * cn);
+        xo.push((sx + 1).min(sw - 1) * cn);
+        let [a0, a1] = weights(fx);
+        xa.push(a0);
+        xa.push(a1);
+    }
+    let hrow = |y: usize, buf: &mut [i32]| {
+        let row = &src.data[y * sw * cn..(y + 1) * sw * cn];
+        for i in 0..cw {
+            let (o0, o1, a0, a1) = (xo[2 * i], xo[2 * i + 1], xa[2 * i], xa[2 * i + 1]);
+            for k in 0..cn {
+                buf[i * cn + k] = row[o0 + k] as i32 * a0 + row[o1 + k] as i32 * a1;
+            }
+        }
+    };
+    let n = cw * cn;
+    let mut out = vec![0u8; ch * n];
+    // Two cached horizontal rows, keyed by source row.
+    let mut rows = [vec![0i32; n], vec![0i32; n]];
+    let mut keys = [usize::MAX, usize::MAX];
+    let clip = |y: i64| y.clamp(0, sh as i64 - 1) as usize;
+    for (oy, dy) in (y0..y0 + ch).enumerate() {
+        let (sy, fy) = linear_pos(dy, scale_y);
+        let [b0, b1] = weights(fy);
+        let (r0, r1) = (clip(sy), clip(sy + 1));
+        // Reuse cached rows where possible (downscaling by < 2 shares rows between outputs).
+        if keys[0] != r0 {
+            if keys[1] == r0 {
+                rows.swap(0, 1);
+                keys.swap(0, 1);
+            } else {
+                hrow(r0, &mut rows[0]);
+                keys[0] = r0;
+            }
+        }
+        if keys[1] != r1 {
+            if r1 == r0 {
+                let (a, b) = rows.split_at_mut(1);
+                b[0].copy_from_slice(&a[0]);
+            } else {
+                hrow(r1, &mut rows[1]);
+            }
+            keys[1] = r1;
+        }
+        let (s0, s1) = (&rows[0], &rows[1]);
+        let dst = &mut out[oy * n..(oy + 1) * n];
+        for x in 0..n {
+            let v = ((b0 * (s0[x] >> 4)) >> 16) + ((b1 * (s1[x] >> 4)) >> 16) + 2;
+            dst[x] = (v >> 2).clamp(0, 255) as u8;
+        }
+    }
+    out
+}
+
+/// Bit-exact `cv2.INTER_NEAREST`: `min(floor(d * (1 / (dst / src))), src - 1)`.
+fn nearest_cv(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
+    let (sw, sh, cn) = (src.w, src.h, src.cn);
+    let ifx = 1.0 / (rw as f64 / sw as f64);
+    let ify = 1.0 / (rh as f64 / sh as f64);
+    let xs: Vec<usize> = (x0..x0 + cw).map(|x| ((x as f64 * ifx).floor() as usize).min(sw - 1) * cn).collect();
+    let mut out = Vec::with_capacity(cw * ch * cn);
+    for y in y0..y0 + ch {
+        let sy = ((y as f64 * ify).floor() as usize).min(sh - 1);
+        let row = &src.data[sy * sw * cn..(sy + 1) * sw * cn];
+        for &o in &xs {
+            out.extend_from_slice(&row[o..o + cn]);
+        }
+    }
+    out
+}
+
+/// Antialiased bilinear through `fast_image_resize` (convolution, support widened on downscale).
+fn antialias(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
+    use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let pt = if src.cn == 3 { PixelType::U8x3 } else { PixelType::U8 };
+    let fallback = || linear_cv(src, rw, rh, x0, y0, cw, ch);
+    let Ok(src_img) = ImageRef::new(src.w as u32, src.h as u32, &src.data, pt) else {
+        return fallback();
+    };
+    let mut dst = Image::new(cw as u32, ch as u32, pt);
+    let (fx, fy) = (src.w as f64 / rw as f64, src.h as f64 / rh as f64);
+    let opts = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .crop(x0 as f64 * fx, y0 as f64 * fy, cw as f64 * fx, ch as f64 * fy);
+    match Resizer::new().resize(&src_img, &mut dst, &opts) {
+        Ok(()) => dst.into_vec(),
+        Err(e) => {
+            log::warn!("fast_image_resize failed ({e}); using linear interpolation");
+            fallback()
+        }
+    }
+}
+
+/// Normalise an interleaved 8-bit window (RGB or gray) into `out` with the spec's channel
+/// order, `(x - mean) * scale` or `(x - mean) / std`, and layout.
+pub(crate) fn normalize_into(pixels: &[u8], cn: usize, pre: &Preprocess, out: &mut [f32]) {
+    // One 256-entry table per output channel: the same f32 arithmetic, computed once.
+    let mut lut = vec![[0f32; 256]; cn];
+    for (c, table) in lut.iter_mut().enumerate() {
+        let (m, f) = (pre.mean.get(c), pre.factor.get(c));
+        for (v, t) in table.iter_mut().enumerate() {
+            *t = if pre.divide { (v as f32 - m) / f } else { (v as f32 - m) * f };
+        }
+    }
+    // Output channel c reads decoded channel src_c[c].
+    let src_c: [usize; 3] = match pre.order {
+        ChannelOrder::Bgr => [2, 1, 0],
+        _ => [0, 1, 2],
+    };
+    let hw = pixels.len() / cn;
+    match pre.layout {
+        Layout::Nchw => {
+            for (c, plane) in out.chunks_exact_mut(hw).enumerate().take(cn) {
+                let (sc, table) = (src_c[c], &lut[c]);
+                for (o, px) in plane.iter_mut().zip(pixels.chunks_exact(cn)) {
+                    *o = table[px[sc] as usize];
+                }
+            }
+        }
+        Layout::Nhwc => {
+            for (o, px) in out.chunks_exact_mut(cn).zip(pixels.chunks_exact(cn)) {
+                for c in 0..cn {
+                    o[c] = lut[c][px[src_c[c]] as usize];
+                }
+            }
+        }
+    }
+}
