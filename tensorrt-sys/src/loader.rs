@@ -1,0 +1,272 @@
+//! Opens TensorRT's libraries at run time and resolves the few exported entry points.
+//!
+//! TensorRT exports only factories (`createInferBuilder_INTERNAL`, `createInferRuntime_INTERNAL`,
+//! `createNvOnnxParser_INTERNAL`) and `getInferLibVersion`; every other call is virtual. The shim
+//! receives the factories as function pointers, so nothing links against TensorRT.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::bindings::{trt_factory_fn, trt_parser_factory_fn};
+
+/// Directory searched first for `libnvinfer.so.N` and `libnvonnxparser.so.N`.
+pub const TRT_LIB_DIR: &str = "TRT_LIB_DIR";
+
+const SYM_VERSION: &str = "getInferLibVersion";
+const SYM_BUILDER: &str = "createInferBuilder_INTERNAL";
+const SYM_RUNTIME: &str = "createInferRuntime_INTERNAL";
+const SYM_PARSER: &str = "createNvOnnxParser_INTERNAL";
+
+/// A TensorRT library version as `getInferLibVersion` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LibVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl LibVersion {
+    /// Decodes `getInferLibVersion()`: 8.x reports major*1000+minor*100+patch (8503),
+    /// 10.x reports major*10000+minor*100+patch (101600).
+    pub fn from_encoded(v: i32) -> Self {
+        let v = v.max(0) as u32;
+        let (major, rest) = if v >= 10_000 { (v / 10_000, v % 10_000) } else { (v / 1000, v % 1000) };
+        LibVersion { major, minor: rest / 100, patch: rest % 100 }
+    }
+}
+
+impl fmt::Display for LibVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Why TensorRT's libraries could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// No candidate path could be opened.
+    NotFound { library: String, tried: Vec<(String, String)> },
+    /// The library opened but lacks an entry point.
+    MissingSymbol { path: String, symbol: &'static str, reason: String },
+    /// The library's major version differs from the headers the shim was compiled against.
+    VersionMismatch { path: String, library: LibVersion, headers: String },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::NotFound { library, tried } => {
+                writeln!(f, "TensorRT library {library} not found. Tried:")?;
+                for (path, why) in tried {
+                    writeln!(f, "  - {path}: {why}")?;
+                }
+                write!(
+                    f,
+                    "Set {TRT_LIB_DIR} to the directory that holds {library} (or add it to LD_LIBRARY_PATH)."
+                )
+            }
+            LoadError::MissingSymbol { path, symbol, reason } => write!(
+                f,
+                "{path} does not export `{symbol}` ({reason}); it is not a TensorRT library this crate can use"
+            ),
+            LoadError::VersionMismatch { path, library, headers } => write!(
+                f,
+                "{path} is TensorRT {library}, but this build was compiled against TensorRT {headers} headers; \
+                 the major versions must match. Rebuild with TENSORRT_INCLUDE_DIR pointing at the {}.x headers, \
+                 or set {TRT_LIB_DIR} to a TensorRT {}.x library directory.",
+                library.major,
+                headers.split('.').next().unwrap_or("?")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// TensorRT's libraries, opened once per process (see [`Library::get`]).
+pub struct Library {
+    path: PathBuf,
+    version: LibVersion,
+    create_builder: trt_factory_fn,
+    create_runtime: trt_factory_fn,
+    parser: OnceLock<Result<Parser, LoadError>>,
+    dir_hint: Option<PathBuf>,
+    // Keeps the code behind the function pointers mapped.
+    _nvinfer: libloading::Library,
+}
+
+struct Parser {
+    create: trt_parser_factory_fn,
+    _lib: libloading::Library,
+}
+
+// SAFETY: the fields are function pointers into a library that stays loaded for the life of
+// `Library`, plus immutable data; TensorRT's factories may be called from any thread.
+unsafe impl Send for Library {}
+unsafe impl Sync for Library {}
+
+impl fmt::Debug for Library {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Library").field("path", &self.path).field("version", &self.version).finish()
+    }
+}
+
+static LIBRARY: OnceLock<Result<Library, LoadError>> = OnceLock::new();
+
+fn header_major() -> u32 {
+    crate::header_version().0 as u32
+}
+
+impl Library {
+    /// The process-wide TensorRT, loaded on first use from `TRT_LIB_DIR`, then the loader's
+    /// search path. Later calls return the same library (or the same error).
+    pub fn get() -> Result<&'static Library, LoadError> {
+        LIBRARY
+            .get_or_init(|| {
+                let dir = std::env::var_os(TRT_LIB_DIR).filter(|d| !d.is_empty()).map(PathBuf::from);
+                Library::open(dir.as_deref())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Opens `libnvinfer.so.<header major>` from `dir` (when given) or the loader's search path.
+    /// Not cached: use [`Library::get`] in applications.
+    pub fn open(dir: Option<&Path>) -> Result<Library, LoadError> {
+        let major = header_major();
+        let name = format!("libnvinfer.so.{major}");
+        let (nvinfer, path) = open_first(&name, dir)?;
+        let path_str = path.display().to_string();
+
+        // SAFETY: the symbols have these C signatures in every TensorRT 8.x/10.x (NvInfer*.h).
+        let version = unsafe {
+            let get: libloading::Symbol<unsafe extern "C" fn() -> i32> = symbol(&nvinfer, &path_str, SYM_VERSION)?;
+            LibVersion::from_encoded(get())
+        };
+        if version.major != major {
+            return Err(LoadError::VersionMismatch {
+                path: path_str,
+                library: version,
+                headers: crate::HEADER_VERSION.to_string(),
+            });
+        }
+        let create_builder = unsafe { factory(&nvinfer, &path_str, SYM_BUILDER)? };
+        let create_runtime = unsafe { factory(&nvinfer, &path_str, SYM_RUNTIME)? };
+        Ok(Library {
+            path,
+            version,
+            create_builder,
+            create_runtime,
+            parser: OnceLock::new(),
+            dir_hint: dir.map(Path::to_path_buf),
+            _nvinfer: nvinfer,
+        })
+    }
+
+    /// Where `libnvinfer` was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The library's own version (`getInferLibVersion`).
+    pub fn version(&self) -> LibVersion {
+        self.version
+    }
+
+    /// `createInferBuilder_INTERNAL`, for `trt_builder_create`.
+    pub fn builder_factory(&self) -> trt_factory_fn {
+        self.create_builder
+    }
+
+    /// `createInferRuntime_INTERNAL`, for `trt_runtime_create`.
+    pub fn runtime_factory(&self) -> trt_factory_fn {
+        self.create_runtime
+    }
+
+    /// `createNvOnnxParser_INTERNAL` from `libnvonnxparser.so.N`, opened on first use (deployments
+    /// that only run engines never need it).
+    pub fn parser_factory(&self) -> Result<trt_parser_factory_fn, LoadError> {
+        self.parser
+            .get_or_init(|| {
+                let name = format!("libnvonnxparser.so.{}", self.version.major);
+                let dir = self.dir_hint.as_deref().or_else(|| self.path.parent());
+                let (lib, path) = open_first(&name, dir)?;
+                let create = unsafe { factory(&lib, &path.display().to_string(), SYM_PARSER)? };
+                Ok(Parser { create, _lib: lib })
+            })
+            .as_ref()
+            .map(|p| p.create)
+            .map_err(Clone::clone)
+    }
+}
+
+fn open_first(name: &str, dir: Option<&Path>) -> Result<(libloading::Library, PathBuf), LoadError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = dir {
+        candidates.push(dir.join(name));
+    }
+    // A bare name goes through the dynamic loader's search (LD_LIBRARY_PATH, ld.so.cache, ...).
+    candidates.push(PathBuf::from(name));
+    let mut tried = Vec::new();
+    for c in candidates {
+        // SAFETY: loading TensorRT runs its static initialisers, which is what we want.
+        match unsafe { libloading::Library::new(&c) } {
+            Ok(lib) => return Ok((lib, c)),
+            Err(e) => {
+                let label = if c.components().count() == 1 {
+                    format!("{} (loader search path: LD_LIBRARY_PATH, ld.so.cache)", c.display())
+                } else {
+                    c.display().to_string()
+                };
+                tried.push((label, source_message(&e)));
+            }
+        }
+    }
+    Err(LoadError::NotFound { library: name.to_string(), tried })
+}
+
+fn source_message(e: &libloading::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
+unsafe fn symbol<'l, T>(
+    lib: &'l libloading::Library,
+    path: &str,
+    name: &'static str,
+) -> Result<libloading::Symbol<'l, T>, LoadError> {
+    lib.get(name.as_bytes()).map_err(|e| LoadError::MissingSymbol {
+        path: path.to_string(),
+        symbol: name,
+        reason: source_message(&e),
+    })
+}
+
+unsafe fn factory<F: Copy>(lib: &libloading::Library, path: &str, name: &'static str) -> Result<F, LoadError> {
+    let sym: libloading::Symbol<*mut c_void> = symbol(lib, path, name)?;
+    let ptr = *sym;
+    debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
+    // The bindings' factory types are Option<extern "C" fn>; a non-null pointer is Some.
+    Ok(std::mem::transmute_copy::<*mut c_void, F>(&ptr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_both_version_encodings() {
+        assert_eq!(LibVersion::from_encoded(8503), LibVersion { major: 8, minor: 5, patch: 3 });
+        assert_eq!(LibVersion::from_encoded(8601), LibVersion { major: 8, minor: 6, patch: 1 });
+        assert_eq!(LibVersion::from_encoded(100300), LibVersion { major: 10, minor: 3, patch: 0 });
+        assert_eq!(LibVersion::from_encoded(101600), LibVersion { major: 10, minor: 16, patch: 0 });
+        assert_eq!(LibVersion::from_encoded(7103).to_string(), "7.1.3");
+    }
+}
