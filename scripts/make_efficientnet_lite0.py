@@ -122,6 +122,44 @@ def class_names():
     return names
 
 
+def fold_constant_inputs(path, feed):
+    """The exporter writes F.pad's pads as a chain of shape ops; TensorRT wants them constant.
+    Evaluate every Pad's `pads` input with onnxruntime, store it as an initializer, drop the dead
+    nodes, and make the output shape static."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+    m = onnx.load(path)
+    pads = [n.input[1] for n in m.graph.node if n.op_type == "Pad"]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(m)
+    for t in pads:
+        probe.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.INT64, None))
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    vals = dict(zip(pads, sess.run(pads, feed)))
+    for i, t in enumerate(pads):
+        name = f"pad{i}_pads"
+        m.graph.initializer.append(numpy_helper.from_array(vals[t].astype(np.int64), name))
+        for n in m.graph.node:
+            if n.op_type == "Pad" and n.input[1] == t:
+                n.input[1] = name
+    # prune nodes whose outputs are not used
+    while True:
+        used = {i for n in m.graph.node for i in n.input} | {o.name for o in m.graph.output}
+        dead = [n for n in m.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            m.graph.node.remove(n)
+    for o in m.graph.output:
+        o.type.tensor_type.shape.dim[0].ClearField("dim_param")
+        o.type.tensor_type.shape.dim[0].dim_value = 8
+    del m.graph.value_info[:]
+    m = onnx.shape_inference.infer_shapes(m)
+    onnx.checker.check_model(m)
+    onnx.save(m, path)
+
+
 def main():
     out = os.path.join(os.environ.get("MODELS_OUT", ".device/models"), "efficientnet_lite0.onnx")
     photos = os.path.join(os.environ.get("DATA_OUT", ".device/data"), "photos")
@@ -146,6 +184,7 @@ def main():
     with torch.no_grad():
         torch.onnx.export(model, x, out, input_names=["input"], output_names=["logits"],
                           opset_version=13, do_constant_folding=True, dynamo=False)
+    fold_constant_inputs(out, {"input": x.numpy()})
     import onnxruntime as ort
     sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
     y = sess.run(None, {"input": x.numpy()})[0]
