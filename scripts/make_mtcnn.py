@@ -92,6 +92,17 @@ def main():
         print(f"   {n}: max |joined - original| = {err:.2e}")
         assert err < 1e-5, n
 
+    # layout check on a real face: skimage's astronaut, face box [x=179,y=60,w=89,h=113] as found by
+    # the package's own MTCNN.detect_faces (confidence 0.99999); squared around its centre.
+    import skimage.data
+    im = skimage.data.astronaut()
+    face = im[60 + 56 - 56:60 + 56 + 57, 179 + 44 - 56:179 + 44 + 57]
+    fx = {sz: np.repeat(((cv2.resize(face, (sz, sz), interpolation=cv2.INTER_AREA).astype(np.float32)
+                          - 127.5) * 0.0078125).transpose(2, 0, 1)[None], B, 0) for sz in (24, 48)}
+    fr = joined.run(names, {"rnet_input": fx[24], "onet_input": fx[48]})
+    print(f"   astronaut face (NCHW, rows=H): rnet face prob {fr[1][0, 1]:.4f}, onet {fr[4][0, 1]:.4f}")
+    assert fr[1][0, 1] > 0.9 and fr[4][0, 1] > 0.9
+
     # real calibration inputs: square crops of the real photos, same box for both nets
     photos_dir = os.path.join(DATA, "photos")
     photos = sorted(os.listdir(photos_dir))
