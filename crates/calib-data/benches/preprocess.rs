@@ -9,17 +9,29 @@ use std::time::Instant;
 use trt_calib_data::{BatchSource, Input, Preprocess, Resize, Spec};
 
 fn main() {
-    let dir = std::env::var("CALIB_BENCH_IMAGES").unwrap_or_else(|_| "/tmp/calib-bench-images".into());
-    let passes: usize = std::env::var("CALIB_BENCH_PASSES").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let dir =
+        std::env::var("CALIB_BENCH_IMAGES").unwrap_or_else(|_| "/tmp/calib-bench-images".into());
+    let passes: usize = std::env::var("CALIB_BENCH_PASSES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
     let pre = Preprocess::rgb()
-        .with_resize(Resize::ShortSideCrop { short_side: 256, crop_width: 224, crop_height: 224 })
+        .with_resize(Resize::ShortSideCrop {
+            short_side: 256,
+            crop_width: 224,
+            crop_height: 224,
+        })
         .with_mean([123.675, 116.28, 103.53])
         .with_std([58.395, 57.12, 57.375]);
-    let spec = Spec::new(8).with_input(Input::images("data", &dir, pre)).with_last_batch(trt_calib_data::LastBatch::Pad);
+    let spec = Spec::new(8)
+        .with_input(Input::images("data", &dir, pre))
+        .with_last_batch(trt_calib_data::LastBatch::Pad);
     let mut src = match spec.open() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}\n(run benches/compare.sh, or set CALIB_BENCH_IMAGES to a folder of JPEGs)");
+            eprintln!(
+                "{e}\n(run benches/compare.sh, or set CALIB_BENCH_IMAGES to a folder of JPEGs)"
+            );
             std::process::exit(1);
         }
     };

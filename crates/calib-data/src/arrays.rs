@@ -42,8 +42,14 @@ pub(crate) fn load_npz(path: &Path, name: &str) -> Result<ArrayD<f32>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut npz = NpzReader::new(file).map_err(|e| Error::array(path, e.to_string()))?;
     let names = npz.names().map_err(|e| Error::array(path, e.to_string()))?;
-    if !names.iter().any(|n| n == name || n.strip_suffix(".npy") == Some(name)) {
-        return Err(Error::array(path, format!("no array `{name}`; it has: {}", names.join(", "))));
+    if !names
+        .iter()
+        .any(|n| n == name || n.strip_suffix(".npy") == Some(name))
+    {
+        return Err(Error::array(
+            path,
+            format!("no array `{name}`; it has: {}", names.join(", ")),
+        ));
     }
     let result: std::result::Result<ArrayD<f32>, String> = (|| {
         let msg = read_any!(T => npz.by_name::<ndarray::OwnedRepr<T>, IxDyn>(name));
@@ -57,7 +63,10 @@ pub(crate) fn load_raw(path: &Path, sample_shape: &[usize]) -> Result<ArrayD<f32
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let per: usize = sample_shape.iter().product();
     if per == 0 {
-        return Err(Error::array(path, format!("sample shape {sample_shape:?} has no elements")));
+        return Err(Error::array(
+            path,
+            format!("sample shape {sample_shape:?} has no elements"),
+        ));
     }
     if bytes.len() % (4 * per) != 0 {
         return Err(Error::array(
@@ -66,7 +75,10 @@ pub(crate) fn load_raw(path: &Path, sample_shape: &[usize]) -> Result<ArrayD<f32
         ));
     }
     let n = bytes.len() / (4 * per);
-    let data: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let data: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
     let mut shape = vec![n];
     shape.extend_from_slice(sample_shape);
     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| Error::array(path, e.to_string()))

@@ -101,15 +101,24 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn spec(message: impl Into<String>) -> Self {
-        Error::Spec { path: None, message: message.into() }
+        Error::Spec {
+            path: None,
+            message: message.into(),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn array(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Array { path: path.into(), message: message.into() }
+        Error::Array {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// Whether this error concerns one bad sample file (and may be skipped with
@@ -117,7 +126,10 @@ impl Error {
     pub fn is_bad_file(&self) -> bool {
         matches!(
             self,
-            Error::Decode { .. } | Error::Channels { .. } | Error::ImageSize { .. } | Error::Io { .. }
+            Error::Decode { .. }
+                | Error::Channels { .. }
+                | Error::ImageSize { .. }
+                | Error::Io { .. }
         )
     }
 }

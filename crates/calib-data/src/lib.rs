@@ -85,6 +85,6 @@ mod spec;
 pub use error::{Error, Result};
 pub use pipeline::{Batch, BatchSource, Pipeline};
 pub use spec::{
-    ChannelOrder, Input, Interpolation, LastBatch, Layout, OnBadFile, PerChannel, Preprocess, Resize, Source,
-    Spec,
+    ChannelOrder, Input, Interpolation, LastBatch, Layout, OnBadFile, PerChannel, Preprocess,
+    Resize, Source, Spec,
 };

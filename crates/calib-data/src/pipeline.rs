@@ -27,11 +27,17 @@ pub struct Batch {
 impl Batch {
     /// The array of input `name`, shape `[N, ...]`.
     pub fn get(&self, name: &str) -> Option<ArrayViewD<'_, f32>> {
-        self.inputs.iter().find(|(n, _)| n == name).map(|(_, a)| a.view())
+        self.inputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.view())
     }
     /// The contiguous data of input `name` (what a calibrator copies to the device).
     pub fn as_slice(&self, name: &str) -> Option<&[f32]> {
-        self.inputs.iter().find(|(n, _)| n == name).and_then(|(_, a)| a.as_slice())
+        self.inputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, a)| a.as_slice())
     }
     /// Input names, in spec order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -74,7 +80,11 @@ pub trait BatchSource: Send {
 }
 
 enum Data {
-    Images { paths: Vec<PathBuf>, pre: Preprocess, src_size: Option<(u32, u32)> },
+    Images {
+        paths: Vec<PathBuf>,
+        pre: Preprocess,
+        src_size: Option<(u32, u32)>,
+    },
     Array(ArrayD<f32>),
 }
 
@@ -96,11 +106,17 @@ impl Resolved {
     fn fill(&self, i: usize, out: &mut [f32]) -> Result<()> {
         match &self.data {
             Data::Array(a) => {
-                let all = a.as_slice().ok_or_else(|| Error::Worker("array not contiguous".into()))?;
+                let all = a
+                    .as_slice()
+                    .ok_or_else(|| Error::Worker("array not contiguous".into()))?;
                 out.copy_from_slice(&all[i * self.sample_len..(i + 1) * self.sample_len]);
                 Ok(())
             }
-            Data::Images { paths, pre, src_size } => {
+            Data::Images {
+                paths,
+                pre,
+                src_size,
+            } => {
                 let path = &paths[i];
                 let img = pixels::decode(path, &self.name, pre)?;
                 if let Some((w, h)) = *src_size {
@@ -136,14 +152,20 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png" | "bmp")) && path.is_file() {
             files.push(path);
         }
     }
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     if files.is_empty() {
-        return Err(Error::spec(format!("no .jpg/.jpeg/.png/.bmp files in {}", dir.display())));
+        return Err(Error::spec(format!(
+            "no .jpg/.jpeg/.png/.bmp files in {}",
+            dir.display()
+        )));
     }
     Ok(files)
 }
@@ -172,10 +194,13 @@ fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
     let name = input.name.clone();
     let (data, sample_shape) = match (&input.source, &input.preprocess) {
         (Source::ImageDir(_) | Source::ImageList(_), None) => {
-            return Err(Error::spec(format!("input `{name}`: image inputs need a Preprocess")))
+            return Err(Error::spec(format!(
+                "input `{name}`: image inputs need a Preprocess"
+            )))
         }
         (Source::ImageDir(_) | Source::ImageList(_), Some(pre)) => {
-            pre.validate().map_err(|e| Error::spec(format!("input `{name}`: {e}")))?;
+            pre.validate()
+                .map_err(|e| Error::spec(format!("input `{name}`: {e}")))?;
             let paths = match &input.source {
                 Source::ImageDir(d) => list_images(d)?,
                 Source::ImageList(l) => l.clone(),
@@ -193,19 +218,35 @@ fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
                                 break;
                             }
                             Err(e) if on_bad_file == OnBadFile::Skip => {
-                                log::warn!("skipping {} when sizing input `{name}`: {e}", p.display())
+                                log::warn!(
+                                    "skipping {} when sizing input `{name}`: {e}",
+                                    p.display()
+                                )
                             }
-                            Err(source) => return Err(Error::Decode { path: p.clone(), source }),
+                            Err(source) => {
+                                return Err(Error::Decode {
+                                    path: p.clone(),
+                                    source,
+                                })
+                            }
                         }
                     }
-                    let d = found.ok_or_else(|| Error::spec(format!("input `{name}`: no readable image")))?;
+                    let d = found
+                        .ok_or_else(|| Error::spec(format!("input `{name}`: no readable image")))?;
                     src_size = Some(d);
                     d
                 }
                 _ => (0, 0),
             };
             let shape = pre.sample_shape(w, h);
-            (Data::Images { paths, pre: pre.clone(), src_size }, shape)
+            (
+                Data::Images {
+                    paths,
+                    pre: pre.clone(),
+                    src_size,
+                },
+                shape,
+            )
         }
         (source, _) => {
             let a = match source {
@@ -215,34 +256,59 @@ fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
                 _ => unreachable!(),
             };
             if a.ndim() == 0 {
-                return Err(Error::spec(format!("input `{name}`: a 0-d array has no sample axis")));
+                return Err(Error::spec(format!(
+                    "input `{name}`: a 0-d array has no sample axis"
+                )));
             }
             let shape = a.shape()[1..].to_vec();
-            let a = if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() };
+            let a = if a.is_standard_layout() {
+                a
+            } else {
+                a.as_standard_layout().into_owned()
+            };
             (Data::Array(a), shape)
         }
     };
     let sample_len: usize = sample_shape.iter().product();
     if sample_len == 0 {
-        return Err(Error::spec(format!("input `{name}`: sample shape {sample_shape:?} has no elements")));
+        return Err(Error::spec(format!(
+            "input `{name}`: sample shape {sample_shape:?} has no elements"
+        )));
     }
-    Ok(Resolved { name, data, sample_len })
+    Ok(Resolved {
+        name,
+        data,
+        sample_len,
+    })
 }
 
 impl Plan {
     /// Produce batch `index`, advancing `cursor` through `order`. `Ok(None)` at the end.
-    fn make_batch(&self, cursor: &mut usize, index: usize, shapes: &[(String, Vec<usize>)]) -> Result<Option<Batch>> {
+    fn make_batch(
+        &self,
+        cursor: &mut usize,
+        index: usize,
+        shapes: &[(String, Vec<usize>)],
+    ) -> Result<Option<Batch>> {
         let n = self.batch_size;
-        let mut bufs: Vec<Vec<f32>> = self.inputs.iter().map(|i| vec![0f32; n * i.sample_len]).collect();
+        let mut bufs: Vec<Vec<f32>> = self
+            .inputs
+            .iter()
+            .map(|i| vec![0f32; n * i.sample_len])
+            .collect();
         let mut filled = 0;
         while filled < n && *cursor < self.order.len() {
             let take = (n - filled).min(self.order.len() - *cursor);
             let idx = &self.order[*cursor..*cursor + take];
             *cursor += take;
-            let mut slots: Vec<Vec<&mut [f32]>> = (0..take).map(|_| Vec::with_capacity(bufs.len())).collect();
+            let mut slots: Vec<Vec<&mut [f32]>> =
+                (0..take).map(|_| Vec::with_capacity(bufs.len())).collect();
             for (buf, inp) in bufs.iter_mut().zip(&self.inputs) {
                 let l = inp.sample_len;
-                for (slot, chunk) in slots.iter_mut().zip(buf[filled * l..(filled + take) * l].chunks_mut(l)) {
+                for (slot, chunk) in slots
+                    .iter_mut()
+                    .zip(buf[filled * l..(filled + take) * l].chunks_mut(l))
+                {
                     slot.push(chunk);
                 }
             }
@@ -295,7 +361,12 @@ impl Plan {
                     .map_err(|e| Error::Worker(e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(Batch { index, size: n, real: filled, inputs }))
+        Ok(Some(Batch {
+            index,
+            size: n,
+            real: filled,
+            inputs,
+        }))
     }
 }
 
@@ -335,8 +406,13 @@ impl Pipeline {
                 return Err(Error::spec(format!("input `{}` appears twice", a.name)));
             }
         }
-        let inputs = spec.inputs.iter().map(|i| resolve(i, spec.on_bad_file)).collect::<Result<Vec<_>>>()?;
-        let counts: Vec<(String, usize)> = inputs.iter().map(|i| (i.name.clone(), i.count())).collect();
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|i| resolve(i, spec.on_bad_file))
+            .collect::<Result<Vec<_>>>()?;
+        let counts: Vec<(String, usize)> =
+            inputs.iter().map(|i| (i.name.clone(), i.count())).collect();
         if counts.iter().any(|(_, c)| *c != counts[0].1) {
             return Err(Error::SampleCountMismatch { counts });
         }
@@ -376,7 +452,13 @@ impl Pipeline {
                 (spec_in.name.clone(), s)
             })
             .collect();
-        let plan = Plan { inputs, order, batch_size: bs, last_batch: spec.last_batch, on_bad_file: spec.on_bad_file };
+        let plan = Plan {
+            inputs,
+            order,
+            batch_size: bs,
+            last_batch: spec.last_batch,
+            on_bad_file: spec.on_bad_file,
+        };
         let mut p = Pipeline {
             plan: Arc::new(plan),
             shapes: Arc::new(shapes),
@@ -426,7 +508,12 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panic".into())
 }
 
-fn produce(plan: &Plan, shapes: &[(String, Vec<usize>)], tx: &SyncSender<Result<Batch>>, stop: &AtomicBool) {
+fn produce(
+    plan: &Plan,
+    shapes: &[(String, Vec<usize>)],
+    tx: &SyncSender<Result<Batch>>,
+    stop: &AtomicBool,
+) {
     let mut cursor = 0;
     for index in 0.. {
         if stop.load(Ordering::Relaxed) {

@@ -24,45 +24,91 @@ pub(crate) fn decode(path: &Path, input: &str, pre: &Preprocess) -> Result<U8Ima
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?
         .decode()
-        .map_err(|source| Error::Decode { path: path.to_path_buf(), source })?;
+        .map_err(|source| Error::Decode {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (cn, data): (usize, Vec<u8>) = match img {
         DynamicImage::ImageLuma8(b) => (1, b.into_raw()),
         DynamicImage::ImageRgb8(b) => (3, b.into_raw()),
         DynamicImage::ImageLumaA8(b) => (1, b.into_raw().chunks_exact(2).map(|p| p[0]).collect()),
-        DynamicImage::ImageRgba8(b) => {
-            (3, b.into_raw().chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect())
-        }
+        DynamicImage::ImageRgba8(b) => (
+            3,
+            b.into_raw()
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+        ),
         other if other.color().has_color() => (3, other.to_rgb8().into_raw()),
         other => (1, other.to_luma8().into_raw()),
     };
     let want = pre.channels();
     if cn == want {
-        return Ok(U8Image { w, h, cn, data: Cow::Owned(data) });
+        return Ok(U8Image {
+            w,
+            h,
+            cn,
+            data: Cow::Owned(data),
+        });
     }
     if !pre.convert_channels {
-        return Err(Error::Channels { path: path.to_path_buf(), input: input.to_string(), expected: want, found: cn });
+        return Err(Error::Channels {
+            path: path.to_path_buf(),
+            input: input.to_string(),
+            expected: want,
+            found: cn,
+        });
     }
     let data = if want == 3 {
         data.iter().flat_map(|&g| [g, g, g]).collect()
     } else {
         // OpenCV COLOR_RGB2GRAY for 8-bit: 14-bit fixed point 0.299/0.587/0.114.
         data.chunks_exact(3)
-            .map(|p| ((p[0] as u32 * 4899 + p[1] as u32 * 9617 + p[2] as u32 * 1868 + (1 << 13)) >> 14) as u8)
+            .map(|p| {
+                ((p[0] as u32 * 4899 + p[1] as u32 * 9617 + p[2] as u32 * 1868 + (1 << 13)) >> 14)
+                    as u8
+            })
             .collect()
     };
-    Ok(U8Image { w, h, cn: want, data: Cow::Owned(data) })
+    Ok(U8Image {
+        w,
+        h,
+        cn: want,
+        data: Cow::Owned(data),
+    })
 }
 
 /// Resized size and crop window (in resized coordinates): `(rw, rh, x0, y0, cw, ch)`.
-pub(crate) fn geometry(resize: Resize, sw: usize, sh: usize) -> (usize, usize, usize, usize, usize, usize) {
+pub(crate) fn geometry(
+    resize: Resize,
+    sw: usize,
+    sh: usize,
+) -> (usize, usize, usize, usize, usize, usize) {
     match resize {
         Resize::None => (sw, sh, 0, 0, sw, sh),
-        Resize::Exact { width, height } => (width as usize, height as usize, 0, 0, width as usize, height as usize),
-        Resize::ShortSideCrop { short_side, crop_width, crop_height } => {
+        Resize::Exact { width, height } => (
+            width as usize,
+            height as usize,
+            0,
+            0,
+            width as usize,
+            height as usize,
+        ),
+        Resize::ShortSideCrop {
+            short_side,
+            crop_width,
+            crop_height,
+        } => {
             let s = short_side as usize;
-            let scaled = |long: usize, short: usize| ((long as f64 * s as f64 / short as f64) + 0.5).floor() as usize;
-            let (rw, rh) = if sw <= sh { (s, scaled(sh, sw)) } else { (scaled(sw, sh), s) };
+            let scaled = |long: usize, short: usize| {
+                ((long as f64 * s as f64 / short as f64) + 0.5).floor() as usize
+            };
+            let (rw, rh) = if sw <= sh {
+                (s, scaled(sh, sw))
+            } else {
+                (scaled(sw, sh), s)
+            };
             let (cw, ch) = (crop_width as usize, crop_height as usize);
             (rw, rh, (rw - cw.min(rw)) / 2, (rh - ch.min(rh)) / 2, cw, ch)
         }
@@ -104,12 +150,23 @@ fn linear_pos(d: usize, scale: f64) -> (i64, f32) {
 }
 
 fn weights(f: f32) -> [i32; 2] {
-    [((1.0 - f) * COEF_SCALE).round_ties_even() as i32, (f * COEF_SCALE).round_ties_even() as i32]
+    [
+        ((1.0 - f) * COEF_SCALE).round_ties_even() as i32,
+        (f * COEF_SCALE).round_ties_even() as i32,
+    ]
 }
 
 /// Bit-exact port of OpenCV's `resize(INTER_LINEAR)` for `CV_8U` (HResizeLinear / VResizeLinear
 /// with `INTER_RESIZE_COEF_BITS = 11`).
-fn linear_cv(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
+fn linear_cv(
+    src: &U8Image<'_>,
+    rw: usize,
+    rh: usize,
+    x0: usize,
+    y0: usize,
+    cw: usize,
+    ch: usize,
+) -> Vec<u8> {
     let (sw, sh, cn) = (src.w, src.h, src.cn);
     // cv::resize: inv_scale = dst/src, then hal::resize: scale = 1/inv_scale.
     let scale_x = 1.0 / (rw as f64 / sw as f64);
@@ -183,11 +240,21 @@ fn linear_cv(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: 
 }
 
 /// Bit-exact `cv2.INTER_NEAREST`: `min(floor(d * (1 / (dst / src))), src - 1)`.
-fn nearest_cv(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
+fn nearest_cv(
+    src: &U8Image<'_>,
+    rw: usize,
+    rh: usize,
+    x0: usize,
+    y0: usize,
+    cw: usize,
+    ch: usize,
+) -> Vec<u8> {
     let (sw, sh, cn) = (src.w, src.h, src.cn);
     let ifx = 1.0 / (rw as f64 / sw as f64);
     let ify = 1.0 / (rh as f64 / sh as f64);
-    let xs: Vec<usize> = (x0..x0 + cw).map(|x| ((x as f64 * ifx).floor() as usize).min(sw - 1) * cn).collect();
+    let xs: Vec<usize> = (x0..x0 + cw)
+        .map(|x| ((x as f64 * ifx).floor() as usize).min(sw - 1) * cn)
+        .collect();
     let mut out = Vec::with_capacity(cw * ch * cn);
     for y in y0..y0 + ch {
         let sy = ((y as f64 * ify).floor() as usize).min(sh - 1);
@@ -200,9 +267,23 @@ fn nearest_cv(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw:
 }
 
 /// Antialiased bilinear through `fast_image_resize` (convolution, support widened on downscale).
-fn antialias(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: usize, ch: usize) -> Vec<u8> {
-    use fast_image_resize::{images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-    let pt = if src.cn == 3 { PixelType::U8x3 } else { PixelType::U8 };
+fn antialias(
+    src: &U8Image<'_>,
+    rw: usize,
+    rh: usize,
+    x0: usize,
+    y0: usize,
+    cw: usize,
+    ch: usize,
+) -> Vec<u8> {
+    use fast_image_resize::{
+        images::Image, images::ImageRef, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer,
+    };
+    let pt = if src.cn == 3 {
+        PixelType::U8x3
+    } else {
+        PixelType::U8
+    };
     let fallback = || linear_cv(src, rw, rh, x0, y0, cw, ch);
     let Ok(src_img) = ImageRef::new(src.w as u32, src.h as u32, &src.data, pt) else {
         return fallback();
@@ -211,7 +292,12 @@ fn antialias(src: &U8Image<'_>, rw: usize, rh: usize, x0: usize, y0: usize, cw: 
     let (fx, fy) = (src.w as f64 / rw as f64, src.h as f64 / rh as f64);
     let opts = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(x0 as f64 * fx, y0 as f64 * fy, cw as f64 * fx, ch as f64 * fy);
+        .crop(
+            x0 as f64 * fx,
+            y0 as f64 * fy,
+            cw as f64 * fx,
+            ch as f64 * fy,
+        );
     match Resizer::new().resize(&src_img, &mut dst, &opts) {
         Ok(()) => dst.into_vec(),
         Err(e) => {
@@ -229,7 +315,11 @@ pub(crate) fn normalize_into(pixels: &[u8], cn: usize, pre: &Preprocess, out: &m
     for (c, table) in lut.iter_mut().enumerate() {
         let (m, f) = (pre.mean.get(c), pre.factor.get(c));
         for (v, t) in table.iter_mut().enumerate() {
-            *t = if pre.divide { (v as f32 - m) / f } else { (v as f32 - m) * f };
+            *t = if pre.divide {
+                (v as f32 - m) / f
+            } else {
+                (v as f32 - m) * f
+            };
         }
     }
     // Output channel c reads decoded channel src_c[c].

@@ -238,7 +238,8 @@ impl Preprocess {
     pub(crate) fn validate(&self) -> Result<()> {
         let c = self.channels();
         self.mean.check("mean", c)?;
-        self.factor.check(if self.divide { "std" } else { "scale" }, c)?;
+        self.factor
+            .check(if self.divide { "std" } else { "scale" }, c)?;
         if self.divide && self.factor.0.contains(&0.0) {
             return Err(Error::spec("`std` contains 0"));
         }
@@ -246,7 +247,11 @@ impl Preprocess {
             Resize::Exact { width, height } if width == 0 || height == 0 => {
                 Err(Error::spec("resize width and height must be > 0"))
             }
-            Resize::ShortSideCrop { short_side, crop_width, crop_height } => {
+            Resize::ShortSideCrop {
+                short_side,
+                crop_width,
+                crop_height,
+            } => {
                 if crop_width == 0 || crop_height == 0 || short_side == 0 {
                     Err(Error::spec("short_side and crop sizes must be > 0"))
                 } else if crop_width > short_side || crop_height > short_side {
@@ -266,7 +271,11 @@ impl Preprocess {
         let (w, h) = match self.resize {
             Resize::None => (src_w, src_h),
             Resize::Exact { width, height } => (width, height),
-            Resize::ShortSideCrop { crop_width, crop_height, .. } => (crop_width, crop_height),
+            Resize::ShortSideCrop {
+                crop_width,
+                crop_height,
+                ..
+            } => (crop_width, crop_height),
         };
         let (c, h, w) = (self.channels(), h as usize, w as usize);
         match self.layout {
@@ -311,8 +320,16 @@ pub struct Input {
 
 impl Input {
     /// Images from a folder (sorted by file name).
-    pub fn images(name: impl Into<String>, dir: impl Into<PathBuf>, preprocess: Preprocess) -> Self {
-        Input { name: name.into(), source: Source::ImageDir(dir.into()), preprocess: Some(preprocess) }
+    pub fn images(
+        name: impl Into<String>,
+        dir: impl Into<PathBuf>,
+        preprocess: Preprocess,
+    ) -> Self {
+        Input {
+            name: name.into(),
+            source: Source::ImageDir(dir.into()),
+            preprocess: Some(preprocess),
+        }
     }
     /// Images from an explicit list.
     pub fn image_list<P: Into<PathBuf>>(
@@ -328,21 +345,39 @@ impl Input {
     }
     /// A `.npy` array (axis 0 = samples).
     pub fn npy(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        Input { name: name.into(), source: Source::Npy(path.into()), preprocess: None }
-    }
-    /// A named array of a `.npz` file.
-    pub fn npz(name: impl Into<String>, path: impl Into<PathBuf>, array: impl Into<String>) -> Self {
         Input {
             name: name.into(),
-            source: Source::Npz { path: path.into(), array: array.into() },
+            source: Source::Npy(path.into()),
+            preprocess: None,
+        }
+    }
+    /// A named array of a `.npz` file.
+    pub fn npz(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        array: impl Into<String>,
+    ) -> Self {
+        Input {
+            name: name.into(),
+            source: Source::Npz {
+                path: path.into(),
+                array: array.into(),
+            },
             preprocess: None,
         }
     }
     /// Raw little-endian f32 with the given per-sample shape.
-    pub fn raw(name: impl Into<String>, path: impl Into<PathBuf>, sample_shape: impl Into<Vec<usize>>) -> Self {
+    pub fn raw(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        sample_shape: impl Into<Vec<usize>>,
+    ) -> Self {
         Input {
             name: name.into(),
-            source: Source::Raw { path: path.into(), sample_shape: sample_shape.into() },
+            source: Source::Raw {
+                path: path.into(),
+                sample_shape: sample_shape.into(),
+            },
             preprocess: None,
         }
     }
@@ -457,7 +492,13 @@ impl Spec {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let base = path.parent().unwrap_or(Path::new("."));
         Self::from_toml_str(&text, base).map_err(|e| match e {
-            Error::Spec { path: None, message } => Error::Spec { path: Some(path.to_path_buf()), message },
+            Error::Spec {
+                path: None,
+                message,
+            } => Error::Spec {
+                path: Some(path.to_path_buf()),
+                message,
+            },
             other => other,
         })
     }
@@ -574,10 +615,15 @@ impl RawInput {
         let name = self.name;
         let resolve = |p: &str| base.join(p);
         let err = |m: String| Error::spec(format!("input `{name}`: {m}"));
-        let sources = [self.images.is_some(), self.npy.is_some(), self.npz.is_some(), self.raw.is_some()]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let sources = [
+            self.images.is_some(),
+            self.npy.is_some(),
+            self.npz.is_some(),
+            self.raw.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if sources != 1 {
             return Err(err(format!(
                 "give exactly one of `images`, `npy`, `npz`, `raw` (found {sources})"
@@ -593,7 +639,9 @@ impl RawInput {
             || self.convert_channels.is_some();
         if let Some(images) = self.images {
             if self.array.is_some() || self.shape.is_some() {
-                return Err(err("`array` and `shape` belong to `npz` and `raw` inputs".into()));
+                return Err(err(
+                    "`array` and `shape` belong to `npz` and `raw` inputs".into()
+                ));
             }
             let order = self.channel_order.ok_or_else(|| {
                 err("image inputs need `channel_order = \"rgb\"`, `\"bgr\"` or `\"gray\"`".into())
@@ -601,12 +649,22 @@ impl RawInput {
             let mut pre = Preprocess::new(order);
             if let Some(r) = self.resize {
                 pre.resize = match r {
-                    RawResize { width: Some(width), height: Some(height), short_side: None, crop: None } => {
-                        Resize::Exact { width, height }
-                    }
-                    RawResize { width: None, height: None, short_side: Some(s), crop: Some([w, h]) } => {
-                        Resize::ShortSideCrop { short_side: s, crop_width: w, crop_height: h }
-                    }
+                    RawResize {
+                        width: Some(width),
+                        height: Some(height),
+                        short_side: None,
+                        crop: None,
+                    } => Resize::Exact { width, height },
+                    RawResize {
+                        width: None,
+                        height: None,
+                        short_side: Some(s),
+                        crop: Some([w, h]),
+                    } => Resize::ShortSideCrop {
+                        short_side: s,
+                        crop_width: w,
+                        crop_height: h,
+                    },
                     _ => {
                         return Err(err("`resize` is `{ width = W, height = H }` or \
                                         `{ short_side = S, crop = [W, H] }`"
@@ -638,26 +696,47 @@ impl RawInput {
             })?;
             let source = match images {
                 StrOrList::One(dir) => Source::ImageDir(resolve(&dir)),
-                StrOrList::Many(list) => Source::ImageList(list.iter().map(|p| resolve(p)).collect()),
+                StrOrList::Many(list) => {
+                    Source::ImageList(list.iter().map(|p| resolve(p)).collect())
+                }
             };
-            return Ok(Input { name, source, preprocess: Some(pre) });
+            return Ok(Input {
+                name,
+                source,
+                preprocess: Some(pre),
+            });
         }
         if image_keys {
-            return Err(err("preprocessing keys (channel_order, resize, mean, ...) apply to `images` only".into()));
+            return Err(err(
+                "preprocessing keys (channel_order, resize, mean, ...) apply to `images` only"
+                    .into(),
+            ));
         }
         let source = if let Some(p) = self.npy {
             Source::Npy(resolve(&p))
         } else if let Some(p) = self.npz {
-            let array = self.array.ok_or_else(|| err("`npz` needs `array = \"name\"`".into()))?;
-            Source::Npz { path: resolve(&p), array }
+            let array = self
+                .array
+                .ok_or_else(|| err("`npz` needs `array = \"name\"`".into()))?;
+            Source::Npz {
+                path: resolve(&p),
+                array,
+            }
         } else if let Some(p) = self.raw {
-            let sample_shape = self
-                .shape
-                .ok_or_else(|| err("`raw` needs `shape = [...]` (the shape of one sample)".into()))?;
-            Source::Raw { path: resolve(&p), sample_shape }
+            let sample_shape = self.shape.ok_or_else(|| {
+                err("`raw` needs `shape = [...]` (the shape of one sample)".into())
+            })?;
+            Source::Raw {
+                path: resolve(&p),
+                sample_shape,
+            }
         } else {
             return Err(err("no source".into()));
         };
-        Ok(Input { name, source, preprocess: None })
+        Ok(Input {
+            name,
+            source,
+            preprocess: None,
+        })
     }
 }

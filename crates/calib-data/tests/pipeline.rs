@@ -6,7 +6,9 @@ use ndarray::{array, Axis};
 use trt_calib_data::{BatchSource, Error, Input, LastBatch, OnBadFile, Preprocess, Resize, Spec};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A fresh folder with `n` 8x6 PNGs whose red channel is the image number (`img_00.png`, ...).
@@ -15,7 +17,9 @@ fn numbered_images(test: &str, n: u8) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for i in 0..n {
-        image::RgbImage::from_pixel(8, 6, image::Rgb([i, 50, 200])).save(dir.join(format!("img_{i:02}.png"))).unwrap();
+        image::RgbImage::from_pixel(8, 6, image::Rgb([i, 50, 200]))
+            .save(dir.join(format!("img_{i:02}.png")))
+            .unwrap();
     }
     dir
 }
@@ -42,13 +46,30 @@ fn file_name_order_drop_and_pad() {
     assert_eq!(drop.batch_count(), 2);
     assert_eq!(red_values(drop), vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7]]);
 
-    let pad = Spec::new(4).with_input(images(&dir)).with_last_batch(LastBatch::Pad).open().unwrap();
+    let pad = Spec::new(4)
+        .with_input(images(&dir))
+        .with_last_batch(LastBatch::Pad)
+        .open()
+        .unwrap();
     assert_eq!(pad.batch_count(), 3);
-    assert_eq!(pad.input_shapes(), &[("data".to_string(), vec![4, 3, 6, 8])]);
+    assert_eq!(
+        pad.input_shapes(),
+        &[("data".to_string(), vec![4, 3, 6, 8])]
+    );
     let mut pad = pad;
-    let batches: Vec<_> = std::iter::from_fn(|| pad.next_batch()).map(Result::unwrap).collect();
+    let batches: Vec<_> = std::iter::from_fn(|| pad.next_batch())
+        .map(Result::unwrap)
+        .collect();
     assert_eq!(batches[2].real_samples(), 2);
-    assert_eq!(batches[2].get("data").unwrap().axis_iter(Axis(0)).map(|s| s[[0, 0, 0]] as u8).collect::<Vec<_>>(), [8, 9, 9, 9]);
+    assert_eq!(
+        batches[2]
+            .get("data")
+            .unwrap()
+            .axis_iter(Axis(0))
+            .map(|s| s[[0, 0, 0]] as u8)
+            .collect::<Vec<_>>(),
+        [8, 9, 9, 9]
+    );
 
     // reset starts over.
     pad.reset().unwrap();
@@ -58,7 +79,15 @@ fn file_name_order_drop_and_pad() {
 #[test]
 fn shuffle_is_deterministic_and_limit_applies_after_it() {
     let dir = numbered_images("shuffle", 12);
-    let run = |seed| red_values(Spec::new(3).with_input(images(&dir)).with_shuffle_seed(seed).open().unwrap());
+    let run = |seed| {
+        red_values(
+            Spec::new(3)
+                .with_input(images(&dir))
+                .with_shuffle_seed(seed)
+                .open()
+                .unwrap(),
+        )
+    };
     let a = run(7);
     assert_eq!(a, run(7));
     assert_ne!(a, run(8));
@@ -69,7 +98,14 @@ fn shuffle_is_deterministic_and_limit_applies_after_it() {
     // Pinned: SplitMix64 + Fisher-Yates is ours, so the order must never change.
     assert_eq!(a.concat(), PINNED_SEED_7);
 
-    let limited = red_values(Spec::new(3).with_input(images(&dir)).with_shuffle_seed(7).with_limit(6).open().unwrap());
+    let limited = red_values(
+        Spec::new(3)
+            .with_input(images(&dir))
+            .with_shuffle_seed(7)
+            .with_limit(6)
+            .open()
+            .unwrap(),
+    );
     assert_eq!(limited.concat(), a.concat()[..6]);
 }
 
@@ -95,8 +131,14 @@ fn npy_and_npz_join_with_images_by_name() {
     );
     let _ = src.next_batch().unwrap().unwrap();
     let b = src.next_batch().unwrap().unwrap();
-    assert_eq!(b.get("im_info").unwrap(), array![[50.0f32, 75.0, 2.0], [10.0, 20.0, 3.0]].into_dyn());
-    assert_eq!(b.as_slice("boxes").unwrap(), &[8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0]);
+    assert_eq!(
+        b.get("im_info").unwrap(),
+        array![[50.0f32, 75.0, 2.0], [10.0, 20.0, 3.0]].into_dyn()
+    );
+    assert_eq!(
+        b.as_slice("boxes").unwrap(),
+        &[8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
+    );
     assert_eq!(b.as_slice("ids").unwrap(), &[2.0, 3.0]);
     assert_eq!(b.get("data").unwrap()[[1, 0, 0, 0]], 3.0);
     assert!(b.get("nope").is_none());
@@ -106,14 +148,25 @@ fn npy_and_npz_join_with_images_by_name() {
 #[test]
 fn raw_f32_input() {
     let path = std::env::temp_dir().join(format!("calib-data-raw-{}.f32", std::process::id()));
-    let bytes: Vec<u8> = (0..12).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect();
+    let bytes: Vec<u8> = (0..12)
+        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
+        .collect();
     std::fs::write(&path, bytes).unwrap();
-    let mut src = Spec::new(2).with_input(Input::raw("x", &path, [2, 3])).open().unwrap();
+    let mut src = Spec::new(2)
+        .with_input(Input::raw("x", &path, [2, 3]))
+        .open()
+        .unwrap();
     assert_eq!(src.input_shapes()[0].1, vec![2, 2, 3]);
-    assert_eq!(src.next_batch().unwrap().unwrap().get("x").unwrap()[[1, 1, 2]], 5.5);
+    assert_eq!(
+        src.next_batch().unwrap().unwrap().get("x").unwrap()[[1, 1, 2]],
+        5.5
+    );
     // 13 floats is not a whole number of 6-float samples.
     std::fs::write(&path, [0u8; 52]).unwrap();
-    let err = Spec::new(2).with_input(Input::raw("x", &path, [2, 3])).open().unwrap_err();
+    let err = Spec::new(2)
+        .with_input(Input::raw("x", &path, [2, 3]))
+        .open()
+        .unwrap_err();
     assert!(err.to_string().contains("calib-data-raw"), "{err}");
 }
 
@@ -126,19 +179,30 @@ fn mismatched_counts_name_the_inputs() {
         .open()
         .unwrap_err();
     assert!(matches!(err, Error::SampleCountMismatch { .. }));
-    assert_eq!(err.to_string(), "inputs yield different numbers of samples: `data` has 5, `im_info` has 4");
+    assert_eq!(
+        err.to_string(),
+        "inputs yield different numbers of samples: `data` has 5, `im_info` has 4"
+    );
 }
 
 #[test]
 fn corrupt_image_is_an_error_naming_it_or_skipped() {
     let dir = numbered_images("corrupt", 4);
-    std::fs::write(dir.join("img_01_bad.jpg"), b"\xff\xd8\xff\xe0 definitely not a jpeg").unwrap();
+    std::fs::write(
+        dir.join("img_01_bad.jpg"),
+        b"\xff\xd8\xff\xe0 definitely not a jpeg",
+    )
+    .unwrap();
     let mut src = Spec::new(5).with_input(images(&dir)).open().unwrap();
     let err = src.next_batch().unwrap().unwrap_err();
     assert!(err.to_string().contains("img_01_bad.jpg"), "{err}");
     assert!(src.next_batch().is_none(), "the stream ends after an error");
 
-    let skip = Spec::new(2).with_input(images(&dir)).with_on_bad_file(OnBadFile::Skip).open().unwrap();
+    let skip = Spec::new(2)
+        .with_input(images(&dir))
+        .with_on_bad_file(OnBadFile::Skip)
+        .open()
+        .unwrap();
     assert_eq!(red_values(skip), vec![vec![0, 1], vec![2, 3]]);
 }
 
@@ -163,7 +227,14 @@ fn toml_spec_resolves_paths_and_rejects_typos() {
     "#;
     std::fs::write(dir.join("calib.toml"), toml).unwrap();
     let spec = Spec::from_toml_file(dir.join("calib.toml")).unwrap();
-    assert_eq!(spec.inputs()[0].preprocess().unwrap().resize(), Resize::ShortSideCrop { short_side: 4, crop_width: 4, crop_height: 4 });
+    assert_eq!(
+        spec.inputs()[0].preprocess().unwrap().resize(),
+        Resize::ShortSideCrop {
+            short_side: 4,
+            crop_width: 4,
+            crop_height: 4
+        }
+    );
     let mut src = spec.open().unwrap();
     assert_eq!(src.input_shapes()[0].1, vec![2, 4, 4, 3]);
     let b = src.next_batch().unwrap().unwrap();
@@ -174,14 +245,18 @@ fn toml_spec_resolves_paths_and_rejects_typos() {
     let err = Spec::from_toml_str(&typo, &dir).unwrap_err().to_string();
     assert!(err.contains("chanel_order"), "{err}");
     let bad_mean = toml.replace("mean = [102.9801, 115.9465, 122.7717]", "mean = [1.0, 2.0]");
-    let err = Spec::from_toml_str(&bad_mean, &dir).unwrap_err().to_string();
+    let err = Spec::from_toml_str(&bad_mean, &dir)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("`data`") && err.contains("mean"), "{err}");
 }
 
 #[test]
 fn no_resize_needs_equal_sizes() {
     let dir = numbered_images("sizes", 3);
-    image::RgbImage::new(9, 6).save(dir.join("img_02.png")).unwrap();
+    image::RgbImage::new(9, 6)
+        .save(dir.join("img_02.png"))
+        .unwrap();
     let err = red_values_result(Spec::new(3).with_input(images(&dir)).open().unwrap());
     assert!(err.contains("img_02.png") && err.contains("9x6"), "{err}");
 }
