@@ -1,1 +1,66 @@
-//! TensorRT from Rust.
+//! TensorRT from Rust: INT8 engines calibrated by Rust code, strict INT8 that is audited, and
+//! engines you can rebuild reproducibly.
+//!
+//! | concept | type |
+//! |---|---|
+//! | load TensorRT (once per process, no link-time dependency) | [`tensorrt_sys::Library`] |
+//! | TensorRT's log, forwarded to the `log` crate (target `tensorrt`) | [`Logger`] |
+//! | ONNX in, network definition out; build a plan | [`Builder`], [`Network`] |
+//! | what to build: precision policy, profiles, caches, tactics | [`BuildConfig`], [`Precision`] |
+//! | calibration from Rust (every input filled by name) | [`Calibrator`], [`DataCalibrator`] |
+//! | calibration tables on disk | [`CachePolicy`], `trt_calib_table` |
+//! | strict INT8: force, build, audit | [`Precision::StrictInt8`], [`StrictReport`] |
+//! | deserialize and run | [`Runtime`], [`Engine`], [`ExecutionContext`] |
+//! | what the engine runs, per layer | [`EngineReport`] |
+//!
+//! ```no_run
+//! use trt::{BuildConfig, Builder, DataCalibrator, Precision, CachePolicy};
+//! use trt_calib_data::{Pipeline, Spec};
+//!
+//! # fn main() -> trt::Result<()> {
+//! let builder = Builder::new()?;
+//! let mut network = builder.network_from_onnx_file("model.onnx")?;
+//! let data = Pipeline::new(Spec::from_toml_file("calib.toml")?)?;
+//! let mut calibrator = DataCalibrator::new(data);
+//! let config = BuildConfig::new(Precision::Int8)
+//!     .with_calibration_cache(CachePolicy::read_write("model.calib"));
+//! let out = builder.build_calibrated(&mut network, &config, &mut calibrator)?;
+//! std::fs::write("model.engine", &out.plan).unwrap();
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod calibrator;
+mod config;
+mod engine;
+mod error;
+mod ffi;
+mod inspector;
+mod logger;
+mod network;
+pub mod strict;
+
+pub use builder::{BuildOutput, Builder};
+pub use calibrator::{
+    vtable, CacheMode, CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
+    HostElement, Progress,
+};
+pub use config::{
+    BuildConfig, Fallback, LayerFilter, Precision, Profile, ProfileInput, ProfilingVerbosity, TacticChoice, TacticSources,
+};
+pub use engine::{Engine, ExecutionContext, IoMode, IoTensor, Runtime};
+pub use error::{Error, Result};
+pub use inspector::{format_precision, EngineLayer, EngineReport};
+pub use logger::{Logger, Severity};
+pub use network::{DataType, LayerInfo, Network, TensorInfo};
+pub use strict::StrictReport;
+
+pub use cudarc;
+pub use tensorrt_sys as sys;
+pub use trt_calib_data as data;
+pub use trt_calib_table as table;
+
+/// Atomically writes `bytes` to `path` (temporary file in the same directory, then rename).
+pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<()> {
+    calibrator::write_atomic(path.as_ref(), bytes)
+}

@@ -602,6 +602,15 @@ trt_status trt_layer_set_output_type(trt_layer* layer, int32_t index, int32_t da
     SHIM_CATCH
 }
 
+trt_status trt_layer_reset_output_type(trt_layer* layer, int32_t index) {
+    CHECK_ARG(layer);
+    SHIM_TRY
+    if (index < 0 || index >= OBJ(ILayer, layer)->getNbOutputs()) return fail(TRT_ERR_OUT_OF_RANGE, "output index out of range");
+    OBJ(ILayer, layer)->resetOutputType(index);
+    return TRT_OK;
+    SHIM_CATCH
+}
+
 // ---------- config ----------
 
 void trt_config_destroy(trt_config* config) { delete OBJ(IBuilderConfig, config); }

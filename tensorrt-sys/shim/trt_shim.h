@@ -147,6 +147,7 @@ trt_status trt_layer_nb_outputs(trt_layer* layer, int32_t* out);
 trt_status trt_layer_output(trt_layer* layer, int32_t index, trt_tensor** out);
 trt_status trt_layer_output_type(trt_layer* layer, int32_t index, int32_t* out);
 trt_status trt_layer_set_output_type(trt_layer* layer, int32_t index, int32_t data_type);
+trt_status trt_layer_reset_output_type(trt_layer* layer, int32_t index);
 
 /* ---------- builder config ---------- */
 

@@ -25,7 +25,7 @@ unsafe extern "C" {
     pub fn trt_header_version(major: *mut i32, minor: *mut i32, patch: *mut i32);
 }
 #[repr(C)]
-#[derive(Debug, Copy, Clone)]
+#[derive(Debug, Default, Copy, Clone)]
 pub struct trt_dims {
     pub nb_dims: i32,
     pub d: [i64; 8usize],
@@ -323,6 +323,9 @@ unsafe extern "C" {
         data_type: i32,
     ) -> trt_status;
 }
+unsafe extern "C" {
+    pub fn trt_layer_reset_output_type(layer: *mut trt_layer, index: i32) -> trt_status;
+}
 pub const TRT_FLAG_FP16: trt_builder_flag = 0;
 pub const TRT_FLAG_INT8: trt_builder_flag = 1;
 pub const TRT_FLAG_OBEY_PRECISION_CONSTRAINTS: trt_builder_flag = 2;
@@ -469,6 +472,15 @@ pub struct trt_calibrator_callbacks {
         ),
     >,
 }
+impl Default for trt_calibrator_callbacks {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 unsafe extern "C" {
     pub fn trt_calibrator_create(
         algorithm: i32,
@@ -515,7 +527,7 @@ unsafe extern "C" {
     ) -> trt_status;
 }
 #[repr(C)]
-#[derive(Debug, Copy, Clone)]
+#[derive(Debug, Default, Copy, Clone)]
 pub struct trt_algorithm_choice {
     pub implementation: i64,
     pub tactic: i64,
@@ -543,6 +555,15 @@ pub struct trt_algorithm_selector_callbacks {
             nb: i32,
         ),
     >,
+}
+impl Default for trt_algorithm_selector_callbacks {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
 }
 unsafe extern "C" {
     pub fn trt_algorithm_selector_create(

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         .default_enum_style(bindgen::EnumVariation::Consts)
         .prepend_enum_name(false)
         .layout_tests(false)
+        .derive_default(true)
         .generate_comments(true)
         .generate()
         .expect("bindgen failed on shim/trt_shim.h")

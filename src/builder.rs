@@ -1,0 +1,560 @@
+//! The builder: ONNX in, serialized engine (plan) out.
+
+use std::ffi::{c_char, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cudarc::driver::CudaContext;
+use tensorrt_sys as sys;
+
+use crate::calibrator::{CacheMode, CalibrationInput, CalibrationSession, Calibrator, TrtCalibrator};
+use crate::config::{BuildConfig, Fallback, Precision, TacticChoice};
+use crate::engine::Runtime;
+use crate::error::{Error, Result};
+use crate::ffi::{self, out};
+use crate::inspector::EngineReport;
+use crate::logger::{Logger, Severity};
+use crate::network::{Network, OnnxModel};
+use crate::strict::{self, StrictReport};
+
+pub(crate) struct BuilderInner {
+    pub(crate) raw: NonNull<sys::trt_builder>,
+    pub(crate) logger: Arc<Logger>,
+    pub(crate) lib: &'static sys::Library,
+}
+
+// SAFETY: IBuilder may be used from any thread, one call at a time; `Builder::build` takes &self
+// but TensorRT serializes builds internally. Networks created from it are not Sync.
+unsafe impl Send for BuilderInner {}
+unsafe impl Sync for BuilderInner {}
+
+impl Drop for BuilderInner {
+    fn drop(&mut self) {
+        unsafe { sys::trt_builder_destroy(self.raw.as_ptr()) };
+    }
+}
+
+/// Builds engines. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Builder {
+    inner: Arc<BuilderInner>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("library", &self.inner.lib).finish()
+    }
+}
+
+/// The result of a build.
+#[derive(Debug)]
+pub struct BuildOutput {
+    /// The serialized engine.
+    pub plan: Vec<u8>,
+    /// The timing cache after the build (feed it to the next build for speed and stability).
+    pub timing_cache: Vec<u8>,
+    /// The calibration table TensorRT wrote, when it calibrated.
+    pub calibration_table: Option<Vec<u8>>,
+    /// Calibration batches consumed (0 when a table was used).
+    pub calibration_batches: usize,
+    /// How many times TensorRT asked for a batch (0 when the table was accepted).
+    pub get_batch_calls: usize,
+    /// The tactic TensorRT chose per layer (replay with `BuildConfig::with_replay_tactics`).
+    pub tactics: Vec<TacticChoice>,
+    /// Replayed choices TensorRT did not offer again.
+    pub replay_misses: usize,
+    /// Strict INT8: which layers were forced, and what ran.
+    pub strict: Option<StrictReport>,
+    /// TensorRT's warnings and errors during the build.
+    pub warnings: Vec<String>,
+    pub build_time: Duration,
+}
+
+impl Builder {
+    /// Loads TensorRT (once per process) and creates a builder with a logger that forwards to `log`.
+    pub fn new() -> Result<Builder> {
+        Builder::with_logger(Arc::new(Logger::new()?))
+    }
+
+    pub fn with_logger(logger: Arc<Logger>) -> Result<Builder> {
+        let lib = sys::Library::get()?;
+        // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
+        let _ctx = CudaContext::new(0)?;
+        let raw = out!(sys::trt_builder_create, lib.builder_factory(), logger.raw(); *mut sys::trt_builder)
+            .map_err(|e| with_log(e, &logger))?;
+        Ok(Builder {
+            inner: Arc::new(BuilderInner { raw: NonNull::new(raw).expect("checked by the shim"), logger, lib }),
+        })
+    }
+
+    pub fn logger(&self) -> &Arc<Logger> {
+        &self.inner.logger
+    }
+
+    /// The loaded TensorRT library.
+    pub fn library(&self) -> &'static sys::Library {
+        self.inner.lib
+    }
+
+    /// Parses an ONNX file into an explicit-batch network.
+    pub fn network_from_onnx_file(&self, path: impl AsRef<Path>) -> Result<Network> {
+        Network::from_onnx(self.inner.clone(), OnnxModel::File(path.as_ref())).map_err(|e| with_log(e, &self.inner.logger))
+    }
+
+    /// Parses ONNX bytes; `label` names the model in errors.
+    pub fn network_from_onnx_bytes(&self, bytes: &[u8], label: &str) -> Result<Network> {
+        Network::from_onnx(self.inner.clone(), OnnxModel::Bytes(bytes, label)).map_err(|e| with_log(e, &self.inner.logger))
+    }
+
+    /// Builds without a calibrator: FP32/FP16, or INT8 from an existing calibration table
+    /// (`BuildConfig::calibration_cache`; TensorRT is never allowed to calibrate).
+    pub fn build(&self, network: &mut Network, config: &BuildConfig) -> Result<BuildOutput> {
+        self.build_with(network, config, None)
+    }
+
+    /// Builds INT8 with `calibrator` feeding TensorRT's getBatch (unless a usable table is given).
+    pub fn build_calibrated(
+        &self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: &mut dyn Calibrator,
+    ) -> Result<BuildOutput> {
+        self.build_with(network, config, Some(calibrator))
+    }
+
+    fn build_with<'c>(
+        &self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: Option<&mut (dyn Calibrator + 'c)>,
+    ) -> Result<BuildOutput> {
+        if !Arc::ptr_eq(&network.builder, &self.inner) {
+            return Err(Error::Invalid("the network was created by another Builder".into()));
+        }
+        let mut calibrator = calibrator;
+        match config.precision {
+            Precision::StrictInt8 => {
+                let plan = strict::plan(network, &config.keep_out_of_int8)?;
+                strict::apply(network, &plan, config.fallback)?;
+                let mut unforced: Vec<(String, String)> = Vec::new();
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    self.inner.logger.take_messages();
+                    let r = self.build_once(network, config, calibrator.as_mut().map(|c| &mut **c));
+                    match r {
+                        Ok(mut out) => {
+                            let report = self.audit(&out.plan, network, &plan, unforced, config)?;
+                            out.strict = Some(report);
+                            return Ok(out);
+                        }
+                        Err(e) if attempt <= strict::MAX_RETRIES && matches!(e, Error::TensorRt { .. }) => {
+                            // TensorRT names the layers it could not implement under the
+                            // constraints; release exactly those and try again.
+                            let messages: Vec<String> = self.inner.logger.take_messages().into_iter()
+                                .filter(|(s, _)| *s <= Severity::Error)
+                                .map(|(_, m)| m)
+                                .collect();
+                            let released = strict::release_failing(network, &plan, &messages, config.fallback)?;
+                            if released.is_empty() {
+                                return Err(e);
+                            }
+                            for (name, why) in released {
+                                log::warn!(target: "trt::strict", "not forcing `{name}` to INT8: {why}");
+                                unforced.push((name, why));
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
+                strict::keep_out(network, &config.keep_out_of_int8, config.fallback)?;
+                self.build_once(network, config, calibrator)
+            }
+            _ => self.build_once(network, config, calibrator),
+        }
+    }
+
+    fn audit(
+        &self,
+        plan_bytes: &[u8],
+        network: &Network,
+        plan: &strict::StrictPlan,
+        unforced: Vec<(String, String)>,
+        config: &BuildConfig,
+    ) -> Result<StrictReport> {
+        let runtime = Runtime::with_logger(self.inner.logger.clone())?;
+        let engine = runtime.deserialize(plan_bytes)?;
+        let report = EngineReport::from_json(&engine.inspect_json()?)?;
+        let audit = strict::audit(network, plan, unforced, &report)?;
+        if !audit.violations.is_empty() && !config.allow_strict_violations {
+            return Err(Error::StrictInt8 { violations: audit.violations.iter().map(|v| v.to_string()).collect() });
+        }
+        Ok(audit)
+    }
+
+    fn build_once<'c>(
+        &self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: Option<&mut (dyn Calibrator + 'c)>,
+    ) -> Result<BuildOutput> {
+        let started = Instant::now();
+        let mut no_data = NoData;
+        let b = self.inner.raw.as_ptr();
+        let cfg = Owned::new(out!(sys::trt_builder_create_config, b; *mut sys::trt_config)?, sys::trt_config_destroy);
+        let c = cfg.0;
+        let set = |flag: u32, on: bool| ffi::check(unsafe { sys::trt_config_set_flag(c, flag as i32, on as i32) });
+
+        match config.precision {
+            Precision::Fp32 => {}
+            Precision::Fp16 => set(sys::TRT_FLAG_FP16, true)?,
+            Precision::Int8 | Precision::StrictInt8 => {
+                set(sys::TRT_FLAG_INT8, true)?;
+                if config.fallback == Fallback::Fp16 {
+                    set(sys::TRT_FLAG_FP16, true)?;
+                }
+            }
+        }
+        match config.precision {
+            Precision::StrictInt8 => set(sys::TRT_FLAG_OBEY_PRECISION_CONSTRAINTS, true)?,
+            Precision::Int8 if !config.keep_out_of_int8.is_empty() => set(sys::TRT_FLAG_PREFER_PRECISION_CONSTRAINTS, true)?,
+            _ => {}
+        }
+        if let Some(ws) = config.workspace {
+            ffi::check(unsafe { sys::trt_config_set_workspace_limit(c, ws) })?;
+        }
+        let verbosity = match config.effective_profiling() {
+            crate::config::ProfilingVerbosity::LayerNamesOnly => sys::TRT_PROFILING_LAYER_NAMES_ONLY,
+            crate::config::ProfilingVerbosity::None => sys::TRT_PROFILING_NONE,
+            crate::config::ProfilingVerbosity::Detailed => sys::TRT_PROFILING_DETAILED,
+        };
+        ffi::check(unsafe { sys::trt_config_set_profiling_verbosity(c, verbosity as i32) })?;
+        if let Some(sources) = config.tactic_sources {
+            ffi::check(unsafe { sys::trt_config_set_tactic_sources(c, sources.mask()) })?;
+        }
+
+        for profile in &config.profiles {
+            let p = make_profile(b, profile)?;
+            out!(sys::trt_config_add_profile, c, p; i32)?;
+        }
+
+        // Timing cache: always on, so callers can carry it to the next build.
+        let tc_bytes = config.timing_cache.as_deref().unwrap_or(&[]);
+        let tc = Owned::new(
+            out!(sys::trt_config_create_timing_cache, c, tc_bytes.as_ptr().cast(), tc_bytes.len(); *mut sys::trt_timing_cache)?,
+            sys::trt_timing_cache_destroy,
+        );
+        ffi::check(unsafe { sys::trt_config_set_timing_cache(c, tc.0, 0) })?;
+
+        // Tactics: record what TensorRT picks; replay earlier picks when asked.
+        let mut selector_state = Box::new(SelectorState {
+            replay: config.replay_tactics.clone(),
+            chosen: Mutex::new(Vec::new()),
+            misses: Mutex::new(0),
+        });
+        let selector = SelectorHandle::new(&mut selector_state)?;
+        ffi::check(unsafe { sys::trt_config_set_algorithm_selector(c, selector.0) })?;
+
+        // INT8 calibration: our calibrator, a table, or both.
+        let mut session_box = None;
+        let mut trt_calibrator = None;
+        let mut calibration_context = None;
+        if config.precision.uses_int8() {
+            let inputs = calibration_inputs(network, config)?;
+            let table = self.calibration_table(config, calibrator.as_deref())?;
+            let (calib, algorithm): (&mut dyn Calibrator, _) = match calibrator {
+                Some(c) => {
+                    let a = c.algorithm();
+                    (c, a)
+                }
+                None => {
+                    if table.is_none() {
+                        return Err(Error::Calibration(
+                            "INT8 needs calibration data (build_calibrated) or an existing calibration table \
+                             (BuildConfig::with_calibration_cache)"
+                                .into(),
+                        ));
+                    }
+                    (&mut no_data, table_algorithm(config)?)
+                }
+            };
+            let ctx = CudaContext::new(config.device)?;
+            let stream = ctx.new_stream()?;
+            calibration_context = Some(ctx);
+            let mut session = Box::new(CalibrationSession::new(calib, inputs.clone(), Some(stream), table, config.calibration_cache.clone())?);
+            if !session.has_table() {
+                session.prepare()?;
+            }
+            let ptr: *mut CalibrationSession<'_> = &mut *session;
+            // SAFETY: the session is boxed (stable address) and dropped after the calibrator below.
+            let tc = unsafe { TrtCalibrator::new(algorithm, ptr)? };
+            ffi::check(unsafe { sys::trt_config_set_calibrator(c, tc.raw.as_ptr()) })?;
+            if network_is_dynamic(&inputs, network)? || config.calibration_profile.is_some() {
+                let profile = config.calibration_profile.clone().unwrap_or_else(|| {
+                    crate::config::Profile::fixed(
+                        &inputs.iter().map(|i| (i.name.as_str(), i.shape.iter().map(|&d| d as i64).collect::<Vec<_>>())).collect::<Vec<_>>()
+                            .iter().map(|(n, s)| (*n, s.as_slice())).collect::<Vec<_>>(),
+                    )
+                });
+                let p = make_profile(b, &profile)?;
+                ffi::check(unsafe { sys::trt_config_set_calibration_profile(c, p) })?;
+            }
+            trt_calibrator = Some(tc);
+            session_box = Some(session);
+        }
+
+        let built = out!(sys::trt_builder_build_serialized, b, network.raw.as_ptr(), c; *mut sys::trt_host_memory);
+        // Detach our objects from the config before they go away.
+        unsafe {
+            sys::trt_config_set_calibrator(c, std::ptr::null_mut());
+            sys::trt_config_set_algorithm_selector(c, std::ptr::null_mut());
+        }
+        drop(trt_calibrator);
+        drop(calibration_context);
+        let (mut calibration_table, mut batches, mut calls) = (None, 0, 0);
+        if let Some(mut s) = session_box {
+            if let Some(e) = s.error.take() {
+                return Err(e);
+            }
+            calibration_table = s.table_written.take();
+            batches = s.batches;
+            calls = s.get_batch_calls;
+        }
+        let mem = Owned::new(built.map_err(|e| with_log(e, &self.inner.logger))?, sys::trt_host_memory_destroy);
+        let plan = host_memory(mem.0)?;
+        let tc_mem = Owned::new(out!(sys::trt_timing_cache_serialize, tc.0; *mut sys::trt_host_memory)?, sys::trt_host_memory_destroy);
+        let timing_cache = host_memory(tc_mem.0)?;
+        let tactics = std::mem::take(&mut *selector_state.chosen.lock().unwrap_or_else(|p| p.into_inner()));
+        let replay_misses = *selector_state.misses.lock().unwrap_or_else(|p| p.into_inner());
+        drop(selector);
+        let warnings = self.inner.logger.take_messages().into_iter().map(|(_, m)| m).collect();
+        Ok(BuildOutput {
+            plan,
+            timing_cache,
+            calibration_table,
+            calibration_batches: batches,
+            get_batch_calls: calls,
+            tactics,
+            replay_misses,
+            strict: None,
+            warnings,
+            build_time: started.elapsed(),
+        })
+    }
+
+    /// Reads and checks the table named by the config, before TensorRT sees it: TensorRT would
+    /// silently recalibrate on a table it rejects.
+    fn calibration_table(&self, config: &BuildConfig, calibrator: Option<&dyn Calibrator>) -> Result<Option<Vec<u8>>> {
+        let Some(policy) = &config.calibration_cache else { return Ok(None) };
+        if policy.mode == CacheMode::Recalibrate {
+            return Ok(None);
+        }
+        let bytes = match std::fs::read(&policy.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && policy.mode == CacheMode::ReadWrite => return Ok(None),
+            Err(e) => return Err(Error::io(&policy.path, e)),
+        };
+        let table = trt_calib_table::CalibrationTable::parse(&bytes).map_err(|source| {
+            Error::Table(trt_calib_table::TableError::Parse { path: policy.path.clone(), source })
+        })?;
+        let lib = self.inner.lib.version();
+        let target = trt_calib_table::TrtVersion::new(lib.major, lib.minor, lib.patch)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Err(why) = trt_calib_table::check(&table, target) {
+            return Err(Error::Calibration(format!("{}: {why}", policy.path.display())));
+        }
+        if let Some(c) = calibrator {
+            let want = c.algorithm().table_algorithm();
+            if table.algorithm != want {
+                return Err(Error::Calibration(format!(
+                    "{}: the table was made by {} but the calibrator is {}; TensorRT would reject it and \
+                     recalibrate. Use the same algorithm, or CacheMode::Recalibrate.",
+                    policy.path.display(),
+                    table.algorithm,
+                    want
+                )));
+            }
+        }
+        Ok(Some(bytes))
+    }
+}
+
+fn table_algorithm(config: &BuildConfig) -> Result<crate::calibrator::CalibrationAlgorithm> {
+    use crate::calibrator::CalibrationAlgorithm as A;
+    let Some(policy) = &config.calibration_cache else { return Ok(A::Entropy2) };
+    let bytes = std::fs::read(&policy.path).map_err(|e| Error::io(&policy.path, e))?;
+    let table = trt_calib_table::CalibrationTable::parse(&bytes)
+        .map_err(|source| Error::Table(trt_calib_table::TableError::Parse { path: policy.path.clone(), source }))?;
+    match table.algorithm {
+        trt_calib_table::Algorithm::MinMaxCalibration => Ok(A::MinMax),
+        trt_calib_table::Algorithm::EntropyCalibration2 => Ok(A::Entropy2),
+        other => Err(Error::Calibration(format!(
+            "{}: tables made by {other} cannot be used (only EntropyCalibration2 and MinMaxCalibration are supported)",
+            policy.path.display()
+        ))),
+    }
+}
+
+fn network_is_dynamic(_inputs: &[CalibrationInput], network: &Network) -> Result<bool> {
+    Ok(network.inputs()?.iter().any(|i| i.shape.iter().any(|&d| d < 0)))
+}
+
+/// Network inputs with concrete shapes for calibration (dynamic dims from the calibration
+/// profile, else the first profile's opt shape).
+fn calibration_inputs(network: &Network, config: &BuildConfig) -> Result<Vec<CalibrationInput>> {
+    network
+        .inputs()?
+        .into_iter()
+        .map(|t| {
+            let shape: Vec<i64> = if t.shape.iter().any(|&d| d < 0) {
+                config
+                    .calibration_profile
+                    .as_ref()
+                    .and_then(|p| p.opt_shape(&t.name))
+                    .or_else(|| config.profiles.first().and_then(|p| p.opt_shape(&t.name)))
+                    .map(<[i64]>::to_vec)
+                    .ok_or_else(|| Error::Shape {
+                        name: t.name.clone(),
+                        message: format!(
+                            "dynamic shape {:?}: give a calibration profile (or an optimization profile) for it",
+                            t.shape
+                        ),
+                    })?
+            } else {
+                t.shape.clone()
+            };
+            Ok(CalibrationInput { name: t.name, shape: shape.iter().map(|&d| d.max(0) as usize).collect(), dtype: t.dtype })
+        })
+        .collect()
+}
+
+fn make_profile(b: *mut sys::trt_builder, profile: &crate::config::Profile) -> Result<*mut sys::trt_profile> {
+    let p = out!(sys::trt_builder_create_profile, b; *mut sys::trt_profile)?;
+    for input in &profile.inputs {
+        let name = ffi::cstring(&input.name)?;
+        for (sel, dims) in [(sys::TRT_PROFILE_MIN, &input.min), (sys::TRT_PROFILE_OPT, &input.opt), (sys::TRT_PROFILE_MAX, &input.max)] {
+            let d = ffi::dims_from(dims)?;
+            ffi::check(unsafe { sys::trt_profile_set_dims(p, name.as_ptr(), sel as i32, &d) })?;
+        }
+    }
+    Ok(p)
+}
+
+pub(crate) fn host_memory(mem: *mut sys::trt_host_memory) -> Result<Vec<u8>> {
+    let (mut data, mut size) = (std::ptr::null(), 0usize);
+    ffi::check(unsafe { sys::trt_host_memory_data(mem, &mut data, &mut size) })?;
+    if data.is_null() || size == 0 {
+        return Ok(Vec::new());
+    }
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) }.to_vec())
+}
+
+pub(crate) fn with_log(e: Error, logger: &Logger) -> Error {
+    match e {
+        Error::TensorRt { code, message, log: None } => Error::TensorRt { code, message, log: logger.last_error() },
+        other => other,
+    }
+}
+
+/// Owns a shim object and destroys it on drop.
+struct Owned<T>(*mut T, unsafe extern "C" fn(*mut T));
+impl<T> Owned<T> {
+    fn new(p: *mut T, destroy: unsafe extern "C" fn(*mut T)) -> Self {
+        Owned(p, destroy)
+    }
+}
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            unsafe { (self.1)(self.0) };
+        }
+    }
+}
+
+/// A calibrator for table-only builds: any request for data means TensorRT rejected the table.
+struct NoData;
+impl Calibrator for NoData {
+    fn next_batch(&mut self, _batch: &mut crate::calibrator::CalibrationBatch<'_>) -> Result<bool> {
+        Err(Error::Calibration("no calibration data: the build may only use the calibration table".into()))
+    }
+}
+
+// ---------- algorithm selector: record and replay tactics ----------
+
+struct SelectorState {
+    replay: Option<Vec<TacticChoice>>,
+    chosen: Mutex<Vec<TacticChoice>>,
+    misses: Mutex<usize>,
+}
+
+struct SelectorHandle(*mut sys::trt_algorithm_selector);
+
+impl SelectorHandle {
+    fn new(state: &mut Box<SelectorState>) -> Result<Self> {
+        let callbacks = sys::trt_algorithm_selector_callbacks {
+            user_data: (&mut **state as *mut SelectorState).cast(),
+            select: Some(select_cb),
+            report: Some(report_cb),
+        };
+        Ok(SelectorHandle(out!(sys::trt_algorithm_selector_create, &callbacks; *mut sys::trt_algorithm_selector)?))
+    }
+}
+
+impl Drop for SelectorHandle {
+    fn drop(&mut self) {
+        unsafe { sys::trt_algorithm_selector_destroy(self.0) };
+    }
+}
+
+extern "C" fn select_cb(
+    user: *mut c_void,
+    layer: *const c_char,
+    choices: *const sys::trt_algorithm_choice,
+    n: i32,
+    selection: *mut i32,
+) -> i32 {
+    catch_unwind(AssertUnwindSafe(|| {
+        let state = unsafe { &*(user as *const SelectorState) };
+        let Some(replay) = &state.replay else { return 0 };
+        if layer.is_null() || choices.is_null() || selection.is_null() || n <= 0 {
+            return 0;
+        }
+        let name = unsafe { CStr::from_ptr(layer) }.to_string_lossy();
+        let Some(want) = replay.iter().find(|t| t.layer == name) else { return 0 };
+        let choices = unsafe { std::slice::from_raw_parts(choices, n as usize) };
+        let mut k = 0;
+        for (i, c) in choices.iter().enumerate() {
+            if c.implementation == want.implementation && c.tactic == want.tactic {
+                unsafe { *selection.add(k) = i as i32 };
+                k += 1;
+            }
+        }
+        if k == 0 {
+            if let Ok(mut m) = state.misses.lock() {
+                *m += 1;
+            }
+        }
+        k as i32
+    }))
+    .unwrap_or(0)
+}
+
+extern "C" fn report_cb(user: *mut c_void, layers: *const *const c_char, choices: *const sys::trt_algorithm_choice, n: i32) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if layers.is_null() || choices.is_null() || n <= 0 {
+            return;
+        }
+        let state = unsafe { &*(user as *const SelectorState) };
+        let mut chosen = state.chosen.lock().unwrap_or_else(|p| p.into_inner());
+        for i in 0..n as usize {
+            let layer = crate::ffi::string(unsafe { *layers.add(i) });
+            let c = unsafe { &*choices.add(i) };
+            chosen.push(TacticChoice { layer, implementation: c.implementation, tactic: c.tactic });
+        }
+    }));
+}

@@ -1,0 +1,149 @@
+//! The engine inspector's JSON, read into per-layer records: precision, formats, tactic.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// One layer of a built engine (after fusion: names like `conv1 + relu1`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineLayer {
+    pub name: String,
+    /// The engine's layer type: `CaskConvolution`, `Reformat`, `Constant`, ...
+    pub layer_type: String,
+    /// Derived from the I/O formats: `INT8`, `FP16`, `FP32`, `INT32`, ... (`None` when the
+    /// engine was built without detailed profiling).
+    pub precision: Option<String>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub input_formats: Vec<String>,
+    pub output_formats: Vec<String>,
+    pub tactic: Option<String>,
+    pub tactic_name: Option<String>,
+}
+
+impl EngineLayer {
+    /// The network layers fused into this one (TensorRT joins their names with " + ").
+    pub fn fused_names(&self) -> impl Iterator<Item = &str> {
+        self.name.split(" + ").map(str::trim)
+    }
+
+    /// Reformat/copy layers TensorRT inserted between formats; not computation.
+    pub fn is_reformat(&self) -> bool {
+        self.layer_type == "Reformat" || self.name.starts_with("Reformatting CopyNode")
+    }
+}
+
+/// What the inspector says about a whole engine.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineReport {
+    pub layers: Vec<EngineLayer>,
+    pub bindings: Vec<String>,
+}
+
+impl EngineReport {
+    /// Parses `IEngineInspector` JSON (`{"Layers": [...], "Bindings": [...]}`), in either the
+    /// detailed form (objects) or the names-only form (strings).
+    pub fn from_json(json: &str) -> Result<EngineReport> {
+        let v: Value =
+            serde_json::from_str(json).map_err(|e| Error::Invalid(format!("engine inspector JSON: {e}")))?;
+        let layers = v
+            .get("Layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Invalid("engine inspector JSON has no `Layers` array".into()))?;
+        let bindings = v
+            .get("Bindings")
+            .and_then(Value::as_array)
+            .map(|b| b.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        Ok(EngineReport { layers: layers.iter().map(layer).collect(), bindings })
+    }
+
+    /// Counts of compute layers (reformats and constants excluded) per precision.
+    pub fn precision_counts(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for l in self.layers.iter().filter(|l| !l.is_reformat() && l.layer_type != "Constant") {
+            *m.entry(l.precision.clone().unwrap_or_else(|| "unknown".into())).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The engine layer that computes network layer `name` (fused or not), if any survived.
+    pub fn find_network_layer(&self, name: &str) -> Option<&EngineLayer> {
+        self.layers.iter().filter(|l| !l.is_reformat()).find(|l| l.fused_names().any(|n| n == name))
+    }
+}
+
+fn strings(v: Option<&Value>, key: &str) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.get(key).and_then(Value::as_str).map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+fn layer(v: &Value) -> EngineLayer {
+    if let Some(name) = v.as_str() {
+        return EngineLayer {
+            name: name.into(),
+            layer_type: String::new(),
+            precision: None,
+            inputs: vec![],
+            outputs: vec![],
+            input_formats: vec![],
+            output_formats: vec![],
+            tactic: None,
+            tactic_name: None,
+        };
+    }
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    let input_formats = strings(v.get("Inputs"), "Format/Datatype");
+    let output_formats = strings(v.get("Outputs"), "Format/Datatype");
+    let precision = precision_of(&input_formats, &output_formats);
+    EngineLayer {
+        name: s("Name").unwrap_or_default(),
+        layer_type: s("LayerType").unwrap_or_default(),
+        precision,
+        inputs: strings(v.get("Inputs"), "Name"),
+        outputs: strings(v.get("Outputs"), "Name"),
+        input_formats,
+        output_formats,
+        tactic: s("TacticValue"),
+        tactic_name: s("TacticName"),
+    }
+}
+
+/// The precision a format string names ("Thirty-two wide channel vectorized row major Int8 format" -> INT8).
+pub fn format_precision(format: &str) -> Option<&'static str> {
+    let f = format.to_ascii_lowercase();
+    [("int8", "INT8"), ("fp16", "FP16"), ("half", "FP16"), ("bf16", "BF16"), ("fp8", "FP8"), ("fp32", "FP32"),
+        ("float", "FP32"), ("int32", "INT32"), ("int64", "INT64"), ("bool", "BOOL"), ("uint8", "UINT8")]
+    .iter()
+    .find(|(k, _)| f.contains(k))
+    .map(|(_, v)| *v)
+}
+
+/// A layer runs INT8 when its data flows in or out as INT8 (a conv reading INT8 activations
+/// with an FP32 bias is an INT8 conv); otherwise its lowest float precision wins.
+fn precision_of(inputs: &[String], outputs: &[String]) -> Option<String> {
+    let all: Vec<&'static str> = inputs.iter().chain(outputs).filter_map(|f| format_precision(f)).collect();
+    if all.is_empty() {
+        return None;
+    }
+    for p in ["INT8", "FP8", "FP16", "BF16", "FP32"] {
+        if all.contains(&p) {
+            return Some(p.into());
+        }
+    }
+    Some(all[0].into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_strings() {
+        assert_eq!(format_precision("Thirty-two wide channel vectorized row major Int8 format"), Some("INT8"));
+        assert_eq!(format_precision("Row major linear FP32"), Some("FP32"));
+        assert_eq!(format_precision("Channel major FP16 format where channel % 8 == 0"), Some("FP16"));
+    }
+}

@@ -1,0 +1,130 @@
+//! TensorRT's `ILogger`, forwarded to the `log` crate (target `tensorrt`).
+
+use std::collections::VecDeque;
+use std::ffi::{c_char, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+
+use tensorrt_sys as sys;
+
+use crate::error::Result;
+use crate::ffi;
+
+/// TensorRT's message severities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    InternalError,
+    Error,
+    Warning,
+    Info,
+    Verbose,
+}
+
+impl Severity {
+    fn from_raw(s: i32) -> Severity {
+        match s {
+            0 => Severity::InternalError,
+            1 => Severity::Error,
+            2 => Severity::Warning,
+            3 => Severity::Info,
+            _ => Severity::Verbose,
+        }
+    }
+
+    /// The `log` level each severity is forwarded at.
+    pub fn level(self) -> log::Level {
+        match self {
+            Severity::InternalError | Severity::Error => log::Level::Error,
+            Severity::Warning => log::Level::Warn,
+            Severity::Info => log::Level::Info,
+            Severity::Verbose => log::Level::Trace,
+        }
+    }
+}
+
+/// Warnings and errors kept for error messages and build audits.
+const KEPT_MESSAGES: usize = 512;
+
+struct State {
+    recent: Mutex<VecDeque<(Severity, String)>>,
+}
+
+/// The logger TensorRT calls from any of its threads. Shared (`Arc`) by builders and runtimes.
+pub struct Logger {
+    raw: NonNull<sys::trt_logger>,
+    state: Box<State>,
+}
+
+// SAFETY: the C++ object only forwards to `log_callback`, whose state is a Mutex; TensorRT calls
+// loggers from several threads, which is what this must allow.
+unsafe impl Send for Logger {}
+unsafe impl Sync for Logger {}
+
+extern "C" fn log_callback(user: *mut c_void, severity: i32, msg: *const c_char) {
+    // Nothing may unwind into TensorRT.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let text = if msg.is_null() {
+            "(null message)".into()
+        } else {
+            // SAFETY: TensorRT passes a NUL-terminated string; invalid UTF-8 is replaced, not trusted.
+            unsafe { CStr::from_ptr(msg) }.to_string_lossy()
+        };
+        let severity = Severity::from_raw(severity);
+        log::log!(target: "tensorrt", severity.level(), "{text}");
+        if severity <= Severity::Warning && !user.is_null() {
+            // SAFETY: user is the Box<State> owned by the Logger that owns this callback.
+            let state = unsafe { &*(user as *const State) };
+            if let Ok(mut recent) = state.recent.lock() {
+                if recent.len() == KEPT_MESSAGES {
+                    recent.pop_front();
+                }
+                recent.push_back((severity, text.into_owned()));
+            }
+        }
+    }));
+}
+
+impl Logger {
+    /// A logger that forwards to the `log` crate.
+    pub fn new() -> Result<Logger> {
+        let state = Box::new(State { recent: Mutex::new(VecDeque::new()) });
+        let user = &*state as *const State as *mut c_void;
+        let mut raw = std::ptr::null_mut();
+        ffi::check(unsafe { sys::trt_logger_create(Some(log_callback), user, &mut raw) })?;
+        Ok(Logger { raw: NonNull::new(raw).expect("trt_logger_create returned OK and null"), state })
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::trt_logger {
+        self.raw.as_ptr()
+    }
+
+    /// The most recent error TensorRT logged, if any.
+    pub fn last_error(&self) -> Option<String> {
+        let recent = self.state.recent.lock().ok()?;
+        recent.iter().rev().find(|(s, _)| *s <= Severity::Error).map(|(_, m)| m.clone())
+    }
+
+    /// Takes the warnings and errors logged since the last call (oldest first).
+    pub fn take_messages(&self) -> Vec<(Severity, String)> {
+        self.state.recent.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default()
+    }
+
+    /// Calls the logger through its C++ `ILogger` vtable, as TensorRT does. For tests.
+    #[doc(hidden)]
+    pub fn call_through_vtable(&self, severity: i32, msg: Option<&CStr>) -> Result<()> {
+        ffi::check(unsafe { sys::trt_logger_vcall_log(self.raw(), severity, msg.map_or(std::ptr::null(), |m| m.as_ptr())) })
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        unsafe { sys::trt_logger_destroy(self.raw.as_ptr()) };
+    }
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger").finish_non_exhaustive()
+    }
+}

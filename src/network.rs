@@ -1,0 +1,292 @@
+//! A network definition parsed from ONNX, with introspection and per-layer precision control.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use tensorrt_sys as sys;
+
+use crate::builder::BuilderInner;
+use crate::error::{Error, Result};
+use crate::ffi::{self, out};
+
+/// Element types, as TensorRT names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum DataType {
+    Float,
+    Half,
+    Int8,
+    Int32,
+    Bool,
+    Uint8,
+    Fp8,
+    Bf16,
+    Int64,
+    Int4,
+    Unknown,
+}
+
+impl DataType {
+    pub(crate) fn from_raw(v: i32) -> DataType {
+        match v as u32 {
+            sys::TRT_DATA_TYPE_FLOAT => DataType::Float,
+            sys::TRT_DATA_TYPE_HALF => DataType::Half,
+            sys::TRT_DATA_TYPE_INT8 => DataType::Int8,
+            sys::TRT_DATA_TYPE_INT32 => DataType::Int32,
+            sys::TRT_DATA_TYPE_BOOL => DataType::Bool,
+            sys::TRT_DATA_TYPE_UINT8 => DataType::Uint8,
+            sys::TRT_DATA_TYPE_FP8 => DataType::Fp8,
+            sys::TRT_DATA_TYPE_BF16 => DataType::Bf16,
+            sys::TRT_DATA_TYPE_INT64 => DataType::Int64,
+            sys::TRT_DATA_TYPE_INT4 => DataType::Int4,
+            _ => DataType::Unknown,
+        }
+    }
+
+    pub(crate) fn to_raw(self) -> i32 {
+        (match self {
+            DataType::Float => sys::TRT_DATA_TYPE_FLOAT,
+            DataType::Half => sys::TRT_DATA_TYPE_HALF,
+            DataType::Int8 => sys::TRT_DATA_TYPE_INT8,
+            DataType::Int32 => sys::TRT_DATA_TYPE_INT32,
+            DataType::Bool => sys::TRT_DATA_TYPE_BOOL,
+            DataType::Uint8 => sys::TRT_DATA_TYPE_UINT8,
+            DataType::Fp8 => sys::TRT_DATA_TYPE_FP8,
+            DataType::Bf16 => sys::TRT_DATA_TYPE_BF16,
+            DataType::Int64 => sys::TRT_DATA_TYPE_INT64,
+            DataType::Int4 => sys::TRT_DATA_TYPE_INT4,
+            DataType::Unknown => sys::TRT_DATA_TYPE_UNKNOWN,
+        }) as i32
+    }
+
+    /// Bytes per element (0 for sub-byte or unknown types).
+    pub fn size(self) -> usize {
+        match self {
+            DataType::Float | DataType::Int32 => 4,
+            DataType::Half | DataType::Bf16 => 2,
+            DataType::Int8 | DataType::Bool | DataType::Uint8 | DataType::Fp8 => 1,
+            DataType::Int64 => 8,
+            DataType::Int4 | DataType::Unknown => 0,
+        }
+    }
+
+    /// Floating-point activations (what INT8 quantizes).
+    pub fn is_float(self) -> bool {
+        matches!(self, DataType::Float | DataType::Half | DataType::Bf16)
+    }
+}
+
+/// A network input or output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// `-1` marks a dynamic dimension.
+    pub shape: Vec<i64>,
+    pub dtype: DataType,
+}
+
+/// A layer of the network definition (before the builder fuses anything).
+#[derive(Clone, Debug)]
+pub struct LayerInfo {
+    pub index: usize,
+    pub name: String,
+    /// TensorRT's `LayerType` name: `CONVOLUTION`, `CONSTANT`, `SHAPE`, ...
+    pub kind: String,
+    pub precision: DataType,
+    pub precision_is_set: bool,
+    /// Input tensor names (`None` for an absent optional input).
+    pub inputs: Vec<Option<String>>,
+    /// `(output tensor name, type)`.
+    pub outputs: Vec<(String, DataType)>,
+}
+
+/// A network definition. Keeps its builder (and the ONNX parser that owns its weights) alive.
+pub struct Network {
+    pub(crate) raw: NonNull<sys::trt_network>,
+    parser: Option<NonNull<sys::trt_parser>>,
+    pub(crate) builder: Arc<BuilderInner>,
+    source: String,
+}
+
+// SAFETY: a network is only touched through &mut self or &self by one thread at a time (it is not Sync).
+unsafe impl Send for Network {}
+
+impl Network {
+    pub(crate) fn from_onnx(builder: Arc<BuilderInner>, model: OnnxModel<'_>) -> Result<Network> {
+        let raw = out!(sys::trt_builder_create_network, builder.raw.as_ptr(); *mut sys::trt_network)?;
+        let raw = NonNull::new(raw).ok_or_else(|| Error::Invalid("createNetworkV2 returned null".into()))?;
+        let mut network = Network { raw, parser: None, builder, source: model.label() };
+        let factory = network.builder.lib.parser_factory()?;
+        let parser = out!(sys::trt_parser_create, factory, raw.as_ptr(), network.builder.logger.raw(); *mut sys::trt_parser)?;
+        network.parser = NonNull::new(parser);
+        let parser = parser;
+        let mut ok = 0;
+        let status = match &model {
+            OnnxModel::File(path) => {
+                let c = ffi::cstring(&path.to_string_lossy())?;
+                if !path.is_file() {
+                    return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "ONNX model not found")));
+                }
+                unsafe { sys::trt_parser_parse_file(parser, c.as_ptr(), &mut ok) }
+            }
+            OnnxModel::Bytes(bytes, _) => unsafe {
+                sys::trt_parser_parse(parser, bytes.as_ptr().cast(), bytes.len(), std::ptr::null(), &mut ok)
+            },
+        };
+        ffi::check(status)?;
+        if ok == 0 {
+            return Err(Error::Onnx { model: network.source.clone(), errors: network.parser_errors()? });
+        }
+        Ok(network)
+    }
+
+    fn parser_errors(&self) -> Result<Vec<String>> {
+        let Some(parser) = self.parser else { return Ok(vec![]) };
+        let n = out!(sys::trt_parser_nb_errors, parser.as_ptr(); i32)?;
+        let mut errors = Vec::new();
+        for i in 0..n {
+            let (mut code, mut node, mut desc) = (0, 0, std::ptr::null());
+            ffi::check(unsafe { sys::trt_parser_error(parser.as_ptr(), i, &mut code, &mut node, &mut desc) })?;
+            let at = if node >= 0 { format!("node {node}") } else { "model".to_string() };
+            errors.push(format!("  {at}: {} (parser error code {code})", ffi::string(desc)));
+        }
+        if errors.is_empty() {
+            errors.push("  (the parser gave no details; see the TensorRT log)".into());
+        }
+        Ok(errors)
+    }
+
+    /// Where the network came from (the ONNX file, or a label for bytes).
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn tensor(&self, t: *mut sys::trt_tensor) -> Result<TensorInfo> {
+        let name = ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?);
+        let dims = out!(sys::trt_tensor_dims, t; sys::trt_dims)?;
+        let dtype = DataType::from_raw(out!(sys::trt_tensor_type, t; i32)?);
+        Ok(TensorInfo { name, shape: ffi::dims_to_vec(&dims), dtype })
+    }
+
+    /// The network's inputs, in definition order.
+    pub fn inputs(&self) -> Result<Vec<TensorInfo>> {
+        let n = out!(sys::trt_network_nb_inputs, self.raw.as_ptr(); i32)?;
+        (0..n)
+            .map(|i| self.tensor(out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?))
+            .collect()
+    }
+
+    /// The network's outputs, in definition order.
+    pub fn outputs(&self) -> Result<Vec<TensorInfo>> {
+        let n = out!(sys::trt_network_nb_outputs, self.raw.as_ptr(); i32)?;
+        (0..n)
+            .map(|i| self.tensor(out!(sys::trt_network_output, self.raw.as_ptr(), i; *mut sys::trt_tensor)?))
+            .collect()
+    }
+
+    pub fn layer_count(&self) -> Result<usize> {
+        Ok(out!(sys::trt_network_nb_layers, self.raw.as_ptr(); i32)? as usize)
+    }
+
+    fn layer_raw(&self, index: usize) -> Result<*mut sys::trt_layer> {
+        out!(sys::trt_network_layer, self.raw.as_ptr(), index as i32; *mut sys::trt_layer)
+    }
+
+    /// One layer's description.
+    pub fn layer(&self, index: usize) -> Result<LayerInfo> {
+        let l = self.layer_raw(index)?;
+        let name = ffi::string(out!(sys::trt_layer_name, l; *const std::ffi::c_char)?);
+        let kind = ffi::string(out!(sys::trt_layer_type, l; *const std::ffi::c_char)?);
+        let precision = DataType::from_raw(out!(sys::trt_layer_precision, l; i32)?);
+        let precision_is_set = out!(sys::trt_layer_precision_is_set, l; i32)? != 0;
+        let nin = out!(sys::trt_layer_nb_inputs, l; i32)?;
+        let mut inputs = Vec::with_capacity(nin as usize);
+        for i in 0..nin {
+            let t = out!(sys::trt_layer_input, l, i; *mut sys::trt_tensor)?;
+            inputs.push(if t.is_null() { None } else { Some(ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?)) });
+        }
+        let nout = out!(sys::trt_layer_nb_outputs, l; i32)?;
+        let mut outputs = Vec::with_capacity(nout as usize);
+        for i in 0..nout {
+            let t = out!(sys::trt_layer_output, l, i; *mut sys::trt_tensor)?;
+            let tname = ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?);
+            outputs.push((tname, DataType::from_raw(out!(sys::trt_tensor_type, t; i32)?)));
+        }
+        Ok(LayerInfo { index, name, kind, precision, precision_is_set, inputs, outputs })
+    }
+
+    /// Every layer, in definition order.
+    pub fn layers(&self) -> Result<Vec<LayerInfo>> {
+        (0..self.layer_count()?).map(|i| self.layer(i)).collect()
+    }
+
+    /// Constrains a layer's compute precision (honoured with precision constraints on).
+    pub fn set_layer_precision(&mut self, index: usize, dtype: DataType) -> Result<()> {
+        ffi::check(unsafe { sys::trt_layer_set_precision(self.layer_raw(index)?, dtype.to_raw()) })
+    }
+
+    /// Removes a precision constraint.
+    pub fn reset_layer_precision(&mut self, index: usize) -> Result<()> {
+        ffi::check(unsafe { sys::trt_layer_reset_precision(self.layer_raw(index)?) })
+    }
+
+    /// Constrains the type of a layer's output.
+    pub fn set_output_type(&mut self, index: usize, output: usize, dtype: DataType) -> Result<()> {
+        ffi::check(unsafe { sys::trt_layer_set_output_type(self.layer_raw(index)?, output as i32, dtype.to_raw()) })
+    }
+
+    /// Removes an output-type constraint.
+    pub fn reset_output_type(&mut self, index: usize, output: usize) -> Result<()> {
+        ffi::check(unsafe { sys::trt_layer_reset_output_type(self.layer_raw(index)?, output as i32) })
+    }
+
+    /// Sets a tensor's INT8 dynamic range by name (explicit ranges instead of calibration).
+    pub fn set_dynamic_range(&mut self, tensor: &str, min: f32, max: f32) -> Result<()> {
+        for l in 0..self.layer_count()? {
+            let layer = self.layer_raw(l)?;
+            let n = out!(sys::trt_layer_nb_outputs, layer; i32)?;
+            for o in 0..n {
+                let t = out!(sys::trt_layer_output, layer, o; *mut sys::trt_tensor)?;
+                if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == tensor {
+                    return ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) });
+                }
+            }
+        }
+        for i in 0..out!(sys::trt_network_nb_inputs, self.raw.as_ptr(); i32)? {
+            let t = out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?;
+            if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == tensor {
+                return ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) });
+            }
+        }
+        Err(Error::UnknownTensor { name: tensor.into(), what: "network", known: vec![] })
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // The parser refers to the network: destroy it first.
+        if let Some(p) = self.parser.take() {
+            unsafe { sys::trt_parser_destroy(p.as_ptr()) };
+        }
+        unsafe { sys::trt_network_destroy(self.raw.as_ptr()) };
+    }
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+pub(crate) enum OnnxModel<'a> {
+    File(&'a std::path::Path),
+    Bytes(&'a [u8], &'a str),
+}
+
+impl OnnxModel<'_> {
+    fn label(&self) -> String {
+        match self {
+            OnnxModel::File(p) => p.display().to_string(),
+            OnnxModel::Bytes(_, label) => label.to_string(),
+        }
+    }
+}

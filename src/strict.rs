@@ -1,0 +1,272 @@
+//! Strict INT8: which layers to force, how, and the audit that proves what ran.
+//!
+//! The naive recipe (INT8 precision on every non-constant layer, precision constraints obeyed)
+//! fails on real ONNX models under TensorRT 8.5: e.g. ResNet-18 exported by PyTorch feeds conv
+//! biases through `Identity` layers on constant tensors, and forcing those to INT8 leaves the
+//! fused conv with "No supported formats". What works:
+//! - force only layers on the **activation path**: a layer whose inputs all come from constants
+//!   (weights, biases, their identities/reshapes) is weight preprocessing that TensorRT folds;
+//! - never force index or shape computations (SHAPE, GATHER on indices, non-float outputs):
+//!   "cannot use precision Int8 for layer that computes indices";
+//! - force the layer's float outputs to INT8 too (except network outputs), so the engine's
+//!   formats are INT8, not just its kernels;
+//! - when TensorRT still names a forced layer it cannot implement in INT8, release exactly that
+//!   layer (reported with TensorRT's reason) and build again;
+//! - audit the engine through the inspector: every forced layer that survived must run INT8.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::config::{Fallback, LayerFilter};
+use crate::error::Result;
+use crate::inspector::EngineReport;
+use crate::network::{DataType, LayerInfo, Network};
+
+/// Builds retried after releasing layers TensorRT could not implement in INT8.
+pub(crate) const MAX_RETRIES: usize = 8;
+
+/// Layer types that are never forced: shape/index/control computations and data movement of
+/// constants. (Exact TensorRT `LayerType` names.)
+pub const NEVER_FORCED: &[&str] = &[
+    "CONSTANT", "SHAPE", "GATHER", "ASSERTION", "FILL", "TRIP_LIMIT", "ITERATOR", "LOOP_OUTPUT", "RECURRENCE",
+    "CONDITION", "CONDITIONAL_INPUT", "CONDITIONAL_OUTPUT", "NON_ZERO", "ONE_HOT", "NMS", "TOPK", "SCATTER",
+    "CAST", "PLUGIN", "PLUGIN_V2",
+];
+
+/// Which layers strict mode forces, and why the others are left alone.
+#[derive(Clone, Debug, Default)]
+pub struct StrictPlan {
+    /// Indices of forced layers.
+    pub forced: Vec<usize>,
+    /// `(layer name, reason)` for layers not forced.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Chooses the layers to force (see the module docs for the rules).
+pub fn plan(network: &Network, exclude: &LayerFilter) -> Result<StrictPlan> {
+    let layers = network.layers()?;
+    let inputs: HashSet<String> = network.inputs()?.into_iter().map(|t| t.name).collect();
+    let constant_tensors = constant_tensors(&layers, &inputs);
+    let mut plan = StrictPlan::default();
+    for l in &layers {
+        let reason = skip_reason(l, exclude, &constant_tensors);
+        match reason {
+            None => plan.forced.push(l.index),
+            Some(r) => plan.skipped.push((l.name.clone(), r)),
+        }
+    }
+    Ok(plan)
+}
+
+/// Tensors computed only from constants (weights and what is derived from them).
+fn constant_tensors(layers: &[LayerInfo], network_inputs: &HashSet<String>) -> HashSet<String> {
+    let mut constant: HashSet<String> = HashSet::new();
+    // Layers are in topological order in a parsed network; one pass suffices, two are cheap insurance.
+    for _ in 0..2 {
+        for l in layers {
+            let all_const = l.inputs.iter().flatten().all(|t| constant.contains(t) && !network_inputs.contains(t));
+            if l.kind == "CONSTANT" || (all_const && l.inputs.iter().flatten().next().is_some()) {
+                constant.extend(l.outputs.iter().map(|(n, _)| n.clone()));
+            }
+        }
+    }
+    constant
+}
+
+fn skip_reason(l: &LayerInfo, exclude: &LayerFilter, constant: &HashSet<String>) -> Option<String> {
+    if exclude.matches(&l.name, &l.kind) {
+        return Some("excluded by the user".into());
+    }
+    if NEVER_FORCED.contains(&l.kind.as_str()) {
+        return Some(format!("{} layers compute shapes, indices or constants", l.kind));
+    }
+    if l.outputs.iter().all(|(n, _)| constant.contains(n)) {
+        return Some("computes on constants only (weights); TensorRT folds it".into());
+    }
+    if l.outputs.iter().any(|(_, t)| !t.is_float() && *t != DataType::Int8) {
+        return Some("produces non-float (index or shape) tensors".into());
+    }
+    None
+}
+
+fn fallback_type(fallback: Fallback) -> DataType {
+    match fallback {
+        Fallback::Fp32 => DataType::Float,
+        Fallback::Fp16 => DataType::Half,
+    }
+}
+
+/// Applies the plan: INT8 compute and INT8 float outputs (network outputs stay as declared).
+pub fn apply(network: &mut Network, plan: &StrictPlan, fallback: Fallback) -> Result<()> {
+    let outputs: HashSet<String> = network.outputs()?.into_iter().map(|t| t.name).collect();
+    let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    for l in network.layers()? {
+        if forced.contains(&l.index) {
+            network.set_layer_precision(l.index, DataType::Int8)?;
+            for (o, (name, dtype)) in l.outputs.iter().enumerate() {
+                if dtype.is_float() && !outputs.contains(name) {
+                    network.set_output_type(l.index, o, DataType::Int8)?;
+                }
+            }
+        } else if l.precision_is_set && l.precision == DataType::Int8 {
+            // From an earlier strict build of the same network.
+            release(network, &l, fallback)?;
+        }
+    }
+    Ok(())
+}
+
+fn release(network: &mut Network, l: &LayerInfo, _fallback: Fallback) -> Result<()> {
+    network.reset_layer_precision(l.index)?;
+    for o in 0..l.outputs.len() {
+        network.reset_output_type(l.index, o)?;
+    }
+    Ok(())
+}
+
+/// `Int8` mode with exclusions: keep the named layers in the fallback precision (preferred).
+pub fn keep_out(network: &mut Network, filter: &LayerFilter, fallback: Fallback) -> Result<()> {
+    let t = fallback_type(fallback);
+    for l in network.layers()? {
+        if filter.matches(&l.name, &l.kind) && !NEVER_FORCED.contains(&l.kind.as_str()) {
+            network.set_layer_precision(l.index, t)?;
+            for (o, (_, dtype)) in l.outputs.iter().enumerate() {
+                if dtype.is_float() {
+                    network.set_output_type(l.index, o, t)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Releases the forced layers that TensorRT named in its errors; returns `(name, message)`.
+pub(crate) fn release_failing(
+    network: &mut Network,
+    plan: &StrictPlan,
+    messages: &[String],
+    fallback: Fallback,
+) -> Result<Vec<(String, String)>> {
+    let mut released = Vec::new();
+    for &i in &plan.forced {
+        let l = network.layer(i)?;
+        if !l.precision_is_set || l.precision != DataType::Int8 {
+            continue; // already released
+        }
+        if let Some(m) = messages.iter().find(|m| mentions(m, &l.name)) {
+            release(network, &l, fallback)?;
+            released.push((l.name.clone(), m.clone()));
+        }
+    }
+    Ok(released)
+}
+
+/// Does a TensorRT message name this layer (alone or inside a fused "a + b" name)?
+fn mentions(message: &str, layer: &str) -> bool {
+    let bytes = message.as_bytes();
+    message.match_indices(layer).any(|(at, _)| {
+        let before = if at == 0 { b' ' } else { bytes[at - 1] };
+        let end = at + layer.len();
+        let after = if end >= bytes.len() { b' ' } else { bytes[end] };
+        let boundary = |c: u8| matches!(c, b' ' | b':' | b'\'' | b'"' | b'[' | b']' | b'(' | b')' | b',' | b'\n');
+        boundary(before) && boundary(after)
+    })
+}
+
+/// One layer in the audit.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditedLayer {
+    pub name: String,
+    pub kind: String,
+    pub forced: bool,
+    /// The engine layer that computes it (`None`: folded or fused away without a trace).
+    pub engine_layer: Option<String>,
+    pub precision: Option<String>,
+}
+
+/// A forced layer that did not run INT8.
+#[derive(Clone, Debug, Serialize)]
+pub struct Violation {
+    pub layer: String,
+    pub engine_layer: String,
+    pub precision: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` ran {} (engine layer `{}`)", self.layer, self.precision, self.engine_layer)
+    }
+}
+
+/// What strict mode forced and what the engine actually runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct StrictReport {
+    pub layers: Vec<AuditedLayer>,
+    /// Layers not forced and why (rules, user exclusions).
+    pub skipped: Vec<(String, String)>,
+    /// Forced at first, released because TensorRT could not implement them in INT8.
+    pub released: Vec<(String, String)>,
+    pub violations: Vec<Violation>,
+    /// Forced layers found in the engine running INT8.
+    pub forced_int8: usize,
+    /// Engine compute layers (reformats and constants excluded) per precision.
+    pub engine_precisions: std::collections::BTreeMap<String, usize>,
+}
+
+/// Checks every forced layer against the engine.
+pub fn audit(
+    network: &Network,
+    plan: &StrictPlan,
+    released: Vec<(String, String)>,
+    engine: &EngineReport,
+) -> Result<StrictReport> {
+    let released_names: HashSet<&str> = released.iter().map(|(n, _)| n.as_str()).collect();
+    let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    let mut layers = Vec::new();
+    let mut violations = Vec::new();
+    let mut forced_int8 = 0;
+    for l in network.layers()? {
+        let is_forced = forced.contains(&l.index) && !released_names.contains(l.name.as_str());
+        let found = engine.find_network_layer(&l.name);
+        let precision = found.and_then(|e| e.precision.clone());
+        if is_forced {
+            if let Some(e) = found {
+                match precision.as_deref() {
+                    Some("INT8") => forced_int8 += 1,
+                    Some(p) => violations.push(Violation { layer: l.name.clone(), engine_layer: e.name.clone(), precision: p.into() }),
+                    None => {}
+                }
+            }
+        }
+        layers.push(AuditedLayer {
+            name: l.name,
+            kind: l.kind,
+            forced: is_forced,
+            engine_layer: found.map(|e| e.name.clone()),
+            precision,
+        });
+    }
+    Ok(StrictReport {
+        layers,
+        skipped: plan.skipped.clone(),
+        released,
+        violations,
+        forced_int8,
+        engine_precisions: engine.precision_counts(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_respects_name_boundaries() {
+        let m = "2: [optimizer.cpp::computeCosts::3728] Error Code 2: No supported formats for /layer1/layer1.0/conv1/Conv + /layer1/layer1.0/relu/Relu";
+        assert!(mentions(m, "/layer1/layer1.0/conv1/Conv"));
+        assert!(mentions(m, "/layer1/layer1.0/relu/Relu"));
+        assert!(!mentions(m, "/layer1/layer1.0/conv1"));
+        assert!(!mentions(m, "layer1.0/conv1/Conv"));
+    }
+}
