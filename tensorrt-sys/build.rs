@@ -82,6 +82,9 @@ fn main() {
         None => build.include("shim/cuda"),
     };
     build.compile("trt_shim");
+    // Tests inspect the compiled shim (no TensorRT symbol may be undefined).
+    let out_dir = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    println!("cargo:rustc-env=TRT_SHIM_ARCHIVE={out_dir}/libtrt_shim.a");
 
     println!("cargo:major={major}");
     println!("cargo:minor={minor}");
