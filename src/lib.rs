@@ -15,12 +15,12 @@
 //!
 //! ```no_run
 //! use trt::{BuildConfig, Builder, DataCalibrator, Precision, CachePolicy};
-//! use trt_calib_data::{Pipeline, Spec};
+//! use trt_calib_data::Spec;
 //!
 //! # fn main() -> trt::Result<()> {
 //! let builder = Builder::new()?;
 //! let mut network = builder.network_from_onnx_file("model.onnx")?;
-//! let data = Pipeline::new(Spec::from_toml_file("calib.toml")?)?;
+//! let data = Spec::from_toml_file("calib.toml")?.open()?;
 //! let mut calibrator = DataCalibrator::new(data);
 //! let config = BuildConfig::new(Precision::Int8)
 //!     .with_calibration_cache(CachePolicy::read_write("model.calib"));
