@@ -64,3 +64,8 @@ pub use trt_calib_table as table;
 pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<()> {
     calibrator::write_atomic(path.as_ref(), bytes)
 }
+
+pub mod bundle;
+pub mod repro;
+pub mod report;
+pub use report::{BuildReport, ReportDiff};

@@ -1,0 +1,543 @@
+//! Build reports: what was asked (precision, flags, calibration) and what the engine runs (every
+//! layer's precision, formats and tactic), as JSON; and the diff between two builds.
+//!
+//! | what | type |
+//! |---|---|
+//! | one build, on disk as `ENGINE.report.json` | [`BuildReport`] (marker field `trt_build_report`) |
+//! | the builder settings it records | [`BuildFlags`] |
+//! | calibration table and batches | [`CalibrationInfo`] |
+//! | two builds compared layer by layer (matched by name) | [`ReportDiff`] |
+//! | any of engine / report / inspector JSON, told apart by content | [`ArtifactKind::detect`] |
+//!
+//! ```
+//! use trt::report::ReportDiff;
+//! use trt::EngineReport;
+//! let a = EngineReport::from_json(r#"{"Layers":[{"Name":"conv","LayerType":"CaskConvolution","TacticValue":"0x1"}]}"#).unwrap();
+//! let b = EngineReport::from_json(r#"{"Layers":[{"Name":"conv","LayerType":"CaskConvolution","TacticValue":"0x2"}]}"#).unwrap();
+//! let d = ReportDiff::between(&a.layers, &b.layers);
+//! assert!(!d.identical);
+//! assert_eq!(d.tactic_changes.len(), 1);
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::builder::BuildOutput;
+use crate::calibrator::{CacheMode, CalibrationAlgorithm};
+use crate::config::{BuildConfig, Fallback, Precision};
+use crate::engine::{Engine, IoMode, IoTensor};
+use crate::error::{Error, Result};
+use crate::inspector::{EngineLayer, EngineReport};
+use crate::network::DataType;
+
+/// The version of the report format, stored in the marker field `trt_build_report`.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+/// The name of the marker field that tells a build report from other JSON.
+pub const REPORT_MARKER: &str = "trt_build_report";
+
+/// An engine input or output, as recorded in a report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportTensor {
+    pub name: String,
+    /// `-1` marks a dynamic dimension.
+    pub shape: Vec<i64>,
+    pub dtype: DataType,
+}
+
+/// One optimization profile input (min / opt / max).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportProfileInput {
+    pub name: String,
+    pub min: Vec<i64>,
+    pub opt: Vec<i64>,
+    pub max: Vec<i64>,
+}
+
+/// The builder settings that shape an engine (from a [`BuildConfig`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildFlags {
+    pub precision: Precision,
+    pub fallback: Fallback,
+    /// Workspace limit in bytes (`None`: TensorRT's default).
+    pub workspace: Option<u64>,
+    /// Enabled tactic sources (`None`: TensorRT's default set).
+    pub tactic_sources: Option<Vec<String>>,
+    /// Layers kept out of INT8, by name.
+    pub excluded_layers: Vec<String>,
+    /// Layer types kept out of INT8.
+    pub excluded_types: Vec<String>,
+    pub allow_strict_violations: bool,
+    /// A timing cache was given to the build.
+    pub timing_cache: bool,
+    /// Tactics were replayed from an earlier build.
+    pub replayed_tactics: bool,
+    /// Optimization profiles, one list of inputs per profile.
+    pub profiles: Vec<Vec<ReportProfileInput>>,
+    pub calibration_profile: Option<Vec<ReportProfileInput>>,
+    /// Version compatibility (`kVERSION_COMPATIBLE`, TensorRT >= 8.6) was requested. Always false for now.
+    pub version_compatible: bool,
+    /// Hardware compatibility (TensorRT >= 8.6, Ampere+) was requested. Always false for now.
+    pub hardware_compatible: bool,
+    pub device: usize,
+}
+
+fn profile_inputs(p: &crate::config::Profile) -> Vec<ReportProfileInput> {
+    p.inputs
+        .iter()
+        .map(|i| ReportProfileInput { name: i.name.clone(), min: i.min.clone(), opt: i.opt.clone(), max: i.max.clone() })
+        .collect()
+}
+
+impl BuildFlags {
+    /// The settings of `config` that the report records.
+    pub fn from_config(config: &BuildConfig) -> BuildFlags {
+        let tactic_sources = config.tactic_sources.map(|s| {
+            [
+                ("CUBLAS", s.cublas),
+                ("CUBLAS_LT", s.cublas_lt),
+                ("CUDNN", s.cudnn),
+                ("EDGE_MASK_CONVOLUTIONS", s.edge_mask_convolutions),
+                ("JIT_CONVOLUTIONS", s.jit_convolutions),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| n.to_string())
+            .collect()
+        });
+        BuildFlags {
+            precision: config.precision,
+            fallback: config.fallback,
+            workspace: config.workspace,
+            tactic_sources,
+            excluded_layers: config.keep_out_of_int8.names.clone(),
+            excluded_types: config.keep_out_of_int8.types.clone(),
+            allow_strict_violations: config.allow_strict_violations,
+            timing_cache: config.timing_cache.as_ref().is_some_and(|t| !t.is_empty()),
+            replayed_tactics: config.replay_tactics.is_some(),
+            profiles: config.profiles.iter().map(profile_inputs).collect(),
+            calibration_profile: config.calibration_profile.as_ref().map(profile_inputs),
+            version_compatible: false,
+            hardware_compatible: false,
+            device: config.device,
+        }
+    }
+}
+
+/// How the build got its INT8 scales.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalibrationInfo {
+    /// The calibration table (cache) file, when one was named.
+    pub table: Option<PathBuf>,
+    /// `ReadWrite`, `Require` or `Recalibrate` (`None`: no table file).
+    pub mode: Option<String>,
+    pub algorithm: CalibrationAlgorithm,
+    /// Calibration batches consumed (0 when the table was used).
+    pub batches: usize,
+    /// Times TensorRT asked for a batch.
+    pub get_batch_calls: usize,
+    /// TensorRT calibrated and wrote a new table.
+    pub table_written: bool,
+}
+
+/// One build, for humans and for [`ReportDiff`]: settings, I/O, every engine layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildReport {
+    /// Marker and format version ([`REPORT_FORMAT_VERSION`]).
+    pub trt_build_report: u32,
+    /// The TensorRT version that built the engine (`major.minor.patch`).
+    pub tensorrt_version: String,
+    pub flags: BuildFlags,
+    pub inputs: Vec<ReportTensor>,
+    pub outputs: Vec<ReportTensor>,
+    /// Compute layers (reformats and constants excluded) per precision.
+    pub precision_counts: BTreeMap<String, usize>,
+    /// Every engine layer, in engine order.
+    pub layers: Vec<EngineLayer>,
+    pub calibration: Option<CalibrationInfo>,
+    /// The strict INT8 audit ([`crate::StrictReport`] as JSON), when built with `StrictInt8`.
+    pub strict: Option<serde_json::Value>,
+    /// Wall time of the build in seconds, when known (not compared by diffs).
+    pub build_seconds: Option<f64>,
+    /// TensorRT warnings during the build.
+    pub warnings: Vec<String>,
+}
+
+impl BuildReport {
+    /// A report from its parts: what the CPU-only paths (and tests) use.
+    pub fn from_parts(tensorrt_version: impl Into<String>, io: &[IoTensor], engine: EngineReport, flags: BuildFlags) -> BuildReport {
+        let tensor = |t: &IoTensor| ReportTensor { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype };
+        BuildReport {
+            trt_build_report: REPORT_FORMAT_VERSION,
+            tensorrt_version: tensorrt_version.into(),
+            flags,
+            inputs: io.iter().filter(|t| t.mode == IoMode::Input).map(tensor).collect(),
+            outputs: io.iter().filter(|t| t.mode == IoMode::Output).map(tensor).collect(),
+            precision_counts: engine.precision_counts(),
+            layers: engine.layers,
+            calibration: None,
+            strict: None,
+            build_seconds: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The report of a built engine: `engine` is `output.plan` deserialized (or any engine;
+    /// `output` is then `None` and calibration/strict/timing stay empty).
+    pub fn from_engine(engine: &Engine, config: &BuildConfig, output: Option<&BuildOutput>) -> Result<BuildReport> {
+        let mut report =
+            BuildReport::from_parts(engine.tensorrt_version().to_string(), engine.io_tensors(), engine.report()?, BuildFlags::from_config(config));
+        if let Some(out) = output {
+            report.add_build_output(config, out)?;
+        }
+        Ok(report)
+    }
+
+    /// Records calibration, the strict audit, timing and warnings of a build.
+    pub fn add_build_output(&mut self, config: &BuildConfig, out: &BuildOutput) -> Result<()> {
+        if config.precision.uses_int8() {
+            let algorithm = match &config.calibration_cache {
+                Some(p) if out.calibration_table.is_none() => table_algorithm(&p.path).unwrap_or_default(),
+                _ => self.calibration.as_ref().map(|c| c.algorithm).unwrap_or_default(),
+            };
+            self.calibration = Some(CalibrationInfo {
+                table: config.calibration_cache.as_ref().map(|p| p.path.clone()),
+                mode: config.calibration_cache.as_ref().map(|p| mode_name(p.mode).to_string()),
+                algorithm,
+                batches: out.calibration_batches,
+                get_batch_calls: out.get_batch_calls,
+                table_written: out.calibration_table.is_some(),
+            });
+        }
+        if let Some(strict) = &out.strict {
+            self.strict =
+                Some(serde_json::to_value(strict).map_err(|e| Error::Invalid(format!("strict report to JSON: {e}")))?);
+        }
+        self.build_seconds = Some(out.build_time.as_secs_f64());
+        self.warnings = out.warnings.clone();
+        Ok(())
+    }
+
+    /// Parses a report (checks the marker and the format version).
+    pub fn from_json(json: &str) -> Result<BuildReport> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| Error::Invalid(format!("build report JSON: {e}")))?;
+        match v.get(REPORT_MARKER).and_then(serde_json::Value::as_u64) {
+            Some(n) if n == u64::from(REPORT_FORMAT_VERSION) => {}
+            Some(n) => {
+                return Err(Error::Invalid(format!(
+                    "build report format {n}; this version of trt reads format {REPORT_FORMAT_VERSION}"
+                )))
+            }
+            None => return Err(Error::Invalid(format!("not a build report (no `{REPORT_MARKER}` field)"))),
+        }
+        serde_json::from_value(v).map_err(|e| Error::Invalid(format!("build report JSON: {e}")))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serializes")
+    }
+
+    /// Reads a report file.
+    pub fn load(path: impl AsRef<Path>) -> Result<BuildReport> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        BuildReport::from_json(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes the report atomically (temporary file, then rename).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let mut text = self.to_json();
+        text.push('\n');
+        crate::write_atomic(path, text.as_bytes())
+    }
+
+    /// The report file that belongs to an engine file: `ENGINE.report.json`.
+    pub fn path_for_engine(engine: impl AsRef<Path>) -> PathBuf {
+        let mut s = engine.as_ref().as_os_str().to_owned();
+        s.push(".report.json");
+        PathBuf::from(s)
+    }
+
+    /// Layer-by-layer differences from `other`.
+    pub fn diff(&self, other: &BuildReport) -> ReportDiff {
+        ReportDiff::between(&self.layers, &other.layers)
+    }
+}
+
+fn mode_name(mode: CacheMode) -> &'static str {
+    match mode {
+        CacheMode::ReadWrite => "ReadWrite",
+        CacheMode::Require => "Require",
+        CacheMode::Recalibrate => "Recalibrate",
+    }
+}
+
+fn table_algorithm(path: &Path) -> Option<CalibrationAlgorithm> {
+    let bytes = std::fs::read(path).ok()?;
+    let table = trt_calib_table::CalibrationTable::parse(&bytes).ok()?;
+    match table.algorithm {
+        trt_calib_table::Algorithm::MinMaxCalibration => Some(CalibrationAlgorithm::MinMax),
+        trt_calib_table::Algorithm::EntropyCalibration2 => Some(CalibrationAlgorithm::Entropy2),
+        _ => None,
+    }
+}
+
+/// A layer whose precision (or tactic) differs between A and B.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerChange {
+    pub layer: String,
+    pub a: Option<String>,
+    pub b: Option<String>,
+}
+
+/// A layer whose tactic differs: value and (when the engine recorded it) kernel name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TacticChange {
+    pub layer: String,
+    pub a: Option<String>,
+    pub b: Option<String>,
+    pub a_name: Option<String>,
+    pub b_name: Option<String>,
+}
+
+/// A layer whose input or output formats differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatChange {
+    pub layer: String,
+    pub a_inputs: Vec<String>,
+    pub a_outputs: Vec<String>,
+    pub b_inputs: Vec<String>,
+    pub b_outputs: Vec<String>,
+}
+
+/// Two builds compared layer by layer, layers matched by name (the k-th layer of a name in A
+/// with the k-th of that name in B). Identical when every list is empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDiff {
+    pub identical: bool,
+    pub layers_only_in_a: Vec<String>,
+    pub layers_only_in_b: Vec<String>,
+    pub precision_changes: Vec<LayerChange>,
+    pub format_changes: Vec<FormatChange>,
+    pub tactic_changes: Vec<TacticChange>,
+}
+
+impl ReportDiff {
+    /// Compares two lists of engine layers (in A's order).
+    pub fn between(a: &[EngineLayer], b: &[EngineLayer]) -> ReportDiff {
+        let key = |layers: &[EngineLayer]| {
+            let mut seen: HashMap<&str, usize> = HashMap::new();
+            layers
+                .iter()
+                .map(|l| {
+                    let k = seen.entry(l.name.as_str()).or_insert(0);
+                    *k += 1;
+                    (l.name.clone(), *k)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (ka, kb) = (key(a), key(b));
+        let index_b: HashMap<&(String, usize), usize> = kb.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let index_a: HashMap<&(String, usize), usize> = ka.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let mut d = ReportDiff::default();
+        for (i, k) in ka.iter().enumerate() {
+            let la = &a[i];
+            let Some(&j) = index_b.get(k) else {
+                d.layers_only_in_a.push(la.name.clone());
+                continue;
+            };
+            let lb = &b[j];
+            if la.precision != lb.precision {
+                d.precision_changes.push(LayerChange { layer: la.name.clone(), a: la.precision.clone(), b: lb.precision.clone() });
+            }
+            if la.input_formats != lb.input_formats || la.output_formats != lb.output_formats {
+                d.format_changes.push(FormatChange {
+                    layer: la.name.clone(),
+                    a_inputs: la.input_formats.clone(),
+                    a_outputs: la.output_formats.clone(),
+                    b_inputs: lb.input_formats.clone(),
+                    b_outputs: lb.output_formats.clone(),
+                });
+            }
+            if la.tactic != lb.tactic || la.tactic_name != lb.tactic_name {
+                d.tactic_changes.push(TacticChange {
+                    layer: la.name.clone(),
+                    a: la.tactic.clone(),
+                    b: lb.tactic.clone(),
+                    a_name: la.tactic_name.clone(),
+                    b_name: lb.tactic_name.clone(),
+                });
+            }
+        }
+        d.layers_only_in_b = kb.iter().enumerate().filter(|(_, k)| !index_a.contains_key(k)).map(|(j, _)| b[j].name.clone()).collect();
+        d.identical = d.layers_only_in_a.is_empty()
+            && d.layers_only_in_b.is_empty()
+            && d.precision_changes.is_empty()
+            && d.format_changes.is_empty()
+            && d.tactic_changes.is_empty();
+        d
+    }
+
+    /// Compares two inspector outputs.
+    pub fn between_engine_reports(a: &EngineReport, b: &EngineReport) -> ReportDiff {
+        ReportDiff::between(&a.layers, &b.layers)
+    }
+
+    /// Compares two build reports.
+    pub fn between_reports(a: &BuildReport, b: &BuildReport) -> ReportDiff {
+        a.diff(b)
+    }
+
+    /// Compares two deserialized engines (through the inspector).
+    pub fn between_engines(a: &Engine, b: &Engine) -> Result<ReportDiff> {
+        Ok(ReportDiff::between(&a.report()?.layers, &b.report()?.layers))
+    }
+
+    /// One line: `identical` or the counts of each kind of difference.
+    pub fn summary(&self) -> String {
+        if self.identical {
+            return "identical".into();
+        }
+        format!(
+            "different: {} layer(s) only in A, {} only in B, {} precision change(s), {} format change(s), {} tactic change(s)",
+            self.layers_only_in_a.len(),
+            self.layers_only_in_b.len(),
+            self.precision_changes.len(),
+            self.format_changes.len(),
+            self.tactic_changes.len()
+        )
+    }
+}
+
+/// What a file given to `trt diff` (or similar) holds, told apart by content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactKind {
+    /// A JSON object with a `Layers` array: `IEngineInspector` output.
+    InspectorJson,
+    /// A JSON object with the `trt_build_report` marker: a [`BuildReport`].
+    BuildReport,
+    /// Anything else: taken to be a serialized engine.
+    Engine,
+}
+
+impl ArtifactKind {
+    /// Looks at the content: JSON objects are reports or inspector output; everything else is an
+    /// engine. A JSON object that is neither is an error (it is certainly not an engine).
+    pub fn detect(bytes: &[u8]) -> Result<ArtifactKind> {
+        let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &bytes[i..]).unwrap_or(&[]);
+        if trimmed.first() != Some(&b'{') {
+            return Ok(ArtifactKind::Engine);
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Ok(ArtifactKind::Engine);
+        };
+        if v.get(REPORT_MARKER).is_some() {
+            Ok(ArtifactKind::BuildReport)
+        } else if v.get("Layers").is_some_and(serde_json::Value::is_array) {
+            Ok(ArtifactKind::InspectorJson)
+        } else {
+            Err(Error::Invalid(format!(
+                "a JSON object that is neither a build report (no `{REPORT_MARKER}` field) nor engine inspector output (no `Layers` array)"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> EngineReport {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trt-8.5.3").join(name);
+        EngineReport::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn plain_a_vs_b_differ_in_four_tactics_only() {
+        let (a, b) = (fixture("resnet18-int8-plain.a.inspector.json"), fixture("resnet18-int8-plain.b.inspector.json"));
+        assert_eq!(a.layers.len(), 56);
+        let d = ReportDiff::between_engine_reports(&a, &b);
+        assert!(!d.identical);
+        assert_eq!(d.tactic_changes.len(), 4, "{:#?}", d.tactic_changes);
+        assert_eq!(d.precision_changes.len(), 0);
+        assert_eq!(d.format_changes.len(), 0);
+        assert!(d.layers_only_in_a.is_empty() && d.layers_only_in_b.is_empty());
+        let conv = d
+            .tactic_changes
+            .iter()
+            .find(|c| c.layer == "/layer2/layer2.0/conv1/Conv + /layer2/layer2.0/relu/Relu")
+            .expect("layer2.0 conv1 changed tactic");
+        assert_eq!(conv.a.as_deref(), Some("0x671c943720ba8655"));
+        assert_eq!(conv.b.as_deref(), Some("0x70ccdad7e8ced9ab"));
+        // The input reformat changed tactic too (0x3e8 -> 0x0).
+        assert!(d.tactic_changes.iter().any(|c| c.layer.starts_with("Reformatting CopyNode for Input Tensor 0")));
+    }
+
+    #[test]
+    fn a_report_is_identical_to_itself() {
+        let a = fixture("resnet18-int8-plain.a.inspector.json");
+        let d = ReportDiff::between_engine_reports(&a, &a);
+        assert!(d.identical);
+        assert_eq!(d.summary(), "identical");
+    }
+
+    #[test]
+    fn plain_vs_prefer_same_formats_eight_tactics() {
+        let (a, p) = (fixture("resnet18-int8-plain.a.inspector.json"), fixture("resnet18-int8-prefer.a.inspector.json"));
+        let d = ReportDiff::between_engine_reports(&a, &p);
+        assert_eq!(d.tactic_changes.len(), 8);
+        assert_eq!(d.precision_changes.len(), 0);
+        assert_eq!(d.format_changes.len(), 0);
+    }
+
+    #[test]
+    fn renamed_and_changed_layers_are_reported() {
+        let a = fixture("resnet18-int8-plain.a.inspector.json");
+        let mut b = a.clone();
+        let i = b.layers.iter().position(|l| l.precision.as_deref() == Some("INT8") && !l.is_reformat()).unwrap();
+        let name = b.layers[i].name.clone();
+        b.layers[i].output_formats = vec!["Row major linear FP32".into()];
+        b.layers[i].input_formats = vec!["Row major linear FP32".into()];
+        b.layers[i].precision = Some("FP32".into());
+        b.layers[0].name.push_str(" renamed");
+        let d = ReportDiff::between_engine_reports(&a, &b);
+        assert_eq!(d.precision_changes, vec![LayerChange { layer: name.clone(), a: Some("INT8".into()), b: Some("FP32".into()) }]);
+        assert_eq!(d.format_changes.len(), 1);
+        assert_eq!(d.layers_only_in_a, vec![a.layers[0].name.clone()]);
+        assert_eq!(d.layers_only_in_b, vec![b.layers[0].name.clone()]);
+    }
+
+    #[test]
+    fn report_round_trips_and_is_detected() {
+        let a = fixture("resnet18-int8-plain.a.inspector.json");
+        let io = vec![
+            IoTensor { name: "input".into(), mode: IoMode::Input, shape: vec![8, 3, 224, 224], dtype: DataType::Float },
+            IoTensor { name: "logits".into(), mode: IoMode::Output, shape: vec![8, 1000], dtype: DataType::Float },
+        ];
+        let config = BuildConfig::new(Precision::Int8).keep_type_out_of_int8("SOFTMAX");
+        let r = BuildReport::from_parts("8.5.3", &io, a.clone(), BuildFlags::from_config(&config));
+        assert_eq!(r.inputs[0].shape, vec![8, 3, 224, 224]);
+        assert_eq!(r.outputs[0].name, "logits");
+        assert_eq!(r.flags.excluded_types, vec!["SOFTMAX".to_string()]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = BuildReport::path_for_engine(dir.path().join("m.engine"));
+        assert!(path.ends_with("m.engine.report.json"));
+        r.save(&path).unwrap();
+        let back = BuildReport::load(&path).unwrap();
+        assert_eq!(back, r);
+        assert!(back.diff(&r).identical);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(ArtifactKind::detect(&bytes).unwrap(), ArtifactKind::BuildReport);
+        let inspector = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trt-8.5.3/resnet18-int8-plain.a.inspector.json"),
+        )
+        .unwrap();
+        assert_eq!(ArtifactKind::detect(&inspector).unwrap(), ArtifactKind::InspectorJson);
+        assert_eq!(ArtifactKind::detect(b"\x00\x01ftrt plan").unwrap(), ArtifactKind::Engine);
+        assert!(ArtifactKind::detect(b"{\"x\": 1}").is_err());
+        assert!(BuildReport::from_json("{\"trt_build_report\": 99}").unwrap_err().to_string().contains("format 99"));
+    }
+}
