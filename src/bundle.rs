@@ -1,0 +1,643 @@
+//! Deployment bundles: an engine with its calibration table, build report and ONNX model, plus a
+//! `manifest.json` that says which TensorRT version and GPU the engine was built for and the
+//! sha256 and size of every file.
+//!
+//! An engine only runs on the exact TensorRT version (major.minor.patch) and the GPU compute
+//! capability it was built for. [`verify_bundle`] checks all of that, and every file's integrity,
+//! before TensorRT ever sees the engine. When it refuses, the table in the bundle is what lets the
+//! target rebuild the engine (tables are portable across GPUs when TensorRT major.minor match).
+//!
+//! | what | item |
+//! |---|---|
+//! | the manifest | [`Manifest`], [`BundleFile`], [`GpuInfo`] |
+//! | what to put in a bundle | [`BundleSources`] |
+//! | where the engine is to run | [`Target`], [`Target::current`] |
+//! | make / check a bundle | [`create_bundle`], [`verify_bundle`] -> [`Verification`] |
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The manifest's file name inside a bundle.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Manifest format version (field `trt_bundle`).
+pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+
+/// A TensorRT version, `major.minor.patch`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TrtVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for TrtVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl std::str::FromStr for TrtVersion {
+    type Err = Error;
+    /// `8.5.3`, `10.3.0` (a fourth component, as in `8.5.3.1`, is ignored: engines depend on
+    /// major.minor.patch).
+    fn from_str(s: &str) -> Result<TrtVersion> {
+        let parts: Vec<&str> = s.trim().split('.').collect();
+        let bad = || {
+            Error::Invalid(format!(
+                "TensorRT version `{s}`: expected MAJOR.MINOR.PATCH, e.g. 8.5.3"
+            ))
+        };
+        if !(3..=4).contains(&parts.len()) {
+            return Err(bad());
+        }
+        let n = |i: usize| parts[i].parse::<u32>().map_err(|_| bad());
+        Ok(TrtVersion {
+            major: n(0)?,
+            minor: n(1)?,
+            patch: n(2)?,
+        })
+    }
+}
+
+impl From<tensorrt_sys::LibVersion> for TrtVersion {
+    fn from(v: tensorrt_sys::LibVersion) -> Self {
+        TrtVersion {
+            major: v.major,
+            minor: v.minor,
+            patch: v.patch,
+        }
+    }
+}
+
+impl Serialize for TrtVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for TrtVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A CUDA compute capability, `major.minor` (8.7 = Jetson Orin, 9.0 = H100).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ComputeCapability {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl std::fmt::Display for ComputeCapability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl std::str::FromStr for ComputeCapability {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ComputeCapability> {
+        let bad = || {
+            Error::Invalid(format!(
+                "compute capability `{s}`: expected MAJOR.MINOR, e.g. 8.7"
+            ))
+        };
+        let (a, b) = s.trim().split_once('.').ok_or_else(bad)?;
+        Ok(ComputeCapability {
+            major: a.parse().map_err(|_| bad())?,
+            minor: b.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl Serialize for ComputeCapability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ComputeCapability {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The GPU an engine was built on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuInfo {
+    /// As the driver names it (`NVIDIA H100 80GB HBM3`, `Orin`); `None` when given by hand.
+    pub name: Option<String>,
+    pub compute_capability: ComputeCapability,
+}
+
+impl GpuInfo {
+    /// Name and compute capability of CUDA device `ordinal`. An error (not a panic) when the
+    /// CUDA driver library is missing.
+    pub fn of_device(ordinal: usize) -> Result<GpuInfo> {
+        // SAFETY: only checks whether libcuda can be opened.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(Error::Invalid(
+                "no CUDA driver (libcuda.so) on this machine: cannot read the GPU's compute capability; \
+                 give it explicitly (--compute-capability M.N)"
+                    .into(),
+            ));
+        }
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let ctx = cudarc::driver::CudaContext::new(ordinal)?;
+        let major = ctx.attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
+        let minor = ctx.attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
+        Ok(GpuInfo {
+            name: Some(ctx.name()?),
+            compute_capability: ComputeCapability {
+                major: major.max(0) as u32,
+                minor: minor.max(0) as u32,
+            },
+        })
+    }
+}
+
+/// One file of the bundle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleFile {
+    /// File name inside the bundle directory.
+    pub path: String,
+    /// Lower-case hex.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version ([`BUNDLE_FORMAT_VERSION`]).
+    pub trt_bundle: u32,
+    /// The TensorRT version that built the engine: the engine runs on exactly this version.
+    pub tensorrt_version: TrtVersion,
+    /// The GPU the engine was built on.
+    pub gpu: GpuInfo,
+    /// The builder settings (the build report's `flags`), when a report was bundled.
+    pub builder_flags: Option<serde_json::Value>,
+    /// `kVERSION_COMPATIBLE` was requested (TensorRT >= 8.6 only; never, for now).
+    pub version_compatible: bool,
+    /// Hardware compatibility (Ampere+) was requested (TensorRT >= 8.6 only; never, for now).
+    pub hardware_compatible: bool,
+    /// By role: `engine`, `table`, `report`, `onnx`.
+    pub files: BTreeMap<String, BundleFile>,
+}
+
+impl Manifest {
+    pub fn load(dir: impl AsRef<Path>) -> Result<Manifest> {
+        let path = dir.as_ref().join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|e| {
+            Error::Invalid(format!("{}: not a bundle manifest: {e}", path.display()))
+        })?;
+        if m.trt_bundle != BUNDLE_FORMAT_VERSION {
+            return Err(Error::Invalid(format!(
+                "{}: bundle format {}; this version of trt reads format {BUNDLE_FORMAT_VERSION}",
+                path.display(),
+                m.trt_bundle
+            )));
+        }
+        Ok(m)
+    }
+
+    /// The engine's file name inside the bundle.
+    pub fn engine_file(&self) -> Option<&str> {
+        self.files.get("engine").map(|f| f.path.as_str())
+    }
+}
+
+/// What goes into a bundle. The engine is required; the table is what lets a target with
+/// another TensorRT patch version or GPU rebuild it.
+#[derive(Clone, Debug, Default)]
+pub struct BundleSources {
+    pub engine: PathBuf,
+    pub table: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub onnx: Option<PathBuf>,
+}
+
+/// Where an engine was built, or is to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub tensorrt: TrtVersion,
+    pub gpu: GpuInfo,
+}
+
+impl Target {
+    /// The loaded TensorRT library and CUDA device `ordinal`.
+    pub fn current(ordinal: usize) -> Result<Target> {
+        let lib = tensorrt_sys::Library::get()?;
+        Ok(Target {
+            tensorrt: lib.version().into(),
+            gpu: GpuInfo::of_device(ordinal)?,
+        })
+    }
+}
+
+/// sha256 (lower-case hex) and size of a file.
+pub fn file_digest(path: impl AsRef<Path>) -> Result<(String, u64)> {
+    let path = path.as_ref();
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex(&h.finalize()), size))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn file_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(String::from)
+        .ok_or_else(|| Error::Invalid(format!("{}: not a file name", path.display())))
+}
+
+/// Copies the sources into `out_dir` and writes `manifest.json`. Atomic: the bundle is made in
+/// a temporary directory next to `out_dir`, then renamed; an existing `out_dir` is an error
+/// unless `overwrite` (then it is replaced, also by rename).
+pub fn create_bundle(
+    sources: &BundleSources,
+    built_on: &Target,
+    out_dir: impl AsRef<Path>,
+    overwrite: bool,
+) -> Result<Manifest> {
+    let out_dir = out_dir.as_ref();
+    if out_dir.exists() && !overwrite {
+        return Err(Error::Invalid(format!(
+            "{} already exists (use --force to replace it)",
+            out_dir.display()
+        )));
+    }
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".trt-bundle-")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io(&parent, e))?;
+
+    let roles: [(&str, Option<&PathBuf>); 4] = [
+        ("engine", Some(&sources.engine)),
+        ("table", sources.table.as_ref()),
+        ("report", sources.report.as_ref()),
+        ("onnx", sources.onnx.as_ref()),
+    ];
+    let mut files = BTreeMap::new();
+    let mut names = std::collections::HashSet::new();
+    for (role, src) in roles {
+        let Some(src) = src else { continue };
+        let name = file_name(src)?;
+        if name == MANIFEST || !names.insert(name.clone()) {
+            return Err(Error::Invalid(format!(
+                "two bundle files would be named `{name}`; rename one"
+            )));
+        }
+        let dst = tmp.path().join(&name);
+        std::fs::copy(src, &dst).map_err(|e| Error::io(src, e))?;
+        let (sha256, size) = file_digest(&dst)?;
+        files.insert(
+            role.to_string(),
+            BundleFile {
+                path: name,
+                sha256,
+                size,
+            },
+        );
+    }
+    let builder_flags = match &sources.report {
+        Some(r) => Some(
+            crate::report::BuildReport::load(r)
+                .map(|r| serde_json::to_value(r.flags).expect("flags serialize"))?,
+        ),
+        None => None,
+    };
+    let manifest = Manifest {
+        trt_bundle: BUNDLE_FORMAT_VERSION,
+        tensorrt_version: built_on.tensorrt,
+        gpu: built_on.gpu.clone(),
+        builder_flags,
+        version_compatible: false,
+        hardware_compatible: false,
+        files,
+    };
+    let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
+    text.push('\n');
+    crate::write_atomic(tmp.path().join(MANIFEST), text.as_bytes())?;
+
+    let tmp = tmp.keep();
+    if out_dir.exists() {
+        // Replace: move the old one aside first, so a failure leaves one complete bundle.
+        let old = parent.join(format!(".trt-bundle-old-{}", std::process::id()));
+        std::fs::rename(out_dir, &old).map_err(|e| Error::io(out_dir, e))?;
+        if let Err(e) = std::fs::rename(&tmp, out_dir) {
+            let _ = std::fs::rename(&old, out_dir);
+            return Err(Error::io(out_dir, e));
+        }
+        let _ = std::fs::remove_dir_all(&old);
+    } else if let Err(e) = std::fs::rename(&tmp, out_dir) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::io(out_dir, e));
+    }
+    Ok(manifest)
+}
+
+/// Why a bundle cannot be used on a target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Refusal {
+    /// A file is missing, truncated, or its content changed.
+    Corrupt { file: String, problem: String },
+    /// The engine was built by another TensorRT version.
+    TensorRtVersion { bundle: String, target: String },
+    /// The engine was built for another GPU architecture.
+    ComputeCapability { bundle: String, target: String },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Corrupt { file, problem } => {
+                write!(f, "{file}: {problem}; the file is corrupt or was changed: copy the bundle again")
+            }
+            Refusal::TensorRtVersion { bundle, target } => write!(
+                f,
+                "the engine was built with TensorRT {bundle} but this target has TensorRT {target}; \
+                 engines need the exact same version"
+            ),
+            Refusal::ComputeCapability { bundle, target } => write!(
+                f,
+                "the engine was built for compute capability {bundle} but this GPU is {target}; \
+                 engines only run on the GPU architecture they were built for"
+            ),
+        }
+    }
+}
+
+/// The outcome of [`verify_bundle`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Verification {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub target_tensorrt: TrtVersion,
+    pub target_compute_capability: ComputeCapability,
+    /// Files whose sha256 and size matched.
+    pub files_ok: Vec<String>,
+    pub refusals: Vec<Refusal>,
+}
+
+impl Verification {
+    pub fn accepted(&self) -> bool {
+        self.refusals.is_empty()
+    }
+
+    /// What to do when the engine cannot be used but the bundle's table can: rebuild on the target.
+    pub fn advice(&self) -> Option<String> {
+        let mismatch = self
+            .refusals
+            .iter()
+            .any(|r| !matches!(r, Refusal::Corrupt { .. }));
+        if !mismatch {
+            return None;
+        }
+        let table = self
+            .manifest
+            .files
+            .get("table")
+            .map(|f| self.dir.join(&f.path));
+        let onnx = self
+            .manifest
+            .files
+            .get("onnx")
+            .map(|f| self.dir.join(&f.path));
+        let model = onnx
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "MODEL.onnx".into());
+        match table {
+            Some(t) => {
+                let same_minor = self.manifest.tensorrt_version.major == self.target_tensorrt.major
+                    && self.manifest.tensorrt_version.minor == self.target_tensorrt.minor;
+                let mut s = format!(
+                    "rebuild the engine on the target from the bundle's calibration table:\n  \
+                     trt build {model} --int8 --calib-cache {} --require-cache -o model.engine",
+                    t.display()
+                );
+                if !same_minor {
+                    s.push_str(&format!(
+                        "\n(the table was written by TensorRT {}; TensorRT {} accepts tables of the same major.minor only, \
+                         so recalibrate on the target with --calib DIR --recalibrate if it is refused)",
+                        self.manifest.tensorrt_version, self.target_tensorrt
+                    ));
+                }
+                Some(s)
+            }
+            None => Some(format!(
+                "rebuild the engine on the target (the bundle has no calibration table, so INT8 needs calibration data):\n  \
+                 trt build {model} --int8 --calib DIR --calib-cache model.calib.cache -o model.engine"
+            )),
+        }
+    }
+}
+
+/// Checks every file's size and sha256 (before TensorRT sees anything), then the TensorRT
+/// version (exact major.minor.patch) and compute capability against `target`.
+/// `Err` only when the bundle cannot be read at all (no or unreadable manifest).
+pub fn verify_bundle(
+    dir: impl AsRef<Path>,
+    target_tensorrt: TrtVersion,
+    target_cc: ComputeCapability,
+) -> Result<Verification> {
+    let dir = dir.as_ref();
+    let manifest = Manifest::load(dir)?;
+    let mut refusals = Vec::new();
+    let mut files_ok = Vec::new();
+    if !manifest.files.contains_key("engine") {
+        refusals.push(Refusal::Corrupt {
+            file: MANIFEST.into(),
+            problem: "the manifest lists no engine".into(),
+        });
+    }
+    for (role, f) in &manifest.files {
+        let path = dir.join(&f.path);
+        let shown = path.display().to_string();
+        if f.path.contains('/') || f.path.contains('\\') || f.path == ".." {
+            refusals.push(Refusal::Corrupt {
+                file: f.path.clone(),
+                problem: format!("{role} is not a plain file name"),
+            });
+            continue;
+        }
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                refusals.push(Refusal::Corrupt {
+                    file: shown,
+                    problem: format!("the {role} cannot be read ({e})"),
+                });
+                continue;
+            }
+        };
+        if meta.len() != f.size {
+            refusals.push(Refusal::Corrupt {
+                file: shown,
+                problem: format!(
+                    "the {role} is {} bytes, the manifest says {} (truncated?)",
+                    meta.len(),
+                    f.size
+                ),
+            });
+            continue;
+        }
+        let (sha, _) = file_digest(&path)?;
+        if sha != f.sha256 {
+            refusals.push(Refusal::Corrupt {
+                file: shown,
+                problem: format!(
+                    "the {role}'s sha256 is {sha}, the manifest says {}",
+                    f.sha256
+                ),
+            });
+            continue;
+        }
+        files_ok.push(f.path.clone());
+    }
+    if manifest.tensorrt_version != target_tensorrt {
+        refusals.push(Refusal::TensorRtVersion {
+            bundle: manifest.tensorrt_version.to_string(),
+            target: target_tensorrt.to_string(),
+        });
+    }
+    if manifest.gpu.compute_capability != target_cc {
+        refusals.push(Refusal::ComputeCapability {
+            bundle: manifest.gpu.compute_capability.to_string(),
+            target: target_cc.to_string(),
+        });
+    }
+    Ok(Verification {
+        dir: dir.to_path_buf(),
+        manifest,
+        target_tensorrt,
+        target_compute_capability: target_cc,
+        files_ok,
+        refusals,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(v: &str, cc: &str) -> Target {
+        Target {
+            tensorrt: v.parse().unwrap(),
+            gpu: GpuInfo {
+                name: None,
+                compute_capability: cc.parse().unwrap(),
+            },
+        }
+    }
+
+    fn sources(dir: &Path) -> BundleSources {
+        std::fs::write(dir.join("model.engine"), vec![7u8; 1000]).unwrap();
+        std::fs::write(
+            dir.join("model.calib.cache"),
+            "TRT-8503-EntropyCalibration2\ninput: 3d2020d2\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("model.onnx"), b"not really onnx").unwrap();
+        BundleSources {
+            engine: dir.join("model.engine"),
+            table: Some(dir.join("model.calib.cache")),
+            report: None,
+            onnx: Some(dir.join("model.onnx")),
+        }
+    }
+
+    #[test]
+    fn versions_parse() {
+        assert_eq!(
+            "8.5.3.1".parse::<TrtVersion>().unwrap().to_string(),
+            "8.5.3"
+        );
+        assert!("8.5".parse::<TrtVersion>().is_err());
+        assert_eq!(
+            "8.7".parse::<ComputeCapability>().unwrap(),
+            ComputeCapability { major: 8, minor: 7 }
+        );
+        assert!("87".parse::<ComputeCapability>().is_err());
+    }
+
+    #[test]
+    fn bundle_round_trip_then_tamper() {
+        let src = tempfile::tempdir().unwrap();
+        let out = src.path().join("bundle");
+        let m = create_bundle(&sources(src.path()), &target("8.5.3", "9.0"), &out, false).unwrap();
+        assert_eq!(m.files["engine"].size, 1000);
+        assert_eq!(m.files.len(), 3);
+        // Nothing left behind next to the bundle but the bundle.
+        let leftovers: Vec<_> = std::fs::read_dir(src.path())
+            .unwrap()
+            .filter_map(|e| {
+                let n = e.unwrap().file_name().into_string().unwrap();
+                n.starts_with(".trt-bundle").then_some(n)
+            })
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert!(create_bundle(&sources(src.path()), &target("8.5.3", "9.0"), &out, false).is_err());
+
+        let v = verify_bundle(&out, "8.5.3".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert!(v.accepted(), "{:?}", v.refusals);
+        assert_eq!(v.files_ok.len(), 3);
+
+        let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "8.7".parse().unwrap()).unwrap();
+        assert_eq!(v.refusals.len(), 2);
+        let advice = v.advice().unwrap();
+        assert!(
+            advice.contains("--calib-cache") && advice.contains("--require-cache"),
+            "{advice}"
+        );
+
+        let engine = out.join("model.engine");
+        let mut bytes = std::fs::read(&engine).unwrap();
+        bytes[500] ^= 1;
+        std::fs::write(&engine, &bytes).unwrap();
+        let v = verify_bundle(&out, "8.5.3".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert_eq!(v.refusals.len(), 1);
+        assert!(
+            v.refusals[0].to_string().contains("model.engine"),
+            "{}",
+            v.refusals[0]
+        );
+        assert!(v.refusals[0].to_string().contains("sha256"));
+
+        std::fs::write(&engine, &bytes[..999]).unwrap();
+        let v = verify_bundle(&out, "8.5.3".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert!(
+            v.refusals[0].to_string().contains("999 bytes"),
+            "{}",
+            v.refusals[0]
+        );
+    }
+}

@@ -87,7 +87,12 @@ pub struct BuildFlags {
 fn profile_inputs(p: &crate::config::Profile) -> Vec<ReportProfileInput> {
     p.inputs
         .iter()
-        .map(|i| ReportProfileInput { name: i.name.clone(), min: i.min.clone(), opt: i.opt.clone(), max: i.max.clone() })
+        .map(|i| ReportProfileInput {
+            name: i.name.clone(),
+            min: i.min.clone(),
+            opt: i.opt.clone(),
+            max: i.max.clone(),
+        })
         .collect()
 }
 
@@ -167,14 +172,31 @@ pub struct BuildReport {
 
 impl BuildReport {
     /// A report from its parts: what the CPU-only paths (and tests) use.
-    pub fn from_parts(tensorrt_version: impl Into<String>, io: &[IoTensor], engine: EngineReport, flags: BuildFlags) -> BuildReport {
-        let tensor = |t: &IoTensor| ReportTensor { name: t.name.clone(), shape: t.shape.clone(), dtype: t.dtype };
+    pub fn from_parts(
+        tensorrt_version: impl Into<String>,
+        io: &[IoTensor],
+        engine: EngineReport,
+        flags: BuildFlags,
+    ) -> BuildReport {
+        let tensor = |t: &IoTensor| ReportTensor {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            dtype: t.dtype,
+        };
         BuildReport {
             trt_build_report: REPORT_FORMAT_VERSION,
             tensorrt_version: tensorrt_version.into(),
             flags,
-            inputs: io.iter().filter(|t| t.mode == IoMode::Input).map(tensor).collect(),
-            outputs: io.iter().filter(|t| t.mode == IoMode::Output).map(tensor).collect(),
+            inputs: io
+                .iter()
+                .filter(|t| t.mode == IoMode::Input)
+                .map(tensor)
+                .collect(),
+            outputs: io
+                .iter()
+                .filter(|t| t.mode == IoMode::Output)
+                .map(tensor)
+                .collect(),
             precision_counts: engine.precision_counts(),
             layers: engine.layers,
             calibration: None,
@@ -186,9 +208,17 @@ impl BuildReport {
 
     /// The report of a built engine: `engine` is `output.plan` deserialized (or any engine;
     /// `output` is then `None` and calibration/strict/timing stay empty).
-    pub fn from_engine(engine: &Engine, config: &BuildConfig, output: Option<&BuildOutput>) -> Result<BuildReport> {
-        let mut report =
-            BuildReport::from_parts(engine.tensorrt_version().to_string(), engine.io_tensors(), engine.report()?, BuildFlags::from_config(config));
+    pub fn from_engine(
+        engine: &Engine,
+        config: &BuildConfig,
+        output: Option<&BuildOutput>,
+    ) -> Result<BuildReport> {
+        let mut report = BuildReport::from_parts(
+            engine.tensorrt_version().to_string(),
+            engine.io_tensors(),
+            engine.report()?,
+            BuildFlags::from_config(config),
+        );
         if let Some(out) = output {
             report.add_build_output(config, out)?;
         }
@@ -199,12 +229,21 @@ impl BuildReport {
     pub fn add_build_output(&mut self, config: &BuildConfig, out: &BuildOutput) -> Result<()> {
         if config.precision.uses_int8() {
             let algorithm = match &config.calibration_cache {
-                Some(p) if out.calibration_table.is_none() => table_algorithm(&p.path).unwrap_or_default(),
-                _ => self.calibration.as_ref().map(|c| c.algorithm).unwrap_or_default(),
+                Some(p) if out.calibration_table.is_none() => {
+                    table_algorithm(&p.path).unwrap_or_default()
+                }
+                _ => self
+                    .calibration
+                    .as_ref()
+                    .map(|c| c.algorithm)
+                    .unwrap_or_default(),
             };
             self.calibration = Some(CalibrationInfo {
                 table: config.calibration_cache.as_ref().map(|p| p.path.clone()),
-                mode: config.calibration_cache.as_ref().map(|p| mode_name(p.mode).to_string()),
+                mode: config
+                    .calibration_cache
+                    .as_ref()
+                    .map(|p| mode_name(p.mode).to_string()),
                 algorithm,
                 batches: out.calibration_batches,
                 get_batch_calls: out.get_batch_calls,
@@ -212,8 +251,10 @@ impl BuildReport {
             });
         }
         if let Some(strict) = &out.strict {
-            self.strict =
-                Some(serde_json::to_value(strict).map_err(|e| Error::Invalid(format!("strict report to JSON: {e}")))?);
+            self.strict = Some(
+                serde_json::to_value(strict)
+                    .map_err(|e| Error::Invalid(format!("strict report to JSON: {e}")))?,
+            );
         }
         self.build_seconds = Some(out.build_time.as_secs_f64());
         self.warnings = out.warnings.clone();
@@ -222,16 +263,18 @@ impl BuildReport {
 
     /// Parses a report (checks the marker and the format version).
     pub fn from_json(json: &str) -> Result<BuildReport> {
-        let v: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| Error::Invalid(format!("build report JSON: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::Invalid(format!("build report JSON: {e}")))?;
         match v.get(REPORT_MARKER).and_then(serde_json::Value::as_u64) {
             Some(n) if n == u64::from(REPORT_FORMAT_VERSION) => {}
-            Some(n) => {
+            Some(n) => return Err(Error::Invalid(format!(
+                "build report format {n}; this version of trt reads format {REPORT_FORMAT_VERSION}"
+            ))),
+            None => {
                 return Err(Error::Invalid(format!(
-                    "build report format {n}; this version of trt reads format {REPORT_FORMAT_VERSION}"
+                    "not a build report (no `{REPORT_MARKER}` field)"
                 )))
             }
-            None => return Err(Error::Invalid(format!("not a build report (no `{REPORT_MARKER}` field)"))),
         }
         serde_json::from_value(v).map_err(|e| Error::Invalid(format!("build report JSON: {e}")))
     }
@@ -244,7 +287,8 @@ impl BuildReport {
     pub fn load(path: impl AsRef<Path>) -> Result<BuildReport> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        BuildReport::from_json(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+        BuildReport::from_json(&text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
     }
 
     /// Writes the report atomically (temporary file, then rename).
@@ -340,8 +384,10 @@ impl ReportDiff {
                 .collect::<Vec<_>>()
         };
         let (ka, kb) = (key(a), key(b));
-        let index_b: HashMap<&(String, usize), usize> = kb.iter().enumerate().map(|(i, k)| (k, i)).collect();
-        let index_a: HashMap<&(String, usize), usize> = ka.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let index_b: HashMap<&(String, usize), usize> =
+            kb.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let index_a: HashMap<&(String, usize), usize> =
+            ka.iter().enumerate().map(|(i, k)| (k, i)).collect();
         let mut d = ReportDiff::default();
         for (i, k) in ka.iter().enumerate() {
             let la = &a[i];
@@ -351,7 +397,11 @@ impl ReportDiff {
             };
             let lb = &b[j];
             if la.precision != lb.precision {
-                d.precision_changes.push(LayerChange { layer: la.name.clone(), a: la.precision.clone(), b: lb.precision.clone() });
+                d.precision_changes.push(LayerChange {
+                    layer: la.name.clone(),
+                    a: la.precision.clone(),
+                    b: lb.precision.clone(),
+                });
             }
             if la.input_formats != lb.input_formats || la.output_formats != lb.output_formats {
                 d.format_changes.push(FormatChange {
@@ -372,7 +422,12 @@ impl ReportDiff {
                 });
             }
         }
-        d.layers_only_in_b = kb.iter().enumerate().filter(|(_, k)| !index_a.contains_key(k)).map(|(j, _)| b[j].name.clone()).collect();
+        d.layers_only_in_b = kb
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| !index_a.contains_key(k))
+            .map(|(j, _)| b[j].name.clone())
+            .collect();
         d.identical = d.layers_only_in_a.is_empty()
             && d.layers_only_in_b.is_empty()
             && d.precision_changes.is_empty()
@@ -393,7 +448,10 @@ impl ReportDiff {
 
     /// Compares two deserialized engines (through the inspector).
     pub fn between_engines(a: &Engine, b: &Engine) -> Result<ReportDiff> {
-        Ok(ReportDiff::between(&a.report()?.layers, &b.report()?.layers))
+        Ok(ReportDiff::between(
+            &a.report()?.layers,
+            &b.report()?.layers,
+        ))
     }
 
     /// One line: `identical` or the counts of each kind of difference.
@@ -427,7 +485,11 @@ impl ArtifactKind {
     /// Looks at the content: JSON objects are reports or inspector output; everything else is an
     /// engine. A JSON object that is neither is an error (it is certainly not an engine).
     pub fn detect(bytes: &[u8]) -> Result<ArtifactKind> {
-        let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace()).map(|i| &bytes[i..]).unwrap_or(&[]);
+        let trimmed = bytes
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .map(|i| &bytes[i..])
+            .unwrap_or(&[]);
         if trimmed.first() != Some(&b'{') {
             return Ok(ArtifactKind::Engine);
         }
@@ -451,13 +513,18 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> EngineReport {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trt-8.5.3").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/trt-8.5.3")
+            .join(name);
         EngineReport::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
     #[test]
     fn plain_a_vs_b_differ_in_four_tactics_only() {
-        let (a, b) = (fixture("resnet18-int8-plain.a.inspector.json"), fixture("resnet18-int8-plain.b.inspector.json"));
+        let (a, b) = (
+            fixture("resnet18-int8-plain.a.inspector.json"),
+            fixture("resnet18-int8-plain.b.inspector.json"),
+        );
         assert_eq!(a.layers.len(), 56);
         let d = ReportDiff::between_engine_reports(&a, &b);
         assert!(!d.identical);
@@ -473,7 +540,9 @@ mod tests {
         assert_eq!(conv.a.as_deref(), Some("0x671c943720ba8655"));
         assert_eq!(conv.b.as_deref(), Some("0x70ccdad7e8ced9ab"));
         // The input reformat changed tactic too (0x3e8 -> 0x0).
-        assert!(d.tactic_changes.iter().any(|c| c.layer.starts_with("Reformatting CopyNode for Input Tensor 0")));
+        assert!(d.tactic_changes.iter().any(|c| c
+            .layer
+            .starts_with("Reformatting CopyNode for Input Tensor 0")));
     }
 
     #[test]
@@ -486,7 +555,10 @@ mod tests {
 
     #[test]
     fn plain_vs_prefer_same_formats_eight_tactics() {
-        let (a, p) = (fixture("resnet18-int8-plain.a.inspector.json"), fixture("resnet18-int8-prefer.a.inspector.json"));
+        let (a, p) = (
+            fixture("resnet18-int8-plain.a.inspector.json"),
+            fixture("resnet18-int8-prefer.a.inspector.json"),
+        );
         let d = ReportDiff::between_engine_reports(&a, &p);
         assert_eq!(d.tactic_changes.len(), 8);
         assert_eq!(d.precision_changes.len(), 0);
@@ -497,14 +569,25 @@ mod tests {
     fn renamed_and_changed_layers_are_reported() {
         let a = fixture("resnet18-int8-plain.a.inspector.json");
         let mut b = a.clone();
-        let i = b.layers.iter().position(|l| l.precision.as_deref() == Some("INT8") && !l.is_reformat()).unwrap();
+        let i = b
+            .layers
+            .iter()
+            .position(|l| l.precision.as_deref() == Some("INT8") && !l.is_reformat())
+            .unwrap();
         let name = b.layers[i].name.clone();
         b.layers[i].output_formats = vec!["Row major linear FP32".into()];
         b.layers[i].input_formats = vec!["Row major linear FP32".into()];
         b.layers[i].precision = Some("FP32".into());
         b.layers[0].name.push_str(" renamed");
         let d = ReportDiff::between_engine_reports(&a, &b);
-        assert_eq!(d.precision_changes, vec![LayerChange { layer: name.clone(), a: Some("INT8".into()), b: Some("FP32".into()) }]);
+        assert_eq!(
+            d.precision_changes,
+            vec![LayerChange {
+                layer: name.clone(),
+                a: Some("INT8".into()),
+                b: Some("FP32".into())
+            }]
+        );
         assert_eq!(d.format_changes.len(), 1);
         assert_eq!(d.layers_only_in_a, vec![a.layers[0].name.clone()]);
         assert_eq!(d.layers_only_in_b, vec![b.layers[0].name.clone()]);
@@ -514,8 +597,18 @@ mod tests {
     fn report_round_trips_and_is_detected() {
         let a = fixture("resnet18-int8-plain.a.inspector.json");
         let io = vec![
-            IoTensor { name: "input".into(), mode: IoMode::Input, shape: vec![8, 3, 224, 224], dtype: DataType::Float },
-            IoTensor { name: "logits".into(), mode: IoMode::Output, shape: vec![8, 1000], dtype: DataType::Float },
+            IoTensor {
+                name: "input".into(),
+                mode: IoMode::Input,
+                shape: vec![8, 3, 224, 224],
+                dtype: DataType::Float,
+            },
+            IoTensor {
+                name: "logits".into(),
+                mode: IoMode::Output,
+                shape: vec![8, 1000],
+                dtype: DataType::Float,
+            },
         ];
         let config = BuildConfig::new(Precision::Int8).keep_type_out_of_int8("SOFTMAX");
         let r = BuildReport::from_parts("8.5.3", &io, a.clone(), BuildFlags::from_config(&config));
@@ -530,14 +623,27 @@ mod tests {
         assert_eq!(back, r);
         assert!(back.diff(&r).identical);
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(ArtifactKind::detect(&bytes).unwrap(), ArtifactKind::BuildReport);
+        assert_eq!(
+            ArtifactKind::detect(&bytes).unwrap(),
+            ArtifactKind::BuildReport
+        );
         let inspector = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trt-8.5.3/resnet18-int8-plain.a.inspector.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/trt-8.5.3/resnet18-int8-plain.a.inspector.json"),
         )
         .unwrap();
-        assert_eq!(ArtifactKind::detect(&inspector).unwrap(), ArtifactKind::InspectorJson);
-        assert_eq!(ArtifactKind::detect(b"\x00\x01ftrt plan").unwrap(), ArtifactKind::Engine);
+        assert_eq!(
+            ArtifactKind::detect(&inspector).unwrap(),
+            ArtifactKind::InspectorJson
+        );
+        assert_eq!(
+            ArtifactKind::detect(b"\x00\x01ftrt plan").unwrap(),
+            ArtifactKind::Engine
+        );
         assert!(ArtifactKind::detect(b"{\"x\": 1}").is_err());
-        assert!(BuildReport::from_json("{\"trt_build_report\": 99}").unwrap_err().to_string().contains("format 99"));
+        assert!(BuildReport::from_json("{\"trt_build_report\": 99}")
+            .unwrap_err()
+            .to_string()
+            .contains("format 99"));
     }
 }
