@@ -185,6 +185,13 @@ def main():
         torch.onnx.export(model, x, out, input_names=["input"], output_names=["logits"],
                           opset_version=13, do_constant_folding=True, dynamo=False)
     fold_constant_inputs(out, {"input": x.numpy()})
+    # The same weights at batch 1, for per-inference latency measurements.
+    out1 = out.replace(".onnx", "_b1.onnx")
+    with torch.no_grad():
+        torch.onnx.export(model, x[:1], out1, input_names=["input"], output_names=["logits"],
+                          opset_version=13, do_constant_folding=True, dynamo=False)
+    fold_constant_inputs(out1, {"input": x[:1].numpy()})
+    print("wrote", out1, os.path.getsize(out1), "bytes")
     import onnxruntime as ort
     sess = ort.InferenceSession(out, providers=["CPUExecutionProvider"])
     y = sess.run(None, {"input": x.numpy()})[0]

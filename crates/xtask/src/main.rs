@@ -1,1 +1,145 @@
-fn main() {}
+//! Project tasks.
+//!
+//!     cargo xtask test      run the workspace's tests (no GPU or TensorRT library needed)
+//!     cargo xtask ci        what CI runs: fmt, clippy, bindings check, tests
+//!     cargo xtask headers   print the TensorRT include directory the tasks use
+//!
+//! Only TensorRT's headers are needed to build. When none are installed (and
+//! `TENSORRT_INCLUDE_DIR` is unset), the TensorRT 10.16 headers are taken from the crate
+//! registry's `trtx-sys` 0.5.0 package (Apache-2.0, `TensorRT-Headers/TRT-Enterprise-10.16`):
+//! fetched with `cargo fetch` on a throwaway manifest and located with `cargo metadata`,
+//! without building that crate.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HEADERS_CRATE: &str = "trtx-sys";
+const HEADERS_VERSION: &str = "0.5.0";
+const HEADERS_SUBDIR: &str = "TensorRT-Headers/TRT-Enterprise-10.16";
+const INSTALLED: &[&str] = &["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/local/TensorRT/include"];
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "test" => headers().and_then(|h| test(&h)),
+        "ci" => headers().and_then(|h| ci(&h)),
+        "headers" => headers().map(|h| println!("{}", h.display())),
+        _ => {
+            eprintln!("usage: cargo xtask <test|ci|headers>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(mut cmd: Command, headers: &Path) -> Result<(), String> {
+    cmd.current_dir(root()).env("TENSORRT_INCLUDE_DIR", headers);
+    eprintln!("xtask: running {:?}", cmd);
+    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
+
+fn has_headers(dir: &Path) -> bool {
+    dir.join("NvInfer.h").is_file() && dir.join("NvOnnxParser.h").is_file()
+}
+
+/// Installed headers first (as the build script would find them), else the registry package.
+fn headers() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("TENSORRT_INCLUDE_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return if has_headers(&dir) {
+            Ok(dir)
+        } else {
+            Err(format!("TENSORRT_INCLUDE_DIR={} has no NvInfer.h/NvOnnxParser.h", dir.display()))
+        };
+    }
+    if let Some(root) = std::env::var_os("TENSORRT_ROOT") {
+        let dir = PathBuf::from(root).join("include");
+        if has_headers(&dir) {
+            return Ok(dir);
+        }
+    }
+    if let Some(dir) = INSTALLED.iter().map(PathBuf::from).find(|d| has_headers(d)) {
+        return Ok(dir);
+    }
+    registry_headers()
+}
+
+fn registry_headers() -> Result<PathBuf, String> {
+    let dir = root().join("target/xtask/headers");
+    std::fs::create_dir_all(dir.join("src")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let manifest = dir.join("Cargo.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[package]\nname = \"trt-headers-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{HEADERS_CRATE} = \"={HEADERS_VERSION}\"\n\n[workspace]\n"
+        ),
+    )
+    .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    std::fs::write(dir.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
+
+    eprintln!("xtask: no TensorRT headers installed; fetching {HEADERS_CRATE} {HEADERS_VERSION} from the registry");
+    let status = cargo().arg("fetch").arg("--manifest-path").arg(&manifest).status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("cargo fetch of {HEADERS_CRATE} {HEADERS_VERSION} failed"));
+    }
+    let out = cargo()
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+    let package = meta["packages"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == HEADERS_CRATE && p["version"] == HEADERS_VERSION))
+        .ok_or_else(|| format!("{HEADERS_CRATE} {HEADERS_VERSION} not in cargo metadata"))?;
+    let src = Path::new(package["manifest_path"].as_str().unwrap_or_default())
+        .parent()
+        .ok_or("no manifest path")?
+        .join(HEADERS_SUBDIR);
+    if !has_headers(&src) {
+        return Err(format!("{} lacks NvInfer.h/NvOnnxParser.h", src.display()));
+    }
+    Ok(src)
+}
+
+fn test(headers: &Path) -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--locked"]);
+    run(cmd, headers)
+}
+
+fn ci(headers: &Path) -> Result<(), String> {
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--check"]);
+    run(fmt, headers)?;
+    let mut clippy = cargo();
+    clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+    run(clippy, headers)?;
+    let mut bindings = cargo();
+    bindings.args(["run", "--locked", "--quiet", "-p", "trt-bindgen", "--", "--check"]);
+    run(bindings, headers)?;
+    test(headers)
+}
