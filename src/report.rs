@@ -267,9 +267,11 @@ impl BuildReport {
             .map_err(|e| Error::Invalid(format!("build report JSON: {e}")))?;
         match v.get(REPORT_MARKER).and_then(serde_json::Value::as_u64) {
             Some(n) if n == u64::from(REPORT_FORMAT_VERSION) => {}
-            Some(n) => return Err(Error::Invalid(format!(
+            Some(n) => {
+                return Err(Error::Invalid(format!(
                 "build report format {n}; this version of trt reads format {REPORT_FORMAT_VERSION}"
-            ))),
+            )))
+            }
             None => {
                 return Err(Error::Invalid(format!(
                     "not a build report (no `{REPORT_MARKER}` field)"

@@ -24,6 +24,8 @@ pub struct RepeatedBuilds {
     pub reports: Vec<BuildReport>,
     /// `diffs[i]` compares build `i + 2` with build 1.
     pub diffs: Vec<ReportDiff>,
+    /// Per build: the time after TensorRT's build (strict INT8 audit, inspector report).
+    pub audit_times: Vec<std::time::Duration>,
 }
 
 impl RepeatedBuilds {
@@ -65,7 +67,9 @@ pub fn build_repeated(
     let runtime = Runtime::with_logger(builder.logger().clone())?;
     let mut outputs = Vec::with_capacity(n);
     let mut reports = Vec::with_capacity(n);
+    let mut audit_times = Vec::with_capacity(n);
     for i in 0..n {
+        let started = std::time::Instant::now();
         let out = match calibrator.as_mut() {
             Some(make) => {
                 let mut c = make(i)?;
@@ -75,6 +79,7 @@ pub fn build_repeated(
         };
         let engine = runtime.deserialize(&out.plan)?;
         let report = BuildReport::from_engine(&engine, config, Some(&out))?;
+        audit_times.push(started.elapsed().saturating_sub(out.build_time));
         on_build(i, &out, &report);
         outputs.push(out);
         reports.push(report);
@@ -84,6 +89,7 @@ pub fn build_repeated(
         outputs,
         reports,
         diffs,
+        audit_times,
     })
 }
 

@@ -1,12 +1,19 @@
 //! `trt`: build, inspect and deploy TensorRT INT8 engines and their calibration tables.
 //!
-//! This file only parses the command line and dispatches. Each command group lives in its own
-//! module with a `Subcommand` enum and `run(command, out) -> anyhow::Result<Outcome>`; adding a
-//! group is one variant in [`Command`], one arm in `main`, and that module.
+//! This file only parses the command line and dispatches. Each command (group) lives in its own
+//! module with a clap `Args`/`Subcommand` type and a `run(command, out) -> anyhow::Result<Outcome>`;
+//! adding one is one variant in [`Command`], one arm in `main`, and that module.
 
+mod build;
+mod bundle;
 mod cache;
+mod common;
+mod data;
+mod diff;
 mod exit;
+mod inspect;
 mod logging;
+mod run;
 
 use std::process::ExitCode;
 
@@ -16,9 +23,16 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "trt", version, about, propagate_version = true)]
 #[command(after_help = "Examples:\n  \
-    trt cache show model.calib.cache\n  \
+    trt data preview --images calib/ --size 224x224 --rgb --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --out batch.npy\n  \
+    trt build model.onnx --int8 --calib calib/ --size 224x224 --rgb --calib-cache model.calib.cache -o model.engine\n  \
+    trt inspect model.engine\n  \
+    trt diff a.engine.report.json b.engine.report.json\n  \
+    trt run model.engine --input input=batch.npy --iterations 100\n  \
+    trt bundle --engine model.engine --table model.calib.cache --onnx model.onnx -o bundle/\n  \
+    trt verify-bundle bundle/\n  \
     trt cache check model.calib.cache --trt 10.3\n\n\
-    Exit codes: 0 success, 1 negative answer (incompatible, different), 2 error.")]
+    TensorRT is loaded at run time from TRT_LIB_DIR, then the loader's search path.\n\
+    Exit codes: 0 success, 1 negative answer (incompatible, different, refused), 2 error.")]
 struct Cli {
     #[command(flatten)]
     verbosity: logging::Verbosity,
@@ -29,6 +43,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Build an engine from ONNX (FP16, INT8 calibrated by Rust, strict INT8); writes a build report.
+    Build(Box<build::BuildArgs>),
+    /// Only make an INT8 calibration table (calibrate, write the table, discard the engine).
+    Calib(build::CalibArgs),
+    /// Show an engine: TensorRT version, I/O, layers with precision and tactic.
+    Inspect(inspect::InspectArgs),
+    /// Compare two builds (engines, build reports or inspector JSON), layer by layer.
+    Diff(diff::DiffArgs),
+    /// Run an engine on .npy inputs; write outputs; time it.
+    Run(run::RunArgs),
+    /// Pack engine, table, report and ONNX with a manifest, for deployment (Jetson).
+    Bundle(bundle::BundleArgs),
+    /// Check a bundle's files and that its engine fits this TensorRT and GPU.
+    VerifyBundle(bundle::VerifyArgs),
+    /// Calibration data: preview the first batch as TensorRT receives it.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// INT8 calibration tables (calibration caches): show, check, diff.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
@@ -39,6 +70,14 @@ fn main() -> ExitCode {
     logging::init(&cli.verbosity);
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
+        Command::Build(args) => build::build(*args, &mut out),
+        Command::Calib(args) => build::calib(args, &mut out),
+        Command::Inspect(args) => inspect::run(args, &mut out),
+        Command::Diff(args) => diff::run(args, &mut out),
+        Command::Run(args) => run::run(args, &mut out),
+        Command::Bundle(args) => bundle::bundle(args, &mut out),
+        Command::VerifyBundle(args) => bundle::verify(args, &mut out),
+        Command::Data(command) => data::run(command, &mut out),
         Command::Cache(command) => cache::run(command, &mut out),
     };
     exit::finish(result)

@@ -1,0 +1,549 @@
+//! `trt build` and `trt calib`: ONNX in, engine (or calibration table) out.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use trt::report::BuildReport;
+use trt::{
+    BuildConfig, BuildOutput, Builder, CachePolicy, CalibrationAlgorithm, Calibrator,
+    DataCalibrator, Fallback, Network, Precision, Profile, TacticChoice, TacticSources,
+};
+use trt_calib_data::Spec;
+
+use crate::common::{self, parse_profile_arg, parse_shape_arg, CalibData, ProfileArg};
+use crate::exit::Outcome;
+
+/// Precision flags.
+#[derive(Args, Debug, Clone, Default)]
+#[group(multiple = false)]
+pub struct PrecisionFlags {
+    /// Allow FP16 (TensorRT picks per layer).
+    #[arg(long)]
+    pub fp16: bool,
+    /// Allow INT8 (calibrated; TensorRT picks per layer, so precisions may vary between builds).
+    #[arg(long)]
+    pub int8: bool,
+    /// Force INT8 on every layer that can run it, then audit the engine (rebuilds keep the same precisions).
+    #[arg(long)]
+    pub strict_int8: bool,
+}
+
+/// Network shape flags, shared by build and calib.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ShapeFlags {
+    /// A fixed shape for a dynamic input, NAME:DIMS (repeatable). Also the calibration shape.
+    #[arg(long = "shapes", value_name = "NAME:1x3x224x224", value_parser = parse_shape_arg)]
+    pub shapes: Vec<(String, Vec<i64>)>,
+    /// An optimization profile entry NAME:MIN:OPT:MAX, each like 1x3x224x224 (repeatable; one profile).
+    /// Calibration uses the OPT shapes unless --shapes gives them.
+    #[arg(long = "profile", value_name = "NAME:MIN:OPT:MAX", value_parser = parse_profile_arg)]
+    pub profile: Vec<ProfileArg>,
+    /// Builder workspace limit in MiB.
+    #[arg(long, value_name = "MiB")]
+    pub workspace: Option<u64>,
+    /// CUDA device.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+    /// Only TensorRT's own kernels (no cuBLAS/cuDNN tactics): for machines without those libraries.
+    #[arg(long)]
+    pub tensorrt_tactics_only: bool,
+}
+
+impl ShapeFlags {
+    fn apply(&self, mut config: BuildConfig) -> BuildConfig {
+        let mut profile = Profile::new();
+        for (name, dims) in &self.shapes {
+            profile = profile.with_input(name.clone(), dims, dims, dims);
+        }
+        for p in &self.profile {
+            profile = profile.with_input(p.name.clone(), &p.min, &p.opt, &p.max);
+        }
+        if !profile.inputs.is_empty() {
+            config = config.with_profile(profile);
+        }
+        if !self.shapes.is_empty() {
+            let fixed: Vec<(&str, &[i64])> = self
+                .shapes
+                .iter()
+                .map(|(n, d)| (n.as_str(), d.as_slice()))
+                .collect();
+            config = config.with_calibration_profile(Profile::fixed(&fixed));
+        }
+        if let Some(mib) = self.workspace {
+            config = config.with_workspace(mib << 20);
+        }
+        if self.tensorrt_tactics_only {
+            config = config.with_tactic_sources(TacticSources::tensorrt_only());
+        }
+        config.with_device(self.device)
+    }
+}
+
+/// Build an engine from an ONNX model.
+///
+/// Writes ENGINE atomically and its build report next to it (ENGINE.report.json: flags, I/O,
+/// every layer's precision, formats and tactic; compare two with `trt diff`).
+/// INT8 needs calibration data (--calib DIR with preprocessing flags, or --calib-config FILE.toml)
+/// or an existing table (--calib-cache TABLE).
+/// Exit code: 0 built (and, with --check-identical, identical), 1 repeated builds differ, 2 error.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    trt build resnet18.onnx --int8 --calib calib/ --size 224x224 --short-side 256 --rgb \\\n      \
+        --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --calib-cache resnet18.calib.cache -o resnet18.engine\n  \
+    trt build resnet18.onnx --int8 --calib-cache bundle/table.cache --require-cache -o model.engine\n  \
+    trt build model.onnx --strict-int8 --calib-config calib.toml --calib-cache model.calib.cache \\\n      \
+        --exclude-type SOFTMAX --fp16-fallback -o model.engine\n  \
+    trt build model.onnx --int8 --calib-cache t.cache --timing-cache model.timing --repeat 2 --check-identical -o m.engine\n  \
+    trt build model.onnx --fp16 --profile input:1x3x224x224:8x3x224x224:16x3x224x224 -o model.engine")]
+pub struct BuildArgs {
+    /// The ONNX model.
+    pub model: PathBuf,
+    /// The engine file to write.
+    #[arg(short, long, value_name = "ENGINE")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub precision: PrecisionFlags,
+    #[command(flatten)]
+    pub data: CalibData,
+    /// Calibration table (cache): used when it exists, written after calibrating otherwise.
+    #[arg(long, value_name = "TABLE")]
+    pub calib_cache: Option<PathBuf>,
+    /// The table must exist and be accepted: fail rather than calibrate.
+    #[arg(long, requires = "calib_cache", conflicts_with = "recalibrate")]
+    pub require_cache: bool,
+    /// Ignore an existing table: calibrate again and overwrite it.
+    #[arg(long, requires = "calib_cache")]
+    pub recalibrate: bool,
+    /// MinMax calibration (IInt8MinMaxCalibrator) instead of entropy (IInt8EntropyCalibrator2).
+    #[arg(long)]
+    pub minmax: bool,
+    #[command(flatten)]
+    pub shapes: ShapeFlags,
+    /// Timing cache: read if present, written after the build (faster, more stable rebuilds).
+    #[arg(long, value_name = "FILE")]
+    pub timing_cache: Option<PathBuf>,
+    /// Write the tactics TensorRT chose (JSON) for --tactics-in.
+    #[arg(long, value_name = "FILE")]
+    pub tactics_out: Option<PathBuf>,
+    /// Replay the tactics of an earlier build (JSON from --tactics-out).
+    #[arg(long, value_name = "FILE")]
+    pub tactics_in: Option<PathBuf>,
+    /// Keep this layer out of INT8 (exact network layer name; repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub exclude_layer: Vec<String>,
+    /// Keep layers of this TensorRT type out of INT8 (SOFTMAX, ...; repeatable).
+    #[arg(long, value_name = "TYPE")]
+    pub exclude_type: Vec<String>,
+    /// Layers kept out of INT8 run FP16 instead of FP32.
+    #[arg(long)]
+    pub fp16_fallback: bool,
+    /// --strict-int8: report forced layers that did not run INT8 instead of failing.
+    #[arg(long)]
+    pub allow_strict_violations: bool,
+    /// Build N times (from the same table) and compare the builds' reports.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub repeat: usize,
+    /// With --repeat: exit 1 when the builds differ in layers, precisions, formats or tactics.
+    #[arg(long, requires = "repeat")]
+    pub check_identical: bool,
+    /// Where to write the build report (default: ENGINE.report.json).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+}
+
+impl BuildArgs {
+    fn precision(&self) -> Precision {
+        match (
+            &self.precision.fp16,
+            &self.precision.int8,
+            &self.precision.strict_int8,
+        ) {
+            (_, _, true) => Precision::StrictInt8,
+            (_, true, _) => Precision::Int8,
+            (true, _, _) => Precision::Fp16,
+            _ => Precision::Fp32,
+        }
+    }
+
+    /// Everything that can be checked without TensorRT.
+    pub fn validate(&self) -> Result<()> {
+        let p = self.precision();
+        if p.uses_int8() {
+            if !self.data.given() && self.calib_cache.is_none() {
+                bail!("INT8 needs calibration data (--calib DIR or --calib-config FILE.toml) or a calibration table (--calib-cache TABLE)");
+            }
+            if !self.data.given() && self.recalibrate {
+                bail!("--recalibrate needs calibration data (--calib DIR or --calib-config FILE.toml)");
+            }
+            if let Some(t) = &self.calib_cache {
+                if !self.data.given() && !t.exists() {
+                    bail!("{}: no such calibration table, and no calibration data to make one (--calib DIR)", t.display());
+                }
+                if self.require_cache && !t.exists() {
+                    bail!(
+                        "{}: no such calibration table (--require-cache forbids calibrating)",
+                        t.display()
+                    );
+                }
+            }
+        } else {
+            if self.data.given() || self.calib_cache.is_some() || self.minmax {
+                bail!("calibration flags (--calib, --calib-config, --calib-cache, --minmax) need --int8 or --strict-int8");
+            }
+            if !self.exclude_layer.is_empty() || !self.exclude_type.is_empty() || self.fp16_fallback
+            {
+                bail!("--exclude-layer, --exclude-type and --fp16-fallback need --int8 or --strict-int8");
+            }
+        }
+        if self.allow_strict_violations && p != Precision::StrictInt8 {
+            bail!("--allow-strict-violations needs --strict-int8");
+        }
+        if self.repeat == 0 {
+            bail!("--repeat must be at least 1");
+        }
+        if self.check_identical && self.repeat < 2 {
+            bail!("--check-identical needs --repeat 2 or more");
+        }
+        if !self.model.is_file() {
+            bail!("{}: no such ONNX model", self.model.display());
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> Result<BuildConfig> {
+        let mut config = self.shapes.apply(BuildConfig::new(self.precision()));
+        if self.fp16_fallback {
+            config = config.with_fallback(Fallback::Fp16);
+        }
+        for l in &self.exclude_layer {
+            config = config.keep_layer_out_of_int8(l.clone());
+        }
+        for t in &self.exclude_type {
+            config = config.keep_type_out_of_int8(t.clone());
+        }
+        config = config.with_allow_strict_violations(self.allow_strict_violations);
+        if let Some(t) = &self.calib_cache {
+            config = config.with_calibration_cache(if self.require_cache {
+                CachePolicy::require(t)
+            } else if self.recalibrate {
+                CachePolicy::recalibrate(t)
+            } else {
+                CachePolicy::read_write(t)
+            });
+        }
+        if let Some(tc) = &self.timing_cache {
+            if tc.exists() {
+                let bytes =
+                    std::fs::read(tc).with_context(|| format!("cannot read {}", tc.display()))?;
+                log::info!("timing cache {} ({} bytes)", tc.display(), bytes.len());
+                config = config.with_timing_cache(bytes);
+            }
+        }
+        if let Some(f) = &self.tactics_in {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            let tactics: Vec<TacticChoice> = serde_json::from_str(&text).with_context(|| {
+                format!("{}: not a tactics file from --tactics-out", f.display())
+            })?;
+            config = config.with_replay_tactics(tactics);
+        }
+        Ok(config)
+    }
+}
+
+/// The only input of a network (the quick calibration form's default input name).
+fn only_input(network: &Network) -> Result<String> {
+    let inputs = network.inputs()?;
+    match inputs.as_slice() {
+        [one] => Ok(one.name.clone()),
+        _ => bail!(
+            "the network has {} inputs ({}): name the one the images feed with --input-name, or use --calib-config",
+            inputs.len(),
+            inputs.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// A calibrator over `spec`, with a progress bar.
+fn calibrator(
+    spec: &Spec,
+    algorithm: CalibrationAlgorithm,
+    label: String,
+) -> Result<Box<dyn Calibrator>> {
+    let pipeline = spec.open().context("cannot open the calibration data")?;
+    let pb = common::progress(
+        Some(trt_calib_data::BatchSource::batch_count(&pipeline) as u64),
+        &label,
+    );
+    let c = DataCalibrator::new(pipeline)
+        .with_algorithm(algorithm)
+        .with_progress(move |done, total| {
+            if let Some(t) = total {
+                pb.set_length(t as u64);
+            }
+            pb.set_position(done as u64);
+            if Some(done) == total {
+                pb.finish_and_clear();
+            }
+        });
+    Ok(Box::new(c))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+fn table_exists(config: &BuildConfig) -> bool {
+    config
+        .calibration_cache
+        .as_ref()
+        .is_some_and(|p| p.path.exists())
+}
+
+pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
+    args.validate()?;
+    let mut config = args.config()?;
+    common::require_tensorrt()?;
+
+    let t_parse = Instant::now();
+    let builder = Builder::new()?;
+    let mut network = builder.network_from_onnx_file(&args.model)?;
+    let parse_time = t_parse.elapsed();
+    let algorithm = if args.minmax {
+        CalibrationAlgorithm::MinMax
+    } else {
+        CalibrationAlgorithm::Entropy2
+    };
+    let spec = if config.precision.uses_int8() {
+        args.data.spec(|| only_input(&network))?
+    } else {
+        None
+    };
+    if spec.is_some() && config.calibration_profile.is_none() {
+        // Dynamic inputs calibrate at the profile's OPT shapes.
+        if let Some(p) = config.profiles.first().cloned() {
+            let opt: Vec<(String, Vec<i64>)> = p
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), i.opt.clone()))
+                .collect();
+            let fixed: Vec<(&str, &[i64])> = opt
+                .iter()
+                .map(|(n, d)| (n.as_str(), d.as_slice()))
+                .collect();
+            config = config.with_calibration_profile(Profile::fixed(&fixed));
+        }
+    }
+    let calibrating = spec.is_some() && !table_exists(&config) || args.recalibrate;
+
+    let t_build = Instant::now();
+    let mut make = |i: usize| -> trt::Result<Box<dyn Calibrator>> {
+        let spec = spec.as_ref().expect("only called with data");
+        calibrator(spec, algorithm, format!("calib {}", i + 1))
+            .map_err(|e| trt::Error::Invalid(format!("{e:#}")))
+    };
+    let repeated = trt::repro::build_repeated(
+        &builder,
+        &mut network,
+        &config,
+        if spec.is_some() {
+            Some(&mut make as &mut dyn FnMut(usize) -> trt::Result<Box<dyn Calibrator>>)
+        } else {
+            None
+        },
+        args.repeat,
+        |i, o, _| {
+            if args.repeat > 1 {
+                log::warn!(
+                    "build {}/{} done in {}",
+                    i + 1,
+                    args.repeat,
+                    secs(o.build_time)
+                );
+            }
+        },
+    )?;
+    let build_time = t_build.elapsed();
+
+    let first = &repeated.outputs[0];
+    let report = &repeated.reports[0];
+    let audit_time = repeated.audit_times[0];
+    let build_time = if args.repeat > 1 {
+        build_time
+    } else {
+        build_time.saturating_sub(audit_time)
+    };
+
+    trt::write_atomic(&args.output, &first.plan)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| BuildReport::path_for_engine(&args.output));
+    report.save(&report_path)?;
+    if let Some(tc) = &args.timing_cache {
+        let last = repeated.outputs.last().expect("n >= 1");
+        trt::write_atomic(tc, &last.timing_cache)
+            .with_context(|| format!("cannot write {}", tc.display()))?;
+    }
+    if let Some(f) = &args.tactics_out {
+        let text = serde_json::to_string_pretty(&first.tactics)?;
+        trt::write_atomic(f, text.as_bytes())
+            .with_context(|| format!("cannot write {}", f.display()))?;
+    }
+
+    writeln!(
+        out,
+        "engine     {} ({} bytes, TensorRT {})",
+        args.output.display(),
+        first.plan.len(),
+        report.tensorrt_version
+    )?;
+    writeln!(out, "report     {}", report_path.display())?;
+    if let Some(c) = &report.calibration {
+        let table = c
+            .table
+            .as_ref()
+            .map(|t| t.display().to_string())
+            .unwrap_or_else(|| "-".into());
+        if c.table_written {
+            writeln!(
+                out,
+                "calibrated {} batches ({:?}), table written to {table}",
+                c.batches, c.algorithm
+            )?;
+        } else {
+            writeln!(out, "table      {table} (no calibration)")?;
+        }
+    } else if calibrating {
+        writeln!(out, "calibrated")?;
+    }
+    writeln!(
+        out,
+        "time       parse {}, {}build {}, audit {}",
+        secs(parse_time),
+        if calibrating { "calibrate+" } else { "" },
+        secs(build_time),
+        secs(audit_time)
+    )?;
+    crate::inspect::write_counts(&report.precision_counts, out)?;
+    if let Some(strict) = &first.strict {
+        writeln!(
+            out,
+            "strict     {} forced layers ran INT8, {} released, {} violations",
+            strict.forced_int8,
+            strict.released.len(),
+            strict.violations.len()
+        )?;
+        for v in &strict.violations {
+            writeln!(out, "  violation: {v}")?;
+        }
+    }
+    if first.replay_misses > 0 {
+        writeln!(
+            out,
+            "tactics    {} replayed choices were not offered again",
+            first.replay_misses
+        )?;
+    }
+    if args.repeat > 1 {
+        writeln!(out, "\n{} builds, each compared with build 1:", args.repeat)?;
+        for (i, d) in repeated.diffs.iter().enumerate() {
+            writeln!(out, "build {}: {}", i + 2, d.summary())?;
+        }
+        if let Some(d) = repeated.diffs.iter().find(|d| !d.identical) {
+            writeln!(out)?;
+            crate::diff::write_diff(d, out)?;
+        }
+        writeln!(
+            out,
+            "engine files {}",
+            if repeated.plans_identical() {
+                "identical"
+            } else {
+                "differ"
+            }
+        )?;
+        if args.check_identical && !repeated.identical() {
+            return Ok(Outcome::Negative);
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Only make a calibration table: calibrate (INT8 build), write the table, discard the engine.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    trt calib resnet18.onnx --calib calib/ --size 224x224 --rgb --mean 123.675,116.28,103.53 \\\n      \
+        --std 58.395,57.12,57.375 --calib-cache resnet18.calib.cache\n  \
+    trt calib model.onnx --calib-config calib.toml --minmax --calib-cache model.minmax.cache\n  \
+    trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 --calib-cache fm.cache")]
+pub struct CalibArgs {
+    /// The ONNX model.
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: CalibData,
+    /// The calibration table to write (overwritten if it exists).
+    #[arg(long, value_name = "TABLE", required = true)]
+    pub calib_cache: PathBuf,
+    /// MinMax calibration instead of entropy.
+    #[arg(long)]
+    pub minmax: bool,
+    #[command(flatten)]
+    pub shapes: ShapeFlags,
+}
+
+pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
+    if !args.data.given() {
+        bail!("give calibration data: --calib DIR (with preprocessing flags) or --calib-config FILE.toml");
+    }
+    if !args.model.is_file() {
+        bail!("{}: no such ONNX model", args.model.display());
+    }
+    common::require_tensorrt()?;
+    let builder = Builder::new()?;
+    let mut network = builder.network_from_onnx_file(&args.model)?;
+    let config = args
+        .shapes
+        .apply(BuildConfig::new(Precision::Int8))
+        .with_calibration_cache(CachePolicy::recalibrate(&args.calib_cache));
+    let spec = args
+        .data
+        .spec(|| only_input(&network))?
+        .expect("checked above");
+    let algorithm = if args.minmax {
+        CalibrationAlgorithm::MinMax
+    } else {
+        CalibrationAlgorithm::Entropy2
+    };
+    let mut c = calibrator(&spec, algorithm, "calibrating".into())?;
+    let t = Instant::now();
+    let built: BuildOutput = builder.build_calibrated(&mut network, &config, &mut *c)?;
+    if built.calibration_table.is_none() {
+        bail!("TensorRT built the engine without writing a calibration table");
+    }
+    describe_table(
+        &args.calib_cache,
+        built.calibration_batches,
+        t.elapsed(),
+        out,
+    )?;
+    Ok(Outcome::Success)
+}
+
+fn describe_table(path: &Path, batches: usize, took: Duration, out: &mut dyn Write) -> Result<()> {
+    let table = trt_calib_table::CalibrationTable::read(path)?;
+    writeln!(
+        out,
+        "table {} written: TensorRT {}, {}, {} tensors, {batches} batches, {}",
+        path.display(),
+        table.version,
+        table.algorithm,
+        table.entries.len(),
+        secs(took)
+    )?;
+    Ok(())
+}
