@@ -66,6 +66,6 @@ pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<(
 }
 
 pub mod bundle;
-pub mod repro;
 pub mod report;
+pub mod repro;
 pub use report::{BuildReport, ReportDiff};
