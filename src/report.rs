@@ -228,16 +228,15 @@ impl BuildReport {
     /// Records calibration, the strict audit, timing and warnings of a build.
     pub fn add_build_output(&mut self, config: &BuildConfig, out: &BuildOutput) -> Result<()> {
         if config.precision.uses_int8() {
-            let algorithm = match &config.calibration_cache {
-                Some(p) if out.calibration_table.is_none() => {
-                    table_algorithm(&p.path).unwrap_or_default()
-                }
-                _ => self
-                    .calibration
-                    .as_ref()
-                    .map(|c| c.algorithm)
-                    .unwrap_or_default(),
-            };
+            // The table TensorRT wrote (or read) names the algorithm in its header.
+            let algorithm = match (&out.calibration_table, &config.calibration_cache) {
+                (Some(bytes), _) => table_bytes_algorithm(bytes),
+                (None, Some(p)) => std::fs::read(&p.path)
+                    .ok()
+                    .and_then(|b| table_bytes_algorithm(&b)),
+                (None, None) => None,
+            }
+            .unwrap_or_default();
             self.calibration = Some(CalibrationInfo {
                 table: config.calibration_cache.as_ref().map(|p| p.path.clone()),
                 mode: config
@@ -321,9 +320,8 @@ fn mode_name(mode: CacheMode) -> &'static str {
     }
 }
 
-fn table_algorithm(path: &Path) -> Option<CalibrationAlgorithm> {
-    let bytes = std::fs::read(path).ok()?;
-    let table = trt_calib_table::CalibrationTable::parse(&bytes).ok()?;
+fn table_bytes_algorithm(bytes: &[u8]) -> Option<CalibrationAlgorithm> {
+    let table = trt_calib_table::CalibrationTable::parse(bytes).ok()?;
     match table.algorithm {
         trt_calib_table::Algorithm::MinMaxCalibration => Some(CalibrationAlgorithm::MinMax),
         trt_calib_table::Algorithm::EntropyCalibration2 => Some(CalibrationAlgorithm::Entropy2),
@@ -545,6 +543,24 @@ mod tests {
         assert!(d.tactic_changes.iter().any(|c| c
             .layer
             .starts_with("Reformatting CopyNode for Input Tensor 0")));
+    }
+
+    #[test]
+    fn the_table_header_names_the_algorithm() {
+        let real = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache"),
+        )
+        .unwrap();
+        assert_eq!(
+            table_bytes_algorithm(&real),
+            Some(CalibrationAlgorithm::Entropy2)
+        );
+        assert_eq!(
+            table_bytes_algorithm(b"TRT-8503-MinMaxCalibration\ninput: 3d2020d2\n"),
+            Some(CalibrationAlgorithm::MinMax)
+        );
+        assert_eq!(table_bytes_algorithm(b"garbage"), None);
     }
 
     #[test]
