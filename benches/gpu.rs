@@ -28,7 +28,11 @@ impl<C: Calibrator> Calibrator for Timed<C> {
     fn algorithm(&self) -> trt::CalibrationAlgorithm {
         self.inner.algorithm()
     }
-    fn prepare(&mut self, inputs: &[CalibrationInput], stream: Option<&Arc<CudaStream>>) -> trt::Result<()> {
+    fn prepare(
+        &mut self,
+        inputs: &[CalibrationInput],
+        stream: Option<&Arc<CudaStream>>,
+    ) -> trt::Result<()> {
         self.inner.prepare(inputs, stream)
     }
     fn next_batch(&mut self, batch: &mut CalibrationBatch<'_>) -> trt::Result<bool> {
@@ -49,7 +53,9 @@ struct Resident {
 
 impl Calibrator for Resident {
     fn next_batch(&mut self, batch: &mut CalibrationBatch<'_>) -> trt::Result<bool> {
-        let Some(src) = self.batches.get(self.next) else { return Ok(false) };
+        let Some(src) = self.batches.get(self.next) else {
+            return Ok(false);
+        };
         let stream = batch.stream().expect("gpu").clone();
         let dst = batch.buffer_mut("input")?;
         let mut view = unsafe { dst.transmute_mut::<f32>(src.len()) }.expect("sizes match");
@@ -61,23 +67,44 @@ impl Calibrator for Resident {
 
 fn calibration_phase<C: Calibrator>(c: C) -> (Duration, usize) {
     let b = builder();
-    let mut net = b.network_from_onnx_file(require(assets().join("models/resnet18.onnx"))).unwrap();
-    let mut timed = Timed { inner: c, first: None, last: None };
-    let out = b.build_calibrated(&mut net, &config(Precision::Int8), &mut timed).unwrap();
-    (timed.last.unwrap() - timed.first.unwrap(), out.calibration_batches)
+    let mut net = b
+        .network_from_onnx_file(require(assets().join("models/resnet18.onnx")))
+        .unwrap();
+    let mut timed = Timed {
+        inner: c,
+        first: None,
+        last: None,
+    };
+    let out = b
+        .build_calibrated(&mut net, &config(Precision::Int8), &mut timed)
+        .unwrap();
+    (
+        timed.last.unwrap() - timed.first.unwrap(),
+        out.calibration_batches,
+    )
 }
 
 fn main() {
     // 1. Calibration.
     let spec = photo_spec("input", 0..64, 8);
-    let stream = cudarc::driver::CudaContext::new(0).unwrap().new_stream().unwrap();
+    let stream = cudarc::driver::CudaContext::new(0)
+        .unwrap()
+        .new_stream()
+        .unwrap();
     let resident: Vec<CudaSlice<f32>> = spec
         .open()
         .unwrap()
-        .map(|b| stream.clone_htod(b.unwrap().as_slice("input").unwrap()).unwrap())
+        .map(|b| {
+            stream
+                .clone_htod(b.unwrap().as_slice("input").unwrap())
+                .unwrap()
+        })
         .collect();
     stream.synchronize().unwrap();
-    let (lower, n1) = calibration_phase(Resident { batches: resident, next: 0 });
+    let (lower, n1) = calibration_phase(Resident {
+        batches: resident,
+        next: 0,
+    });
     let (ours, n2) = calibration_phase(DataCalibrator::new(spec.open().unwrap()));
     assert_eq!(n1, n2);
     let ratio = ours.as_secs_f64() / lower.as_secs_f64();
@@ -89,7 +116,9 @@ fn main() {
 
     // 2. Per-inference overhead at batch 1.
     let b = builder();
-    let mut net = b.network_from_onnx_file(require(assets().join("models/efficientnet_lite0_b1.onnx"))).unwrap();
+    let mut net = b
+        .network_from_onnx_file(require(assets().join("models/efficientnet_lite0_b1.onnx")))
+        .unwrap();
     let engine = deserialize(&b.build(&mut net, &config(Precision::Fp32)).unwrap().plan);
     let ctx0 = cudarc::driver::CudaContext::new(0).unwrap();
     let stream = ctx0.new_stream().unwrap();
@@ -98,8 +127,12 @@ fn main() {
     let mut output = stream.alloc_zeros::<f32>(1000).unwrap();
     ctx.bind_input("input", &input).unwrap();
     ctx.bind_output("logits", &mut output).unwrap();
-    let start = ctx0.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
-    let end = ctx0.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT)).unwrap();
+    let start = ctx0
+        .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+        .unwrap();
+    let end = ctx0
+        .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
+        .unwrap();
     for _ in 0..50 {
         ctx.enqueue().unwrap();
     }

@@ -5,7 +5,7 @@
 //!
 //! Preprocessing follows the network input: 1 channel = Fashion-MNIST normalisation,
 //! 3 channels = RGB, short side then centre crop, (x - 127) / 128.
-use trt::data::{Input, Preprocess, Resize, Spec};
+use trt::data::{BatchSource, Input, Preprocess, Resize, Spec};
 use trt::{BuildConfig, Builder, CachePolicy, DataCalibrator, Precision, TacticSources};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,16 +22,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err(format!("expected an NCHW input, got {:?}", input.shape).into()),
     };
     let pre = if c == 1 {
-        Preprocess::gray().with_mean([0.2860 * 255.0]).with_std([0.3530 * 255.0]).with_resize(Resize::Exact { width: w, height: h })
+        Preprocess::gray()
+            .with_mean([0.2860 * 255.0])
+            .with_std([0.3530 * 255.0])
+            .with_resize(Resize::Exact {
+                width: w,
+                height: h,
+            })
     } else {
         Preprocess::rgb()
-            .with_resize(Resize::ShortSideCrop { short_side: h * 8 / 7, crop_width: w, crop_height: h })
+            .with_resize(Resize::ShortSideCrop {
+                short_side: h * 8 / 7,
+                crop_width: w,
+                crop_height: h,
+            })
             .with_mean([127.0; 3])
             .with_scale([1.0 / 128.0; 3])
     };
-    let data = Spec::new(n).with_input(Input::images(&input.name, images, pre)).open()?;
+    let data = Spec::new(n)
+        .with_input(Input::images(&input.name, images, pre))
+        .open()?;
     let batches = data.batch_count();
-    let mut calibrator = DataCalibrator::new(data).with_progress(move |done, _| eprint!("\rcalibration batch {done}/{batches}"));
+    let mut calibrator = DataCalibrator::new(data)
+        .with_progress(move |done, _| eprint!("\rcalibration batch {done}/{batches}"));
     let table = format!("{engine}.calib");
     let config = BuildConfig::new(Precision::Int8)
         .with_calibration_cache(CachePolicy::read_write(&table))

@@ -14,12 +14,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = BuildConfig::new(Precision::StrictInt8)
         .with_calibration_cache(CachePolicy::require(table))
         .with_tactic_sources(TacticSources::tensorrt_only());
-    let a = builder.build(&mut network, &config)?.strict.expect("strict report");
-    let b = builder.build(&mut network, &config)?.strict.expect("strict report");
+    let a = builder
+        .build(&mut network, &config)?
+        .strict
+        .expect("strict report");
+    let b = builder
+        .build(&mut network, &config)?
+        .strict
+        .expect("strict report");
     for (name, why) in &a.released {
         println!("released {name}: {why}");
     }
-    let precisions = |r: &trt::StrictReport| r.layers.iter().map(|l| (l.name.clone(), l.precision.clone())).collect::<Vec<_>>();
+    let precisions = |r: &trt::StrictReport| {
+        r.layers
+            .iter()
+            .map(|l| (l.name.clone(), l.precision.clone()))
+            .collect::<Vec<_>>()
+    };
     println!(
         "forced layers running INT8: {}; skipped {}; released {}; engine layers by precision {:?}",
         a.forced_int8,

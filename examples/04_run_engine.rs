@@ -7,13 +7,17 @@ use trt::Runtime;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (engine_path, inputs) = args.split_first().ok_or("usage: 04_run_engine ENGINE NAME=FILE.npy...")?;
+    let (engine_path, inputs) = args
+        .split_first()
+        .ok_or("usage: 04_run_engine ENGINE NAME=FILE.npy...")?;
     let engine = Runtime::new()?.load(engine_path)?;
     let stream = trt::cudarc::driver::CudaContext::new(0)?.new_stream()?;
     let mut ctx = engine.create_context(stream)?;
     let mut arrays = Vec::new();
     for a in inputs {
-        let (name, file) = a.split_once('=').ok_or(format!("expected NAME=FILE.npy, got {a}"))?;
+        let (name, file) = a
+            .split_once('=')
+            .ok_or(format!("expected NAME=FILE.npy, got {a}"))?;
         let array: ArrayD<f32> = ndarray_npy::read_npy(file)?;
         arrays.push((name.to_string(), array));
     }
@@ -29,6 +33,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ndarray_npy::write_npy(&file, array)?;
         println!("{name}: shape {:?} -> {file}", array.shape());
     }
-    println!("run() with host copies: {:.3} ms per call", t.elapsed().as_secs_f64() * 1e3 / iterations as f64);
+    println!(
+        "run() with host copies: {:.3} ms per call",
+        t.elapsed().as_secs_f64() * 1e3 / iterations as f64
+    );
     Ok(())
 }

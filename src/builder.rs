@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use cudarc::driver::CudaContext;
 use tensorrt_sys as sys;
 
-use crate::calibrator::{CacheMode, CalibrationInput, CalibrationSession, Calibrator, TrtCalibrator};
+use crate::calibrator::{
+    CacheMode, CalibrationInput, CalibrationSession, Calibrator, TrtCalibrator,
+};
 use crate::config::{BuildConfig, Fallback, Precision, TacticChoice};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
@@ -45,7 +47,9 @@ pub struct Builder {
 
 impl std::fmt::Debug for Builder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Builder").field("library", &self.inner.lib).finish()
+        f.debug_struct("Builder")
+            .field("library", &self.inner.lib)
+            .finish()
     }
 }
 
@@ -82,11 +86,15 @@ impl Builder {
     pub fn with_logger(logger: Arc<Logger>) -> Result<Builder> {
         let lib = sys::Library::get()?;
         // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
-        let _ctx = CudaContext::new(0)?;
+        let _ctx = cuda_context(0)?;
         let raw = out!(sys::trt_builder_create, lib.builder_factory(), logger.raw(); *mut sys::trt_builder)
             .map_err(|e| with_log(e, &logger))?;
         Ok(Builder {
-            inner: Arc::new(BuilderInner { raw: NonNull::new(raw).expect("checked by the shim"), logger, lib }),
+            inner: Arc::new(BuilderInner {
+                raw: NonNull::new(raw).expect("checked by the shim"),
+                logger,
+                lib,
+            }),
         })
     }
 
@@ -101,12 +109,14 @@ impl Builder {
 
     /// Parses an ONNX file into an explicit-batch network.
     pub fn network_from_onnx_file(&self, path: impl AsRef<Path>) -> Result<Network> {
-        Network::from_onnx(self.inner.clone(), OnnxModel::File(path.as_ref())).map_err(|e| with_log(e, &self.inner.logger))
+        Network::from_onnx(self.inner.clone(), OnnxModel::File(path.as_ref()))
+            .map_err(|e| with_log(e, &self.inner.logger))
     }
 
     /// Parses ONNX bytes; `label` names the model in errors.
     pub fn network_from_onnx_bytes(&self, bytes: &[u8], label: &str) -> Result<Network> {
-        Network::from_onnx(self.inner.clone(), OnnxModel::Bytes(bytes, label)).map_err(|e| with_log(e, &self.inner.logger))
+        Network::from_onnx(self.inner.clone(), OnnxModel::Bytes(bytes, label))
+            .map_err(|e| with_log(e, &self.inner.logger))
     }
 
     /// Builds without a calibrator: FP32/FP16, or INT8 from an existing calibration table
@@ -132,7 +142,9 @@ impl Builder {
         calibrator: Option<&mut (dyn Calibrator + 'c)>,
     ) -> Result<BuildOutput> {
         if !Arc::ptr_eq(&network.builder, &self.inner) {
-            return Err(Error::Invalid("the network was created by another Builder".into()));
+            return Err(Error::Invalid(
+                "the network was created by another Builder".into(),
+            ));
         }
         let mut calibrator = calibrator;
         match config.precision {
@@ -144,6 +156,8 @@ impl Builder {
                 loop {
                     attempt += 1;
                     self.inner.logger.take_messages();
+                    // Not `as_deref_mut`: the reborrow must shorten the trait object's lifetime too.
+                    #[allow(clippy::option_as_ref_deref)]
                     let r = self.build_once(network, config, calibrator.as_mut().map(|c| &mut **c));
                     match r {
                         Ok(mut out) => {
@@ -151,14 +165,26 @@ impl Builder {
                             out.strict = Some(report);
                             return Ok(out);
                         }
-                        Err(e) if attempt <= strict::MAX_RETRIES && matches!(e, Error::TensorRt { .. }) => {
+                        Err(e)
+                            if attempt <= strict::MAX_RETRIES
+                                && matches!(e, Error::TensorRt { .. }) =>
+                        {
                             // TensorRT names the layers it could not implement under the
                             // constraints; release exactly those and try again.
-                            let messages: Vec<String> = self.inner.logger.take_messages().into_iter()
+                            let messages: Vec<String> = self
+                                .inner
+                                .logger
+                                .take_messages()
+                                .into_iter()
                                 .filter(|(s, _)| *s <= Severity::Error)
                                 .map(|(_, m)| m)
                                 .collect();
-                            let released = strict::release_failing(network, &plan, &messages, config.fallback)?;
+                            let released = strict::release_failing(
+                                network,
+                                &plan,
+                                &messages,
+                                config.fallback,
+                            )?;
                             if released.is_empty() {
                                 return Err(e);
                             }
@@ -192,7 +218,9 @@ impl Builder {
         let report = EngineReport::from_json(&engine.inspect_json()?)?;
         let audit = strict::audit(network, plan, unforced, &report)?;
         if !audit.violations.is_empty() && !config.allow_strict_violations {
-            return Err(Error::StrictInt8 { violations: audit.violations.iter().map(|v| v.to_string()).collect() });
+            return Err(Error::StrictInt8 {
+                violations: audit.violations.iter().map(|v| v.to_string()).collect(),
+            });
         }
         Ok(audit)
     }
@@ -206,9 +234,14 @@ impl Builder {
         let started = Instant::now();
         let mut no_data = NoData;
         let b = self.inner.raw.as_ptr();
-        let cfg = Owned::new(out!(sys::trt_builder_create_config, b; *mut sys::trt_config)?, sys::trt_config_destroy);
+        let cfg = Owned::new(
+            out!(sys::trt_builder_create_config, b; *mut sys::trt_config)?,
+            sys::trt_config_destroy,
+        );
         let c = cfg.0;
-        let set = |flag: u32, on: bool| ffi::check(unsafe { sys::trt_config_set_flag(c, flag as i32, on as i32) });
+        let set = |flag: u32, on: bool| {
+            ffi::check(unsafe { sys::trt_config_set_flag(c, flag as i32, on as i32) })
+        };
 
         match config.precision {
             Precision::Fp32 => {}
@@ -222,14 +255,18 @@ impl Builder {
         }
         match config.precision {
             Precision::StrictInt8 => set(sys::TRT_FLAG_OBEY_PRECISION_CONSTRAINTS, true)?,
-            Precision::Int8 if !config.keep_out_of_int8.is_empty() => set(sys::TRT_FLAG_PREFER_PRECISION_CONSTRAINTS, true)?,
+            Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
+                set(sys::TRT_FLAG_PREFER_PRECISION_CONSTRAINTS, true)?
+            }
             _ => {}
         }
         if let Some(ws) = config.workspace {
             ffi::check(unsafe { sys::trt_config_set_workspace_limit(c, ws) })?;
         }
         let verbosity = match config.effective_profiling() {
-            crate::config::ProfilingVerbosity::LayerNamesOnly => sys::TRT_PROFILING_LAYER_NAMES_ONLY,
+            crate::config::ProfilingVerbosity::LayerNamesOnly => {
+                sys::TRT_PROFILING_LAYER_NAMES_ONLY
+            }
             crate::config::ProfilingVerbosity::None => sys::TRT_PROFILING_NONE,
             crate::config::ProfilingVerbosity::Detailed => sys::TRT_PROFILING_DETAILED,
         };
@@ -283,10 +320,16 @@ impl Builder {
                     (&mut no_data, table_algorithm(config)?)
                 }
             };
-            let ctx = CudaContext::new(config.device)?;
+            let ctx = cuda_context(config.device)?;
             let stream = ctx.new_stream()?;
             calibration_context = Some(ctx);
-            let mut session = Box::new(CalibrationSession::new(calib, inputs.clone(), Some(stream), table, config.calibration_cache.clone())?);
+            let mut session = Box::new(CalibrationSession::new(
+                calib,
+                inputs.clone(),
+                Some(stream),
+                table,
+                config.calibration_cache.clone(),
+            )?);
             if !session.has_table() {
                 session.prepare()?;
             }
@@ -297,8 +340,18 @@ impl Builder {
             if network_is_dynamic(&inputs, network)? || config.calibration_profile.is_some() {
                 let profile = config.calibration_profile.clone().unwrap_or_else(|| {
                     crate::config::Profile::fixed(
-                        &inputs.iter().map(|i| (i.name.as_str(), i.shape.iter().map(|&d| d as i64).collect::<Vec<_>>())).collect::<Vec<_>>()
-                            .iter().map(|(n, s)| (*n, s.as_slice())).collect::<Vec<_>>(),
+                        &inputs
+                            .iter()
+                            .map(|i| {
+                                (
+                                    i.name.as_str(),
+                                    i.shape.iter().map(|&d| d as i64).collect::<Vec<_>>(),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .iter()
+                            .map(|(n, s)| (*n, s.as_slice()))
+                            .collect::<Vec<_>>(),
                     )
                 });
                 let p = make_profile(b, &profile)?;
@@ -325,14 +378,34 @@ impl Builder {
             batches = s.batches;
             calls = s.get_batch_calls;
         }
-        let mem = Owned::new(built.map_err(|e| with_log(e, &self.inner.logger))?, sys::trt_host_memory_destroy);
+        let mem = Owned::new(
+            built.map_err(|e| with_log(e, &self.inner.logger))?,
+            sys::trt_host_memory_destroy,
+        );
         let plan = host_memory(mem.0)?;
-        let tc_mem = Owned::new(out!(sys::trt_timing_cache_serialize, tc.0; *mut sys::trt_host_memory)?, sys::trt_host_memory_destroy);
+        let tc_mem = Owned::new(
+            out!(sys::trt_timing_cache_serialize, tc.0; *mut sys::trt_host_memory)?,
+            sys::trt_host_memory_destroy,
+        );
         let timing_cache = host_memory(tc_mem.0)?;
-        let tactics = std::mem::take(&mut *selector_state.chosen.lock().unwrap_or_else(|p| p.into_inner()));
-        let replay_misses = *selector_state.misses.lock().unwrap_or_else(|p| p.into_inner());
+        let tactics = std::mem::take(
+            &mut *selector_state
+                .chosen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let replay_misses = *selector_state
+            .misses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         drop(selector);
-        let warnings = self.inner.logger.take_messages().into_iter().map(|(_, m)| m).collect();
+        let warnings = self
+            .inner
+            .logger
+            .take_messages()
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
         Ok(BuildOutput {
             plan,
             timing_cache,
@@ -349,24 +422,41 @@ impl Builder {
 
     /// Reads and checks the table named by the config, before TensorRT sees it: TensorRT would
     /// silently recalibrate on a table it rejects.
-    fn calibration_table(&self, config: &BuildConfig, calibrator: Option<&dyn Calibrator>) -> Result<Option<Vec<u8>>> {
-        let Some(policy) = &config.calibration_cache else { return Ok(None) };
+    fn calibration_table(
+        &self,
+        config: &BuildConfig,
+        calibrator: Option<&dyn Calibrator>,
+    ) -> Result<Option<Vec<u8>>> {
+        let Some(policy) = &config.calibration_cache else {
+            return Ok(None);
+        };
         if policy.mode == CacheMode::Recalibrate {
             return Ok(None);
         }
         let bytes = match std::fs::read(&policy.path) {
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && policy.mode == CacheMode::ReadWrite => return Ok(None),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    && policy.mode == CacheMode::ReadWrite =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(Error::io(&policy.path, e)),
         };
         let table = trt_calib_table::CalibrationTable::parse(&bytes).map_err(|source| {
-            Error::Table(trt_calib_table::TableError::Parse { path: policy.path.clone(), source })
+            Error::Table(trt_calib_table::TableError::Parse {
+                path: policy.path.clone(),
+                source,
+            })
         })?;
         let lib = self.inner.lib.version();
         let target = trt_calib_table::TrtVersion::new(lib.major, lib.minor, lib.patch)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         if let Err(why) = trt_calib_table::check(&table, target) {
-            return Err(Error::Calibration(format!("{}: {why}", policy.path.display())));
+            return Err(Error::Calibration(format!(
+                "{}: {why}",
+                policy.path.display()
+            )));
         }
         if let Some(c) = calibrator {
             let want = c.algorithm().table_algorithm();
@@ -386,10 +476,16 @@ impl Builder {
 
 fn table_algorithm(config: &BuildConfig) -> Result<crate::calibrator::CalibrationAlgorithm> {
     use crate::calibrator::CalibrationAlgorithm as A;
-    let Some(policy) = &config.calibration_cache else { return Ok(A::Entropy2) };
+    let Some(policy) = &config.calibration_cache else {
+        return Ok(A::Entropy2);
+    };
     let bytes = std::fs::read(&policy.path).map_err(|e| Error::io(&policy.path, e))?;
-    let table = trt_calib_table::CalibrationTable::parse(&bytes)
-        .map_err(|source| Error::Table(trt_calib_table::TableError::Parse { path: policy.path.clone(), source }))?;
+    let table = trt_calib_table::CalibrationTable::parse(&bytes).map_err(|source| {
+        Error::Table(trt_calib_table::TableError::Parse {
+            path: policy.path.clone(),
+            source,
+        })
+    })?;
     match table.algorithm {
         trt_calib_table::Algorithm::MinMaxCalibration => Ok(A::MinMax),
         trt_calib_table::Algorithm::EntropyCalibration2 => Ok(A::Entropy2),
@@ -401,7 +497,10 @@ fn table_algorithm(config: &BuildConfig) -> Result<crate::calibrator::Calibratio
 }
 
 fn network_is_dynamic(_inputs: &[CalibrationInput], network: &Network) -> Result<bool> {
-    Ok(network.inputs()?.iter().any(|i| i.shape.iter().any(|&d| d < 0)))
+    Ok(network
+        .inputs()?
+        .iter()
+        .any(|i| i.shape.iter().any(|&d| d < 0)))
 }
 
 /// Network inputs with concrete shapes for calibration (dynamic dims from the calibration
@@ -433,16 +532,35 @@ fn calibration_inputs(network: &Network, config: &BuildConfig) -> Result<Vec<Cal
         .collect()
 }
 
-fn make_profile(b: *mut sys::trt_builder, profile: &crate::config::Profile) -> Result<*mut sys::trt_profile> {
+fn make_profile(
+    b: *mut sys::trt_builder,
+    profile: &crate::config::Profile,
+) -> Result<*mut sys::trt_profile> {
     let p = out!(sys::trt_builder_create_profile, b; *mut sys::trt_profile)?;
     for input in &profile.inputs {
         let name = ffi::cstring(&input.name)?;
-        for (sel, dims) in [(sys::TRT_PROFILE_MIN, &input.min), (sys::TRT_PROFILE_OPT, &input.opt), (sys::TRT_PROFILE_MAX, &input.max)] {
+        for (sel, dims) in [
+            (sys::TRT_PROFILE_MIN, &input.min),
+            (sys::TRT_PROFILE_OPT, &input.opt),
+            (sys::TRT_PROFILE_MAX, &input.max),
+        ] {
             let d = ffi::dims_from(dims)?;
             ffi::check(unsafe { sys::trt_profile_set_dims(p, name.as_ptr(), sel as i32, &d) })?;
         }
     }
     Ok(p)
+}
+
+/// The device's primary CUDA context, or a clear error when no CUDA driver is installed
+/// (cudarc would panic).
+pub(crate) fn cuda_context(device: usize) -> Result<Arc<CudaContext>> {
+    // SAFETY: only tries to open the driver library.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(Error::Invalid(
+            "no CUDA driver (libcuda.so) found: building and running engines needs an NVIDIA GPU and its driver".into(),
+        ));
+    }
+    Ok(CudaContext::new(device)?)
 }
 
 pub(crate) fn host_memory(mem: *mut sys::trt_host_memory) -> Result<Vec<u8>> {
@@ -456,7 +574,15 @@ pub(crate) fn host_memory(mem: *mut sys::trt_host_memory) -> Result<Vec<u8>> {
 
 pub(crate) fn with_log(e: Error, logger: &Logger) -> Error {
     match e {
-        Error::TensorRt { code, message, log: None } => Error::TensorRt { code, message, log: logger.last_error() },
+        Error::TensorRt {
+            code,
+            message,
+            log: None,
+        } => Error::TensorRt {
+            code,
+            message,
+            log: logger.last_error(),
+        },
         other => other,
     }
 }
@@ -480,7 +606,9 @@ impl<T> Drop for Owned<T> {
 struct NoData;
 impl Calibrator for NoData {
     fn next_batch(&mut self, _batch: &mut crate::calibrator::CalibrationBatch<'_>) -> Result<bool> {
-        Err(Error::Calibration("no calibration data: the build may only use the calibration table".into()))
+        Err(Error::Calibration(
+            "no calibration data: the build may only use the calibration table".into(),
+        ))
     }
 }
 
@@ -501,7 +629,9 @@ impl SelectorHandle {
             select: Some(select_cb),
             report: Some(report_cb),
         };
-        Ok(SelectorHandle(out!(sys::trt_algorithm_selector_create, &callbacks; *mut sys::trt_algorithm_selector)?))
+        Ok(SelectorHandle(
+            out!(sys::trt_algorithm_selector_create, &callbacks; *mut sys::trt_algorithm_selector)?,
+        ))
     }
 }
 
@@ -520,12 +650,16 @@ extern "C" fn select_cb(
 ) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         let state = unsafe { &*(user as *const SelectorState) };
-        let Some(replay) = &state.replay else { return 0 };
+        let Some(replay) = &state.replay else {
+            return 0;
+        };
         if layer.is_null() || choices.is_null() || selection.is_null() || n <= 0 {
             return 0;
         }
         let name = unsafe { CStr::from_ptr(layer) }.to_string_lossy();
-        let Some(want) = replay.iter().find(|t| t.layer == name) else { return 0 };
+        let Some(want) = replay.iter().find(|t| t.layer == name) else {
+            return 0;
+        };
         let choices = unsafe { std::slice::from_raw_parts(choices, n as usize) };
         let mut k = 0;
         for (i, c) in choices.iter().enumerate() {
@@ -544,7 +678,12 @@ extern "C" fn select_cb(
     .unwrap_or(0)
 }
 
-extern "C" fn report_cb(user: *mut c_void, layers: *const *const c_char, choices: *const sys::trt_algorithm_choice, n: i32) {
+extern "C" fn report_cb(
+    user: *mut c_void,
+    layers: *const *const c_char,
+    choices: *const sys::trt_algorithm_choice,
+    n: i32,
+) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if layers.is_null() || choices.is_null() || n <= 0 {
             return;
@@ -554,7 +693,11 @@ extern "C" fn report_cb(user: *mut c_void, layers: *const *const c_char, choices
         for i in 0..n as usize {
             let layer = crate::ffi::string(unsafe { *layers.add(i) });
             let c = unsafe { &*choices.add(i) };
-            chosen.push(TacticChoice { layer, implementation: c.implementation, tactic: c.tactic });
+            chosen.push(TacticChoice {
+                layer,
+                implementation: c.implementation,
+                tactic: c.tactic,
+            });
         }
     }));
 }

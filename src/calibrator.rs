@@ -78,7 +78,11 @@ pub trait Calibrator: Send {
     /// Called once before the first batch with every network input (shapes include the batch
     /// dimension). Allocate staging memory here, not in `next_batch`.
     /// `stream` is `None` only when the calibrator is exercised without a GPU (tests).
-    fn prepare(&mut self, _inputs: &[CalibrationInput], _stream: Option<&Arc<CudaStream>>) -> Result<()> {
+    fn prepare(
+        &mut self,
+        _inputs: &[CalibrationInput],
+        _stream: Option<&Arc<CudaStream>>,
+    ) -> Result<()> {
         Ok(())
     }
 
@@ -143,15 +147,23 @@ impl<'a> CalibrationBatch<'a> {
                 input.filled = true;
                 Ok(buffer)
             }
-            Memory::Host(_) => Err(Error::Invalid("no device buffers: the calibrator runs without a GPU".into())),
+            Memory::Host(_) => Err(Error::Invalid(
+                "no device buffers: the calibrator runs without a GPU".into(),
+            )),
         }
     }
 
-    fn upload(stream: Option<&Arc<CudaStream>>, input: &mut DeviceInput, bytes: &[u8]) -> Result<()> {
+    fn upload(
+        stream: Option<&Arc<CudaStream>>,
+        input: &mut DeviceInput,
+        bytes: &[u8],
+    ) -> Result<()> {
         match (&mut input.memory, stream) {
             (Memory::Device(buffer), Some(stream)) => stream.memcpy_htod(bytes, buffer)?,
             (Memory::Host(buffer), _) => buffer.copy_from_slice(bytes),
-            (Memory::Device(_), None) => return Err(Error::Invalid("device buffer without a stream".into())),
+            (Memory::Device(_), None) => {
+                return Err(Error::Invalid("device buffer without a stream".into()))
+            }
         }
         input.filled = true;
         Ok(())
@@ -172,12 +184,20 @@ impl<'a> CalibrationBatch<'a> {
         if staging.len() != input.info.bytes() {
             return Err(Error::Shape {
                 name: name.into(),
-                message: format!("staging holds {} bytes, the input needs {}", staging.len(), input.info.bytes()),
+                message: format!(
+                    "staging holds {} bytes, the input needs {}",
+                    staging.len(),
+                    input.info.bytes()
+                ),
             });
         }
         match (&mut input.memory, stream) {
             (Memory::Device(buffer), Some(stream)) => stream.memcpy_htod(staging, buffer)?,
-            _ => return Err(Error::Invalid("pinned uploads need device buffers and a stream".into())),
+            _ => {
+                return Err(Error::Invalid(
+                    "pinned uploads need device buffers and a stream".into(),
+                ))
+            }
         }
         input.filled = true;
         Ok(())
@@ -188,7 +208,10 @@ fn check_host(info: &CalibrationInput, dtype: DataType, len: usize) -> Result<()
     if dtype != info.dtype {
         return Err(Error::Shape {
             name: info.name.clone(),
-            message: format!("host data is {dtype:?}, the network input is {:?}", info.dtype),
+            message: format!(
+                "host data is {dtype:?}, the network input is {:?}",
+                info.dtype
+            ),
         });
     }
     if len != info.elements() {
@@ -250,7 +273,14 @@ pub struct DataCalibrator<S: BatchSource> {
 
 impl<S: BatchSource> DataCalibrator<S> {
     pub fn new(source: S) -> Self {
-        DataCalibrator { source, algorithm: CalibrationAlgorithm::Entropy2, staging: Vec::new(), names: Vec::new(), progress: None, done: 0 }
+        DataCalibrator {
+            source,
+            algorithm: CalibrationAlgorithm::Entropy2,
+            staging: Vec::new(),
+            names: Vec::new(),
+            progress: None,
+            done: 0,
+        }
     }
 
     pub fn with_algorithm(mut self, algorithm: CalibrationAlgorithm) -> Self {
@@ -258,7 +288,10 @@ impl<S: BatchSource> DataCalibrator<S> {
         self
     }
 
-    pub fn with_progress(mut self, progress: impl FnMut(usize, Option<usize>) + Send + 'static) -> Self {
+    pub fn with_progress(
+        mut self,
+        progress: impl FnMut(usize, Option<usize>) + Send + 'static,
+    ) -> Self {
         self.progress = Some(Box::new(progress));
         self
     }
@@ -273,26 +306,39 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
         Some(self.source.batch_count())
     }
 
-    fn prepare(&mut self, inputs: &[CalibrationInput], stream: Option<&Arc<CudaStream>>) -> Result<()> {
+    fn prepare(
+        &mut self,
+        inputs: &[CalibrationInput],
+        stream: Option<&Arc<CudaStream>>,
+    ) -> Result<()> {
         let have = self.source.input_shapes().to_vec();
         for input in inputs {
             let Some((_, shape)) = have.iter().find(|(n, _)| *n == input.name) else {
                 return Err(Error::Calibration(format!(
                     "the network input `{}` has no calibration data; the data provides: {}",
                     input.name,
-                    have.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    have.iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             };
             if *shape != input.shape {
                 return Err(Error::Shape {
                     name: input.name.clone(),
-                    message: format!("calibration data has shape {shape:?}, the network expects {:?}", input.shape),
+                    message: format!(
+                        "calibration data has shape {shape:?}, the network expects {:?}",
+                        input.shape
+                    ),
                 });
             }
             if input.dtype != DataType::Float {
                 return Err(Error::Shape {
                     name: input.name.clone(),
-                    message: format!("the data pipeline yields f32; the network input is {:?}", input.dtype),
+                    message: format!(
+                        "the data pipeline yields f32; the network input is {:?}",
+                        input.dtype
+                    ),
                 });
             }
         }
@@ -309,7 +355,11 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
         if let Some(stream) = stream {
             for input in inputs {
                 // SAFETY: the buffer is fully written before every upload.
-                let pinned = unsafe { stream.context().alloc_pinned_with_flags::<u8>(input.bytes(), 0) }?;
+                let pinned = unsafe {
+                    stream
+                        .context()
+                        .alloc_pinned_with_flags::<u8>(input.bytes(), 0)
+                }?;
                 self.staging.push((input.name.clone(), pinned));
             }
         }
@@ -325,12 +375,16 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
         if self.staging.is_empty() {
             // No GPU (tests): plain copies into the bindings.
             for name in &self.names {
-                let data = host.as_slice(name).ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
+                let data = host
+                    .as_slice(name)
+                    .ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
                 batch.copy_from_host(name, data)?;
             }
         }
         for (name, pinned) in &mut self.staging {
-            let data = host.as_slice(name).ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
+            let data = host
+                .as_slice(name)
+                .ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
             // Waits for the previous upload from this buffer, then overwrites it.
             pinned.as_mut_slice()?.copy_from_slice(as_bytes(data));
             batch.copy_from_pinned(name, pinned)?;
@@ -366,13 +420,22 @@ pub enum CacheMode {
 
 impl CachePolicy {
     pub fn read_write(path: impl Into<PathBuf>) -> Self {
-        CachePolicy { path: path.into(), mode: CacheMode::ReadWrite }
+        CachePolicy {
+            path: path.into(),
+            mode: CacheMode::ReadWrite,
+        }
     }
     pub fn require(path: impl Into<PathBuf>) -> Self {
-        CachePolicy { path: path.into(), mode: CacheMode::Require }
+        CachePolicy {
+            path: path.into(),
+            mode: CacheMode::Require,
+        }
     }
     pub fn recalibrate(path: impl Into<PathBuf>) -> Self {
-        CachePolicy { path: path.into(), mode: CacheMode::Recalibrate }
+        CachePolicy {
+            path: path.into(),
+            mode: CacheMode::Recalibrate,
+        }
     }
 }
 
@@ -421,7 +484,12 @@ impl<'c> CalibrationSession<'c> {
                     (Memory::Host(buffer), ptr)
                 }
             };
-            device.push(DeviceInput { info, memory, ptr, filled: false });
+            device.push(DeviceInput {
+                info,
+                memory,
+                ptr,
+                filled: false,
+            });
         }
         Ok(CalibrationSession {
             calibrator,
@@ -452,7 +520,12 @@ impl<'c> CalibrationSession<'c> {
         0
     }
 
-    fn get_batch(&mut self, bindings: *mut *mut c_void, names: *const *const c_char, n: i32) -> i32 {
+    fn get_batch(
+        &mut self,
+        bindings: *mut *mut c_void,
+        names: *const *const c_char,
+        n: i32,
+    ) -> i32 {
         self.get_batch_calls += 1;
         if self.error.is_some() {
             return 0;
@@ -460,7 +533,11 @@ impl<'c> CalibrationSession<'c> {
         if self.table_given.is_some() {
             // TensorRT only asks for data when it rejected the table it read: it would silently
             // recalibrate on whatever data there is. Refuse instead.
-            let path = self.cache.as_ref().map(|c| c.path.display().to_string()).unwrap_or_default();
+            let path = self
+                .cache
+                .as_ref()
+                .map(|c| c.path.display().to_string())
+                .unwrap_or_default();
             return self.fail(Error::Calibration(format!(
                 "TensorRT rejected the calibration table {path} (written by another TensorRT version, \
                  for another calibration algorithm, or for another network) and wanted to recalibrate. \
@@ -468,17 +545,25 @@ impl<'c> CalibrationSession<'c> {
             )));
         }
         if n < 0 || (n > 0 && (bindings.is_null() || names.is_null())) {
-            return self.fail(Error::Calibration(format!("getBatch called with {n} bindings and null arrays")));
+            return self.fail(Error::Calibration(format!(
+                "getBatch called with {n} bindings and null arrays"
+            )));
         }
         // Resolve TensorRT's names to our inputs before touching data: unknown names are an error.
         for i in 0..n as usize {
             // SAFETY: TensorRT passes `n` valid C strings.
             let p = unsafe { *names.add(i) };
             if p.is_null() {
-                return self.fail(Error::Calibration(format!("getBatch: binding {i} has a null name")));
+                return self.fail(Error::Calibration(format!(
+                    "getBatch: binding {i} has a null name"
+                )));
             }
             let name = unsafe { CStr::from_ptr(p) }.to_bytes();
-            if !self.inputs.iter().any(|inp| inp.info.name.as_bytes() == name) {
+            if !self
+                .inputs
+                .iter()
+                .any(|inp| inp.info.name.as_bytes() == name)
+            {
                 return self.fail(Error::UnknownTensor {
                     name: String::from_utf8_lossy(name).into_owned(),
                     what: "calibrator's inputs",
@@ -489,7 +574,10 @@ impl<'c> CalibrationSession<'c> {
         for input in &mut self.inputs {
             input.filled = false;
         }
-        let mut batch = CalibrationBatch { inputs: &mut self.inputs, stream: self.stream.as_ref() };
+        let mut batch = CalibrationBatch {
+            inputs: &mut self.inputs,
+            stream: self.stream.as_ref(),
+        };
         match self.calibrator.next_batch(&mut batch) {
             Ok(true) => {}
             Ok(false) => return 0,
@@ -497,7 +585,9 @@ impl<'c> CalibrationSession<'c> {
         }
         if let Some(missing) = self.inputs.iter().find(|i| !i.filled) {
             let name = missing.info.name.clone();
-            return self.fail(Error::Calibration(format!("next_batch did not fill input `{name}`")));
+            return self.fail(Error::Calibration(format!(
+                "next_batch did not fill input `{name}`"
+            )));
         }
         // TensorRT reads the buffers on its own stream: the uploads must be complete.
         if let Some(Err(e)) = self.stream.as_ref().map(|s| s.synchronize()) {
@@ -505,7 +595,11 @@ impl<'c> CalibrationSession<'c> {
         }
         for i in 0..n as usize {
             let name = unsafe { CStr::from_ptr(*names.add(i)) }.to_bytes();
-            let input = self.inputs.iter().find(|inp| inp.info.name.as_bytes() == name).expect("checked above");
+            let input = self
+                .inputs
+                .iter()
+                .find(|inp| inp.info.name.as_bytes() == name)
+                .expect("checked above");
             // SAFETY: bindings has room for n pointers.
             unsafe { *bindings.add(i) = input.ptr as *mut c_void };
         }
@@ -544,10 +638,15 @@ impl<'c> CalibrationSession<'c> {
 /// Writes a file atomically: a temporary file in the same directory, then a rename.
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
@@ -559,7 +658,11 @@ fn panic_message(p: Box<dyn Any + Send>) -> String {
         .unwrap_or_else(|| "(non-string panic payload)".into())
 }
 
-fn with_session<R>(user: *mut c_void, fallback: R, f: impl FnOnce(&mut CalibrationSession<'_>) -> R) -> R {
+fn with_session<R>(
+    user: *mut c_void,
+    fallback: R,
+    f: impl FnOnce(&mut CalibrationSession<'_>) -> R,
+) -> R {
     if user.is_null() {
         return fallback;
     }
@@ -569,7 +672,9 @@ fn with_session<R>(user: *mut c_void, fallback: R, f: impl FnOnce(&mut Calibrati
         Ok(r) => r,
         Err(p) => {
             let msg = panic_message(p);
-            session.fail(Error::Calibration(format!("the calibrator panicked: {msg}")));
+            session.fail(Error::Calibration(format!(
+                "the calibrator panicked: {msg}"
+            )));
             fallback
         }
     }
@@ -580,7 +685,12 @@ extern "C" fn cb_batch_size(_user: *mut c_void) -> i32 {
     1
 }
 
-extern "C" fn cb_get_batch(user: *mut c_void, bindings: *mut *mut c_void, names: *mut *const c_char, n: i32) -> i32 {
+extern "C" fn cb_get_batch(
+    user: *mut c_void,
+    bindings: *mut *mut c_void,
+    names: *mut *const c_char,
+    n: i32,
+) -> i32 {
     with_session(user, 0, |s| s.get_batch(bindings, names, n))
 }
 
@@ -605,7 +715,10 @@ pub(crate) struct TrtCalibrator {
 impl TrtCalibrator {
     /// # Safety
     /// `session` must stay at the same address and outlive the returned object.
-    pub(crate) unsafe fn new(algorithm: CalibrationAlgorithm, session: *mut CalibrationSession<'_>) -> Result<Self> {
+    pub(crate) unsafe fn new(
+        algorithm: CalibrationAlgorithm,
+        session: *mut CalibrationSession<'_>,
+    ) -> Result<Self> {
         let callbacks = sys::trt_calibrator_callbacks {
             user_data: session.cast(),
             batch_size: Some(cb_batch_size),
@@ -614,8 +727,14 @@ impl TrtCalibrator {
             write_cache: Some(cb_write_cache),
         };
         let mut raw = std::ptr::null_mut();
-        ffi::check(sys::trt_calibrator_create(algorithm.raw(), &callbacks, &mut raw))?;
-        Ok(TrtCalibrator { raw: NonNull::new(raw).expect("trt_calibrator_create returned OK and null") })
+        ffi::check(sys::trt_calibrator_create(
+            algorithm.raw(),
+            &callbacks,
+            &mut raw,
+        ))?;
+        Ok(TrtCalibrator {
+            raw: NonNull::new(raw).expect("trt_calibrator_create returned OK and null"),
+        })
     }
 }
 
@@ -646,11 +765,20 @@ pub mod vtable {
             cache: Option<CachePolicy>,
         ) -> Result<Self> {
             let algorithm = calibrator.algorithm();
-            let mut session = Box::new(CalibrationSession::new(calibrator, inputs, stream, table_given, cache)?);
+            let mut session = Box::new(CalibrationSession::new(
+                calibrator,
+                inputs,
+                stream,
+                table_given,
+                cache,
+            )?);
             session.prepare()?;
             let ptr: *mut CalibrationSession<'c> = &mut *session;
             let calibrator = unsafe { TrtCalibrator::new(algorithm, ptr)? };
-            Ok(Harness { calibrator, session })
+            Ok(Harness {
+                calibrator,
+                session,
+            })
         }
 
         pub fn raw(&self) -> *mut sys::trt_calibrator {
@@ -672,15 +800,23 @@ pub mod vtable {
 
         /// Address of input `name`'s buffer (what getBatch writes into `bindings`).
         pub fn binding_ptr(&self, name: &str) -> Option<u64> {
-            self.session.inputs.iter().find(|i| i.info.name == name).map(|i| i.ptr)
+            self.session
+                .inputs
+                .iter()
+                .find(|i| i.info.name == name)
+                .map(|i| i.ptr)
         }
 
         /// The bytes of a host-memory binding (GPU-less sessions).
         pub fn host_data(&self, name: &str) -> Option<&[u8]> {
-            self.session.inputs.iter().find(|i| i.info.name == name).and_then(|i| match &i.memory {
-                Memory::Host(b) => Some(b.as_slice()),
-                Memory::Device(_) => None,
-            })
+            self.session
+                .inputs
+                .iter()
+                .find(|i| i.info.name == name)
+                .and_then(|i| match &i.memory {
+                    Memory::Host(b) => Some(b.as_slice()),
+                    Memory::Device(_) => None,
+                })
         }
     }
 }

@@ -54,7 +54,11 @@ impl TacticSources {
     /// Only TensorRT's own convolution kernels (no cuBLAS / cuDNN): what machines without those
     /// libraries need. Edge-mask and JIT convolutions stay on, or INT8 convolutions vanish.
     pub fn tensorrt_only() -> Self {
-        TacticSources { edge_mask_convolutions: true, jit_convolutions: true, ..Default::default() }
+        TacticSources {
+            edge_mask_convolutions: true,
+            jit_convolutions: true,
+            ..Default::default()
+        }
     }
 
     pub(crate) fn mask(self) -> u32 {
@@ -98,8 +102,19 @@ impl Profile {
         Profile::default()
     }
 
-    pub fn with_input(mut self, name: impl Into<String>, min: &[i64], opt: &[i64], max: &[i64]) -> Self {
-        self.inputs.push(ProfileInput { name: name.into(), min: min.to_vec(), opt: opt.to_vec(), max: max.to_vec() });
+    pub fn with_input(
+        mut self,
+        name: impl Into<String>,
+        min: &[i64],
+        opt: &[i64],
+        max: &[i64],
+    ) -> Self {
+        self.inputs.push(ProfileInput {
+            name: name.into(),
+            min: min.to_vec(),
+            opt: opt.to_vec(),
+            max: max.to_vec(),
+        });
         self
     }
 
@@ -108,13 +123,21 @@ impl Profile {
         Profile {
             inputs: shapes
                 .iter()
-                .map(|(n, s)| ProfileInput { name: n.to_string(), min: s.to_vec(), opt: s.to_vec(), max: s.to_vec() })
+                .map(|(n, s)| ProfileInput {
+                    name: n.to_string(),
+                    min: s.to_vec(),
+                    opt: s.to_vec(),
+                    max: s.to_vec(),
+                })
                 .collect(),
         }
     }
 
     pub(crate) fn opt_shape(&self, name: &str) -> Option<&[i64]> {
-        self.inputs.iter().find(|i| i.name == name).map(|i| i.opt.as_slice())
+        self.inputs
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.opt.as_slice())
     }
 }
 
@@ -131,7 +154,8 @@ impl LayerFilter {
     }
 
     pub fn matches(&self, name: &str, kind: &str) -> bool {
-        self.names.iter().any(|n| n == name) || self.types.iter().any(|t| t.eq_ignore_ascii_case(kind))
+        self.names.iter().any(|n| n == name)
+            || self.types.iter().any(|t| t.eq_ignore_ascii_case(kind))
     }
 }
 
@@ -187,7 +211,10 @@ impl Default for BuildConfig {
 
 impl BuildConfig {
     pub fn new(precision: Precision) -> Self {
-        BuildConfig { precision, ..Default::default() }
+        BuildConfig {
+            precision,
+            ..Default::default()
+        }
     }
     pub fn with_fallback(mut self, fallback: Fallback) -> Self {
         self.fallback = fallback;

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use tensorrt_sys as sys;
 
@@ -44,10 +44,16 @@ impl Runtime {
 
     pub fn with_logger(logger: Arc<Logger>) -> Result<Runtime> {
         let lib = sys::Library::get()?;
-        let _ctx = CudaContext::new(0)?;
+        let _ctx = crate::builder::cuda_context(0)?;
         let raw = out!(sys::trt_runtime_create, lib.runtime_factory(), logger.raw(); *mut sys::trt_runtime)
             .map_err(|e| with_log(e, &logger))?;
-        Ok(Runtime { inner: Arc::new(RuntimeInner { raw: NonNull::new(raw).expect("checked by the shim"), logger, lib }) })
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                raw: NonNull::new(raw).expect("checked by the shim"),
+                logger,
+                lib,
+            }),
+        })
     }
 
     pub fn library(&self) -> &'static sys::Library {
@@ -57,11 +63,17 @@ impl Runtime {
     /// Deserializes a plan. A corrupt, truncated or foreign plan is an error.
     pub fn deserialize(&self, plan: &[u8]) -> Result<Engine> {
         if plan.len() < 64 {
-            return Err(Error::Invalid(format!("engine plan is {} bytes: truncated or not an engine", plan.len())));
+            return Err(Error::Invalid(format!(
+                "engine plan is {} bytes: truncated or not an engine",
+                plan.len()
+            )));
         }
         let raw = out!(sys::trt_runtime_deserialize, self.inner.raw.as_ptr(), plan.as_ptr().cast(), plan.len(); *mut sys::trt_engine)
             .map_err(|e| with_log(e, &self.inner.logger))?;
-        Engine::new(NonNull::new(raw).expect("checked by the shim"), self.inner.clone())
+        Engine::new(
+            NonNull::new(raw).expect("checked by the shim"),
+            self.inner.clone(),
+        )
     }
 
     /// Reads and deserializes an engine file.
@@ -69,9 +81,11 @@ impl Runtime {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         self.deserialize(&bytes).map_err(|e| match e {
-            Error::TensorRt { code, message, log } => {
-                Error::TensorRt { code, message: format!("{}: {message}", path.display()), log }
-            }
+            Error::TensorRt { code, message, log } => Error::TensorRt {
+                code,
+                message: format!("{}: {message}", path.display()),
+                log,
+            },
             other => other,
         })
     }
@@ -130,9 +144,16 @@ impl Engine {
             };
             let dims = out!(sys::trt_engine_tensor_shape, e, cname; sys::trt_dims)?;
             let dtype = DataType::from_raw(out!(sys::trt_engine_tensor_type, e, cname; i32)?);
-            io.push(IoTensor { name, mode, shape: ffi::dims_to_vec(&dims), dtype });
+            io.push(IoTensor {
+                name,
+                mode,
+                shape: ffi::dims_to_vec(&dims),
+                dtype,
+            });
         }
-        Ok(Engine { inner: Arc::new(EngineInner { raw, io, runtime }) })
+        Ok(Engine {
+            inner: Arc::new(EngineInner { raw, io, runtime }),
+        })
     }
 
     pub fn io_tensors(&self) -> &[IoTensor] {
@@ -148,11 +169,15 @@ impl Engine {
     }
 
     pub fn tensor(&self, name: &str) -> Result<&IoTensor> {
-        self.inner.io.iter().find(|t| t.name == name).ok_or_else(|| Error::UnknownTensor {
-            name: name.into(),
-            what: "engine",
-            known: self.inner.io.iter().map(|t| t.name.clone()).collect(),
-        })
+        self.inner
+            .io
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownTensor {
+                name: name.into(),
+                what: "engine",
+                known: self.inner.io.iter().map(|t| t.name.clone()).collect(),
+            })
     }
 
     pub fn layer_count(&self) -> Result<usize> {
@@ -179,7 +204,8 @@ impl Engine {
     }
 
     pub fn serialize(&self) -> Result<Vec<u8>> {
-        let m = out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?;
+        let m =
+            out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?;
         let bytes = host_memory(m);
         unsafe { sys::trt_host_memory_destroy(m) };
         bytes
@@ -187,8 +213,9 @@ impl Engine {
 
     /// An execution context with its own CUDA stream on `device`.
     pub fn create_context(&self, stream: Arc<CudaStream>) -> Result<ExecutionContext> {
-        let raw = out!(sys::trt_engine_create_context, self.inner.raw.as_ptr(); *mut sys::trt_context)
-            .map_err(|e| with_log(e, &self.inner.runtime.logger))?;
+        let raw =
+            out!(sys::trt_engine_create_context, self.inner.raw.as_ptr(); *mut sys::trt_context)
+                .map_err(|e| with_log(e, &self.inner.runtime.logger))?;
         let names = self
             .inner
             .io
@@ -231,11 +258,18 @@ impl ExecutionContext {
         let io = &self.engine.inner.io;
         match io.iter().position(|t| t.name == name) {
             Some(i) if io[i].mode == mode => Ok(i),
-            Some(_) => Err(Error::Shape { name: name.into(), message: format!("is not an {mode:?} tensor") }),
+            Some(_) => Err(Error::Shape {
+                name: name.into(),
+                message: format!("is not an {mode:?} tensor"),
+            }),
             None => Err(Error::UnknownTensor {
                 name: name.into(),
                 what: "engine",
-                known: io.iter().filter(|t| t.mode == mode).map(|t| t.name.clone()).collect(),
+                known: io
+                    .iter()
+                    .filter(|t| t.mode == mode)
+                    .map(|t| t.name.clone())
+                    .collect(),
             }),
         }
     }
@@ -245,7 +279,10 @@ impl ExecutionContext {
         let i = self.index(name, IoMode::Input)?;
         let declared = &self.engine.inner.io[i].shape;
         if declared.len() != shape.len()
-            || declared.iter().zip(shape).any(|(&d, &s)| d >= 0 && d as usize != s)
+            || declared
+                .iter()
+                .zip(shape)
+                .any(|(&d, &s)| d >= 0 && d as usize != s)
         {
             return Err(Error::Shape {
                 name: name.into(),
@@ -253,21 +290,38 @@ impl ExecutionContext {
             });
         }
         let dims = ffi::dims_from(&shape.iter().map(|&d| d as i64).collect::<Vec<_>>())?;
-        ffi::check(unsafe { sys::trt_context_set_input_shape(self.raw.as_ptr(), self.names[i].as_ptr(), &dims) })
-            .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))
+        ffi::check(unsafe {
+            sys::trt_context_set_input_shape(self.raw.as_ptr(), self.names[i].as_ptr(), &dims)
+        })
+        .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))
     }
 
     /// The shape of a tensor in this context (outputs resolved from the input shapes).
     pub fn tensor_shape(&self, name: &str) -> Result<Vec<usize>> {
-        let i = self.engine.inner.io.iter().position(|t| t.name == name).ok_or_else(|| Error::UnknownTensor {
-            name: name.into(),
-            what: "engine",
-            known: self.engine.inner.io.iter().map(|t| t.name.clone()).collect(),
-        })?;
+        let i = self
+            .engine
+            .inner
+            .io
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownTensor {
+                name: name.into(),
+                what: "engine",
+                known: self
+                    .engine
+                    .inner
+                    .io
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+            })?;
         let d = out!(sys::trt_context_tensor_shape, self.raw.as_ptr(), self.names[i].as_ptr(); sys::trt_dims)?;
         let v = ffi::dims_to_vec(&d);
         if v.iter().any(|&x| x < 0) {
-            return Err(Error::Shape { name: name.into(), message: format!("shape {v:?} is not resolved: set every input shape first") });
+            return Err(Error::Shape {
+                name: name.into(),
+                message: format!("shape {v:?} is not resolved: set every input shape first"),
+            });
         }
         Ok(v.into_iter().map(|x| x as usize).collect())
     }
@@ -279,7 +333,10 @@ impl ExecutionContext {
         if bytes < need {
             return Err(Error::Shape {
                 name: t.name.clone(),
-                message: format!("buffer holds {bytes} bytes; shape {shape:?} of {:?} needs {need}", t.dtype),
+                message: format!(
+                    "buffer holds {bytes} bytes; shape {shape:?} of {:?} needs {need}",
+                    t.dtype
+                ),
             });
         }
         Ok(())
@@ -287,49 +344,85 @@ impl ExecutionContext {
 
     /// Binds a device buffer to an input (low-level path). The buffer must stay alive and
     /// unchanged until the enqueued work completes.
-    pub fn bind_input<T: cudarc::driver::DeviceRepr>(&mut self, name: &str, buffer: &CudaSlice<T>) -> Result<()> {
+    pub fn bind_input<T: cudarc::driver::DeviceRepr>(
+        &mut self,
+        name: &str,
+        buffer: &CudaSlice<T>,
+    ) -> Result<()> {
         let i = self.index(name, IoMode::Input)?;
         self.check_binding(i, buffer.len() * std::mem::size_of::<T>())?;
         let (ptr, _sync) = buffer.device_ptr(&self.stream);
-        ffi::check(unsafe { sys::trt_context_set_tensor_address(self.raw.as_ptr(), self.names[i].as_ptr(), ptr as *mut _) })
+        ffi::check(unsafe {
+            sys::trt_context_set_tensor_address(
+                self.raw.as_ptr(),
+                self.names[i].as_ptr(),
+                ptr as *mut _,
+            )
+        })
     }
 
     /// Binds a device buffer to an output (low-level path).
-    pub fn bind_output<T: cudarc::driver::DeviceRepr>(&mut self, name: &str, buffer: &mut CudaSlice<T>) -> Result<()> {
+    pub fn bind_output<T: cudarc::driver::DeviceRepr>(
+        &mut self,
+        name: &str,
+        buffer: &mut CudaSlice<T>,
+    ) -> Result<()> {
         let i = self.index(name, IoMode::Output)?;
         self.check_binding(i, buffer.len() * std::mem::size_of::<T>())?;
         let stream = self.stream.clone();
         let (ptr, _sync) = buffer.device_ptr_mut(&stream);
-        ffi::check(unsafe { sys::trt_context_set_tensor_address(self.raw.as_ptr(), self.names[i].as_ptr(), ptr as *mut _) })
+        ffi::check(unsafe {
+            sys::trt_context_set_tensor_address(
+                self.raw.as_ptr(),
+                self.names[i].as_ptr(),
+                ptr as *mut _,
+            )
+        })
     }
 
     /// Enqueues inference on the context's stream (low-level path; no synchronization).
     pub fn enqueue(&mut self) -> Result<()> {
-        ffi::check(unsafe { sys::trt_context_enqueue(self.raw.as_ptr(), self.stream.cu_stream() as *mut _) })
-            .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))
+        ffi::check(unsafe {
+            sys::trt_context_enqueue(self.raw.as_ptr(), self.stream.cu_stream() as *mut _)
+        })
+        .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))
     }
 
     /// The simple path: host f32 inputs by name in, host outputs out (synchronous).
     /// Checks that every input is given once, with a shape the engine accepts.
-    pub fn run(&mut self, inputs: &[(&str, ArrayViewD<'_, f32>)]) -> Result<Vec<(String, ArrayD<f32>)>> {
+    pub fn run(
+        &mut self,
+        inputs: &[(&str, ArrayViewD<'_, f32>)],
+    ) -> Result<Vec<(String, ArrayD<f32>)>> {
         let io = self.engine.inner.io.clone();
         if self.buffers.len() != io.len() {
             self.buffers = (0..io.len()).map(|_| None).collect();
         }
         for t in io.iter().filter(|t| t.mode == IoMode::Input) {
             if !inputs.iter().any(|(n, _)| *n == t.name) {
-                return Err(Error::Shape { name: t.name.clone(), message: "input not given".into() });
+                return Err(Error::Shape {
+                    name: t.name.clone(),
+                    message: "input not given".into(),
+                });
             }
         }
         for (name, array) in inputs {
             let i = self.index(name, IoMode::Input)?;
             if io[i].dtype != DataType::Float {
-                return Err(Error::Shape { name: name.to_string(), message: format!("engine input is {:?}, got f32", io[i].dtype) });
+                return Err(Error::Shape {
+                    name: name.to_string(),
+                    message: format!("engine input is {:?}, got f32", io[i].dtype),
+                });
             }
             self.set_input_shape(name, array.shape())?;
             let data = array.as_standard_layout();
             let slice = data.as_slice().expect("standard layout");
-            let bytes = unsafe { std::slice::from_raw_parts(slice.as_ptr().cast::<u8>(), std::mem::size_of_val(slice)) };
+            let bytes = unsafe {
+                std::slice::from_raw_parts(
+                    slice.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(slice),
+                )
+            };
             let stream = self.stream.clone();
             let buf = self.buffer(i, bytes.len())?;
             stream.memcpy_htod(bytes, buf)?;
@@ -345,7 +438,13 @@ impl ExecutionContext {
             let stream = self.stream.clone();
             let buf = self.buffers[i].as_ref().expect("allocated above");
             let (ptr, _sync) = buf.device_ptr(&stream);
-            ffi::check(unsafe { sys::trt_context_set_tensor_address(self.raw.as_ptr(), self.names[i].as_ptr(), ptr as *mut _) })?;
+            ffi::check(unsafe {
+                sys::trt_context_set_tensor_address(
+                    self.raw.as_ptr(),
+                    self.names[i].as_ptr(),
+                    ptr as *mut _,
+                )
+            })?;
         }
         self.enqueue()?;
         let mut result = Vec::with_capacity(outputs.len());
@@ -355,13 +454,26 @@ impl ExecutionContext {
             let buf = self.buffers[i].as_ref().expect("allocated above");
             let host: Vec<u8> = self.stream.clone_dtoh(&buf.slice(0..n * t.dtype.size()))?;
             let values: Vec<f32> = match t.dtype {
-                DataType::Float => host.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                DataType::Int32 => host.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
+                DataType::Float => host
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                DataType::Int32 => host
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                    .collect(),
                 other => {
-                    return Err(Error::Shape { name: t.name.clone(), message: format!("output type {other:?} is not supported by run()") })
+                    return Err(Error::Shape {
+                        name: t.name.clone(),
+                        message: format!("output type {other:?} is not supported by run()"),
+                    })
                 }
             };
-            let array = ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| Error::Shape { name: t.name.clone(), message: e.to_string() })?;
+            let array =
+                ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| Error::Shape {
+                    name: t.name.clone(),
+                    message: e.to_string(),
+                })?;
             result.push((t.name.clone(), array));
         }
         self.stream.synchronize()?;

@@ -14,7 +14,11 @@ pub enum Error {
 
     /// A TensorRT call failed. `log` is the last error TensorRT logged before it, when any.
     #[error("TensorRT: {message}{}", log.as_deref().map(|l| format!(" (TensorRT said: {l})")).unwrap_or_default())]
-    TensorRt { code: i32, message: String, log: Option<String> },
+    TensorRt {
+        code: i32,
+        message: String,
+        log: Option<String>,
+    },
 
     /// The ONNX parser rejected the model; one line per parser error.
     #[error("ONNX model {model} rejected:\n{}", errors.join("\n"))]
@@ -26,7 +30,11 @@ pub enum Error {
 
     /// A tensor's name is not one the network/engine has.
     #[error("unknown tensor `{name}`; the {what} has: {}", known.join(", "))]
-    UnknownTensor { name: String, what: &'static str, known: Vec<String> },
+    UnknownTensor {
+        name: String,
+        what: &'static str,
+        known: Vec<String>,
+    },
 
     /// A shape or element-type mismatch.
     #[error("tensor `{name}`: {message}")]
@@ -46,7 +54,10 @@ pub enum Error {
 
     /// File I/O, with the path.
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     /// A calibration table that cannot be read or used.
     #[error(transparent)]
@@ -59,6 +70,9 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -8,14 +8,23 @@ use tensorrt_sys as sys;
 use crate::error::{Error, Result};
 
 /// Turns a shim status into a `Result`. `log` is the TensorRT log's last error, when the caller has one.
-pub(crate) fn check_with(status: sys::trt_status, log: impl FnOnce() -> Option<String>) -> Result<()> {
+pub(crate) fn check_with(
+    status: sys::trt_status,
+    log: impl FnOnce() -> Option<String>,
+) -> Result<()> {
     if status == sys::TRT_OK as sys::trt_status {
         return Ok(());
     }
     // SAFETY: trt_last_error returns a valid NUL-terminated thread-local string.
-    let message = unsafe { CStr::from_ptr(sys::trt_last_error()) }.to_string_lossy().into_owned();
+    let message = unsafe { CStr::from_ptr(sys::trt_last_error()) }
+        .to_string_lossy()
+        .into_owned();
     unsafe { sys::trt_clear_last_error() };
-    Err(Error::TensorRt { code: status, message, log: log() })
+    Err(Error::TensorRt {
+        code: status,
+        message,
+        log: log(),
+    })
 }
 
 pub(crate) fn check(status: sys::trt_status) -> Result<()> {
@@ -44,9 +53,16 @@ pub(crate) fn dims_to_vec(d: &sys::trt_dims) -> Vec<i64> {
 
 pub(crate) fn dims_from(shape: &[i64]) -> Result<sys::trt_dims> {
     if shape.len() > sys::TRT_MAX_DIMS as usize {
-        return Err(Error::Invalid(format!("{} dimensions; TensorRT allows at most {}", shape.len(), sys::TRT_MAX_DIMS)));
+        return Err(Error::Invalid(format!(
+            "{} dimensions; TensorRT allows at most {}",
+            shape.len(),
+            sys::TRT_MAX_DIMS
+        )));
     }
-    let mut d = sys::trt_dims { nb_dims: shape.len() as i32, d: [0; sys::TRT_MAX_DIMS as usize] };
+    let mut d = sys::trt_dims {
+        nb_dims: shape.len() as i32,
+        d: [0; sys::TRT_MAX_DIMS as usize],
+    };
     d.d[..shape.len()].copy_from_slice(shape);
     Ok(d)
 }

@@ -45,8 +45,8 @@ impl EngineReport {
     /// Parses `IEngineInspector` JSON (`{"Layers": [...], "Bindings": [...]}`), in either the
     /// detailed form (objects) or the names-only form (strings).
     pub fn from_json(json: &str) -> Result<EngineReport> {
-        let v: Value =
-            serde_json::from_str(json).map_err(|e| Error::Invalid(format!("engine inspector JSON: {e}")))?;
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| Error::Invalid(format!("engine inspector JSON: {e}")))?;
         let layers = v
             .get("Layers")
             .and_then(Value::as_array)
@@ -54,29 +54,48 @@ impl EngineReport {
         let bindings = v
             .get("Bindings")
             .and_then(Value::as_array)
-            .map(|b| b.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|b| {
+                b.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
-        Ok(EngineReport { layers: layers.iter().map(layer).collect(), bindings })
+        Ok(EngineReport {
+            layers: layers.iter().map(layer).collect(),
+            bindings,
+        })
     }
 
     /// Counts of compute layers (reformats and constants excluded) per precision.
     pub fn precision_counts(&self) -> std::collections::BTreeMap<String, usize> {
         let mut m = std::collections::BTreeMap::new();
-        for l in self.layers.iter().filter(|l| !l.is_reformat() && l.layer_type != "Constant") {
-            *m.entry(l.precision.clone().unwrap_or_else(|| "unknown".into())).or_insert(0) += 1;
+        for l in self
+            .layers
+            .iter()
+            .filter(|l| !l.is_reformat() && l.layer_type != "Constant")
+        {
+            *m.entry(l.precision.clone().unwrap_or_else(|| "unknown".into()))
+                .or_insert(0) += 1;
         }
         m
     }
 
     /// The engine layer that computes network layer `name` (fused or not), if any survived.
     pub fn find_network_layer(&self, name: &str) -> Option<&EngineLayer> {
-        self.layers.iter().filter(|l| !l.is_reformat()).find(|l| l.fused_names().any(|n| n == name))
+        self.layers
+            .iter()
+            .filter(|l| !l.is_reformat())
+            .find(|l| l.fused_names().any(|n| n == name))
     }
 }
 
 fn strings(v: Option<&Value>, key: &str) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.get(key).and_then(Value::as_str).map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.get(key).and_then(Value::as_str).map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -114,8 +133,19 @@ fn layer(v: &Value) -> EngineLayer {
 /// The precision a format string names ("Thirty-two wide channel vectorized row major Int8 format" -> INT8).
 pub fn format_precision(format: &str) -> Option<&'static str> {
     let f = format.to_ascii_lowercase();
-    [("int8", "INT8"), ("fp16", "FP16"), ("half", "FP16"), ("bf16", "BF16"), ("fp8", "FP8"), ("fp32", "FP32"),
-        ("float", "FP32"), ("int32", "INT32"), ("int64", "INT64"), ("bool", "BOOL"), ("uint8", "UINT8")]
+    [
+        ("int8", "INT8"),
+        ("fp16", "FP16"),
+        ("half", "FP16"),
+        ("bf16", "BF16"),
+        ("fp8", "FP8"),
+        ("fp32", "FP32"),
+        ("float", "FP32"),
+        ("int32", "INT32"),
+        ("int64", "INT64"),
+        ("bool", "BOOL"),
+        ("uint8", "UINT8"),
+    ]
     .iter()
     .find(|(k, _)| f.contains(k))
     .map(|(_, v)| *v)
@@ -124,7 +154,11 @@ pub fn format_precision(format: &str) -> Option<&'static str> {
 /// A layer runs INT8 when its data flows in or out as INT8 (a conv reading INT8 activations
 /// with an FP32 bias is an INT8 conv); otherwise its lowest float precision wins.
 fn precision_of(inputs: &[String], outputs: &[String]) -> Option<String> {
-    let all: Vec<&'static str> = inputs.iter().chain(outputs).filter_map(|f| format_precision(f)).collect();
+    let all: Vec<&'static str> = inputs
+        .iter()
+        .chain(outputs)
+        .filter_map(|f| format_precision(f))
+        .collect();
     if all.is_empty() {
         return None;
     }
@@ -142,8 +176,14 @@ mod tests {
 
     #[test]
     fn format_strings() {
-        assert_eq!(format_precision("Thirty-two wide channel vectorized row major Int8 format"), Some("INT8"));
+        assert_eq!(
+            format_precision("Thirty-two wide channel vectorized row major Int8 format"),
+            Some("INT8")
+        );
         assert_eq!(format_precision("Row major linear FP32"), Some("FP32"));
-        assert_eq!(format_precision("Channel major FP16 format where channel % 8 == 0"), Some("FP16"));
+        assert_eq!(
+            format_precision("Channel major FP16 format where channel % 8 == 0"),
+            Some("FP16")
+        );
     }
 }

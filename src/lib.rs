@@ -42,11 +42,12 @@ pub mod strict;
 
 pub use builder::{BuildOutput, Builder};
 pub use calibrator::{
-    vtable, CacheMode, CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
-    HostElement, Progress,
+    vtable, CacheMode, CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput,
+    Calibrator, DataCalibrator, HostElement, Progress,
 };
 pub use config::{
-    BuildConfig, Fallback, LayerFilter, Precision, Profile, ProfileInput, ProfilingVerbosity, TacticChoice, TacticSources,
+    BuildConfig, Fallback, LayerFilter, Precision, Profile, ProfileInput, ProfilingVerbosity,
+    TacticChoice, TacticSources,
 };
 pub use engine::{Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};

@@ -88,11 +88,16 @@ extern "C" fn log_callback(user: *mut c_void, severity: i32, msg: *const c_char)
 impl Logger {
     /// A logger that forwards to the `log` crate.
     pub fn new() -> Result<Logger> {
-        let state = Box::new(State { recent: Mutex::new(VecDeque::new()) });
+        let state = Box::new(State {
+            recent: Mutex::new(VecDeque::new()),
+        });
         let user = &*state as *const State as *mut c_void;
         let mut raw = std::ptr::null_mut();
         ffi::check(unsafe { sys::trt_logger_create(Some(log_callback), user, &mut raw) })?;
-        Ok(Logger { raw: NonNull::new(raw).expect("trt_logger_create returned OK and null"), state })
+        Ok(Logger {
+            raw: NonNull::new(raw).expect("trt_logger_create returned OK and null"),
+            state,
+        })
     }
 
     pub(crate) fn raw(&self) -> *mut sys::trt_logger {
@@ -102,18 +107,32 @@ impl Logger {
     /// The most recent error TensorRT logged, if any.
     pub fn last_error(&self) -> Option<String> {
         let recent = self.state.recent.lock().ok()?;
-        recent.iter().rev().find(|(s, _)| *s <= Severity::Error).map(|(_, m)| m.clone())
+        recent
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= Severity::Error)
+            .map(|(_, m)| m.clone())
     }
 
     /// Takes the warnings and errors logged since the last call (oldest first).
     pub fn take_messages(&self) -> Vec<(Severity, String)> {
-        self.state.recent.lock().map(|mut r| r.drain(..).collect()).unwrap_or_default()
+        self.state
+            .recent
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default()
     }
 
     /// Calls the logger through its C++ `ILogger` vtable, as TensorRT does. For tests.
     #[doc(hidden)]
     pub fn call_through_vtable(&self, severity: i32, msg: Option<&CStr>) -> Result<()> {
-        ffi::check(unsafe { sys::trt_logger_vcall_log(self.raw(), severity, msg.map_or(std::ptr::null(), |m| m.as_ptr())) })
+        ffi::check(unsafe {
+            sys::trt_logger_vcall_log(
+                self.raw(),
+                severity,
+                msg.map_or(std::ptr::null(), |m| m.as_ptr()),
+            )
+        })
     }
 }
 

@@ -112,42 +112,71 @@ unsafe impl Send for Network {}
 
 impl Network {
     pub(crate) fn from_onnx(builder: Arc<BuilderInner>, model: OnnxModel<'_>) -> Result<Network> {
-        let raw = out!(sys::trt_builder_create_network, builder.raw.as_ptr(); *mut sys::trt_network)?;
-        let raw = NonNull::new(raw).ok_or_else(|| Error::Invalid("createNetworkV2 returned null".into()))?;
-        let mut network = Network { raw, parser: None, builder, source: model.label() };
+        let raw =
+            out!(sys::trt_builder_create_network, builder.raw.as_ptr(); *mut sys::trt_network)?;
+        let raw = NonNull::new(raw)
+            .ok_or_else(|| Error::Invalid("createNetworkV2 returned null".into()))?;
+        let mut network = Network {
+            raw,
+            parser: None,
+            builder,
+            source: model.label(),
+        };
         let factory = network.builder.lib.parser_factory()?;
         let parser = out!(sys::trt_parser_create, factory, raw.as_ptr(), network.builder.logger.raw(); *mut sys::trt_parser)?;
         network.parser = NonNull::new(parser);
-        let parser = parser;
         let mut ok = 0;
         let status = match &model {
             OnnxModel::File(path) => {
                 let c = ffi::cstring(&path.to_string_lossy())?;
                 if !path.is_file() {
-                    return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "ONNX model not found")));
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "ONNX model not found"),
+                    ));
                 }
                 unsafe { sys::trt_parser_parse_file(parser, c.as_ptr(), &mut ok) }
             }
             OnnxModel::Bytes(bytes, _) => unsafe {
-                sys::trt_parser_parse(parser, bytes.as_ptr().cast(), bytes.len(), std::ptr::null(), &mut ok)
+                sys::trt_parser_parse(
+                    parser,
+                    bytes.as_ptr().cast(),
+                    bytes.len(),
+                    std::ptr::null(),
+                    &mut ok,
+                )
             },
         };
         ffi::check(status)?;
         if ok == 0 {
-            return Err(Error::Onnx { model: network.source.clone(), errors: network.parser_errors()? });
+            return Err(Error::Onnx {
+                model: network.source.clone(),
+                errors: network.parser_errors()?,
+            });
         }
         Ok(network)
     }
 
     fn parser_errors(&self) -> Result<Vec<String>> {
-        let Some(parser) = self.parser else { return Ok(vec![]) };
+        let Some(parser) = self.parser else {
+            return Ok(vec![]);
+        };
         let n = out!(sys::trt_parser_nb_errors, parser.as_ptr(); i32)?;
         let mut errors = Vec::new();
         for i in 0..n {
             let (mut code, mut node, mut desc) = (0, 0, std::ptr::null());
-            ffi::check(unsafe { sys::trt_parser_error(parser.as_ptr(), i, &mut code, &mut node, &mut desc) })?;
-            let at = if node >= 0 { format!("node {node}") } else { "model".to_string() };
-            errors.push(format!("  {at}: {} (parser error code {code})", ffi::string(desc)));
+            ffi::check(unsafe {
+                sys::trt_parser_error(parser.as_ptr(), i, &mut code, &mut node, &mut desc)
+            })?;
+            let at = if node >= 0 {
+                format!("node {node}")
+            } else {
+                "model".to_string()
+            };
+            errors.push(format!(
+                "  {at}: {} (parser error code {code})",
+                ffi::string(desc)
+            ));
         }
         if errors.is_empty() {
             errors.push("  (the parser gave no details; see the TensorRT log)".into());
@@ -164,14 +193,22 @@ impl Network {
         let name = ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?);
         let dims = out!(sys::trt_tensor_dims, t; sys::trt_dims)?;
         let dtype = DataType::from_raw(out!(sys::trt_tensor_type, t; i32)?);
-        Ok(TensorInfo { name, shape: ffi::dims_to_vec(&dims), dtype })
+        Ok(TensorInfo {
+            name,
+            shape: ffi::dims_to_vec(&dims),
+            dtype,
+        })
     }
 
     /// The network's inputs, in definition order.
     pub fn inputs(&self) -> Result<Vec<TensorInfo>> {
         let n = out!(sys::trt_network_nb_inputs, self.raw.as_ptr(); i32)?;
         (0..n)
-            .map(|i| self.tensor(out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?))
+            .map(|i| {
+                self.tensor(
+                    out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?,
+                )
+            })
             .collect()
     }
 
@@ -179,7 +216,11 @@ impl Network {
     pub fn outputs(&self) -> Result<Vec<TensorInfo>> {
         let n = out!(sys::trt_network_nb_outputs, self.raw.as_ptr(); i32)?;
         (0..n)
-            .map(|i| self.tensor(out!(sys::trt_network_output, self.raw.as_ptr(), i; *mut sys::trt_tensor)?))
+            .map(|i| {
+                self.tensor(
+                    out!(sys::trt_network_output, self.raw.as_ptr(), i; *mut sys::trt_tensor)?,
+                )
+            })
             .collect()
     }
 
@@ -202,16 +243,33 @@ impl Network {
         let mut inputs = Vec::with_capacity(nin as usize);
         for i in 0..nin {
             let t = out!(sys::trt_layer_input, l, i; *mut sys::trt_tensor)?;
-            inputs.push(if t.is_null() { None } else { Some(ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?)) });
+            inputs.push(if t.is_null() {
+                None
+            } else {
+                Some(ffi::string(
+                    out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?,
+                ))
+            });
         }
         let nout = out!(sys::trt_layer_nb_outputs, l; i32)?;
         let mut outputs = Vec::with_capacity(nout as usize);
         for i in 0..nout {
             let t = out!(sys::trt_layer_output, l, i; *mut sys::trt_tensor)?;
             let tname = ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?);
-            outputs.push((tname, DataType::from_raw(out!(sys::trt_tensor_type, t; i32)?)));
+            outputs.push((
+                tname,
+                DataType::from_raw(out!(sys::trt_tensor_type, t; i32)?),
+            ));
         }
-        Ok(LayerInfo { index, name, kind, precision, precision_is_set, inputs, outputs })
+        Ok(LayerInfo {
+            index,
+            name,
+            kind,
+            precision,
+            precision_is_set,
+            inputs,
+            outputs,
+        })
     }
 
     /// Every layer, in definition order.
@@ -231,12 +289,16 @@ impl Network {
 
     /// Constrains the type of a layer's output.
     pub fn set_output_type(&mut self, index: usize, output: usize, dtype: DataType) -> Result<()> {
-        ffi::check(unsafe { sys::trt_layer_set_output_type(self.layer_raw(index)?, output as i32, dtype.to_raw()) })
+        ffi::check(unsafe {
+            sys::trt_layer_set_output_type(self.layer_raw(index)?, output as i32, dtype.to_raw())
+        })
     }
 
     /// Removes an output-type constraint.
     pub fn reset_output_type(&mut self, index: usize, output: usize) -> Result<()> {
-        ffi::check(unsafe { sys::trt_layer_reset_output_type(self.layer_raw(index)?, output as i32) })
+        ffi::check(unsafe {
+            sys::trt_layer_reset_output_type(self.layer_raw(index)?, output as i32)
+        })
     }
 
     /// Sets a tensor's INT8 dynamic range by name (explicit ranges instead of calibration).
@@ -257,7 +319,11 @@ impl Network {
                 return ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) });
             }
         }
-        Err(Error::UnknownTensor { name: tensor.into(), what: "network", known: vec![] })
+        Err(Error::UnknownTensor {
+            name: tensor.into(),
+            what: "network",
+            known: vec![],
+        })
     }
 }
 
@@ -273,7 +339,9 @@ impl Drop for Network {
 
 impl std::fmt::Debug for Network {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Network").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("Network")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 

@@ -29,9 +29,26 @@ pub(crate) const MAX_RETRIES: usize = 8;
 /// Layer types that are never forced: shape/index/control computations and data movement of
 /// constants. (Exact TensorRT `LayerType` names.)
 pub const NEVER_FORCED: &[&str] = &[
-    "CONSTANT", "SHAPE", "GATHER", "ASSERTION", "FILL", "TRIP_LIMIT", "ITERATOR", "LOOP_OUTPUT", "RECURRENCE",
-    "CONDITION", "CONDITIONAL_INPUT", "CONDITIONAL_OUTPUT", "NON_ZERO", "ONE_HOT", "NMS", "TOPK", "SCATTER",
-    "CAST", "PLUGIN", "PLUGIN_V2",
+    "CONSTANT",
+    "SHAPE",
+    "GATHER",
+    "ASSERTION",
+    "FILL",
+    "TRIP_LIMIT",
+    "ITERATOR",
+    "LOOP_OUTPUT",
+    "RECURRENCE",
+    "CONDITION",
+    "CONDITIONAL_INPUT",
+    "CONDITIONAL_OUTPUT",
+    "NON_ZERO",
+    "ONE_HOT",
+    "NMS",
+    "TOPK",
+    "SCATTER",
+    "CAST",
+    "PLUGIN",
+    "PLUGIN_V2",
 ];
 
 /// Which layers strict mode forces, and why the others are left alone.
@@ -65,7 +82,11 @@ fn constant_tensors(layers: &[LayerInfo], network_inputs: &HashSet<String>) -> H
     // Layers are in topological order in a parsed network; one pass suffices, two are cheap insurance.
     for _ in 0..2 {
         for l in layers {
-            let all_const = l.inputs.iter().flatten().all(|t| constant.contains(t) && !network_inputs.contains(t));
+            let all_const = l
+                .inputs
+                .iter()
+                .flatten()
+                .all(|t| constant.contains(t) && !network_inputs.contains(t));
             if l.kind == "CONSTANT" || (all_const && l.inputs.iter().flatten().next().is_some()) {
                 constant.extend(l.outputs.iter().map(|(n, _)| n.clone()));
             }
@@ -79,12 +100,18 @@ fn skip_reason(l: &LayerInfo, exclude: &LayerFilter, constant: &HashSet<String>)
         return Some("excluded by the user".into());
     }
     if NEVER_FORCED.contains(&l.kind.as_str()) {
-        return Some(format!("{} layers compute shapes, indices or constants", l.kind));
+        return Some(format!(
+            "{} layers compute shapes, indices or constants",
+            l.kind
+        ));
     }
     if l.outputs.iter().all(|(n, _)| constant.contains(n)) {
         return Some("computes on constants only (weights); TensorRT folds it".into());
     }
-    if l.outputs.iter().any(|(_, t)| !t.is_float() && *t != DataType::Int8) {
+    if l.outputs
+        .iter()
+        .any(|(_, t)| !t.is_float() && *t != DataType::Int8)
+    {
         return Some("produces non-float (index or shape) tensors".into());
     }
     None
@@ -169,7 +196,12 @@ fn mentions(message: &str, layer: &str) -> bool {
         let before = if at == 0 { b' ' } else { bytes[at - 1] };
         let end = at + layer.len();
         let after = if end >= bytes.len() { b' ' } else { bytes[end] };
-        let boundary = |c: u8| matches!(c, b' ' | b':' | b'\'' | b'"' | b'[' | b']' | b'(' | b')' | b',' | b'\n');
+        let boundary = |c: u8| {
+            matches!(
+                c,
+                b' ' | b':' | b'\'' | b'"' | b'[' | b']' | b'(' | b')' | b',' | b'\n'
+            )
+        };
         boundary(before) && boundary(after)
     })
 }
@@ -195,7 +227,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` ran {} (engine layer `{}`)", self.layer, self.precision, self.engine_layer)
+        write!(
+            f,
+            "`{}` ran {} (engine layer `{}`)",
+            self.layer, self.precision, self.engine_layer
+        )
     }
 }
 
@@ -234,7 +270,11 @@ pub fn audit(
             if let Some(e) = found {
                 match precision.as_deref() {
                     Some("INT8") => forced_int8 += 1,
-                    Some(p) => violations.push(Violation { layer: l.name.clone(), engine_layer: e.name.clone(), precision: p.into() }),
+                    Some(p) => violations.push(Violation {
+                        layer: l.name.clone(),
+                        engine_layer: e.name.clone(),
+                        precision: p.into(),
+                    }),
                     None => {}
                 }
             }

@@ -46,7 +46,10 @@ fn main() {
             tried.iter().map(|t| format!("  - {t}\n")).collect::<String>()
         )
     });
-    println!("cargo:rerun-if-changed={}", include.join("NvInferVersion.h").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        include.join("NvInferVersion.h").display()
+    );
 
     let (major, minor, patch) = header_version(&include);
     if major >= 11 {
@@ -96,11 +99,17 @@ fn main() {
 fn find_tensorrt_headers() -> Result<PathBuf, Vec<String>> {
     let mut candidates: Vec<(PathBuf, String)> = Vec::new();
     if let Some(dir) = env_var(TENSORRT_INCLUDE_DIR) {
-        candidates.push((PathBuf::from(&dir), format!("{dir} (from {TENSORRT_INCLUDE_DIR})")));
+        candidates.push((
+            PathBuf::from(&dir),
+            format!("{dir} (from {TENSORRT_INCLUDE_DIR})"),
+        ));
     }
     if let Some(root) = env_var(TENSORRT_ROOT) {
         let dir = Path::new(&root).join("include");
-        candidates.push((dir.clone(), format!("{} (from {TENSORRT_ROOT})", dir.display())));
+        candidates.push((
+            dir.clone(),
+            format!("{} (from {TENSORRT_ROOT})", dir.display()),
+        ));
     }
     for dir in USUAL_INCLUDE_DIRS {
         candidates.push((PathBuf::from(dir), dir.to_string()));
@@ -121,14 +130,16 @@ fn find_cuda_include() -> Option<PathBuf> {
         dirs.push(Path::new(&home).join("include"));
     }
     dirs.push(PathBuf::from("/usr/local/cuda/include"));
-    dirs.into_iter().find(|d| d.join("cuda_runtime_api.h").is_file())
+    dirs.into_iter()
+        .find(|d| d.join("cuda_runtime_api.h").is_file())
 }
 
 /// Reads NV_TENSORRT_MAJOR/MINOR/PATCH, following one level of indirection as 10.x does
 /// (`#define NV_TENSORRT_MAJOR TRT_MAJOR_ENTERPRISE`).
 fn header_version(include: &Path) -> (u32, u32, u32) {
     let path = include.join("NvInferVersion.h");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let defines: HashMap<&str, &str> = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("#define "))
@@ -149,5 +160,9 @@ fn header_version(include: &Path) -> (u32, u32, u32) {
         }
         panic!("cannot read {name} ({value}) from {}", path.display())
     };
-    (get("NV_TENSORRT_MAJOR"), get("NV_TENSORRT_MINOR"), get("NV_TENSORRT_PATCH"))
+    (
+        get("NV_TENSORRT_MAJOR"),
+        get("NV_TENSORRT_MINOR"),
+        get("NV_TENSORRT_PATCH"),
+    )
 }

@@ -7,12 +7,23 @@ use std::ptr;
 
 use trt::sys;
 use trt::vtable::Harness;
-use trt::{CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataType, Error};
+use trt::{
+    CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataType,
+    Error,
+};
 
 fn inputs() -> Vec<CalibrationInput> {
     vec![
-        CalibrationInput { name: "image".into(), shape: vec![2, 3], dtype: DataType::Float },
-        CalibrationInput { name: "im_info".into(), shape: vec![2, 2], dtype: DataType::Float },
+        CalibrationInput {
+            name: "image".into(),
+            shape: vec![2, 3],
+            dtype: DataType::Float,
+        },
+        CalibrationInput {
+            name: "im_info".into(),
+            shape: vec![2, 2],
+            dtype: DataType::Float,
+        },
     ]
 }
 
@@ -43,7 +54,10 @@ impl Calibrator for Counting {
 }
 
 fn floats(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 /// Calls getBatch through the vtable with TensorRT-style names[] / bindings[].
@@ -53,7 +67,13 @@ fn get_batch(h: &Harness<'_>, names: &[&str]) -> (bool, Vec<*mut c_void>) {
     let mut bindings: Vec<*mut c_void> = vec![ptr::null_mut(); names.len()];
     let mut ok = -1;
     let status = unsafe {
-        sys::trt_calibrator_vcall_get_batch(h.raw(), bindings.as_mut_ptr(), name_ptrs.as_mut_ptr(), names.len() as i32, &mut ok)
+        sys::trt_calibrator_vcall_get_batch(
+            h.raw(),
+            bindings.as_mut_ptr(),
+            name_ptrs.as_mut_ptr(),
+            names.len() as i32,
+            &mut ok,
+        )
     };
     assert_eq!(status, 0);
     (ok == 1, bindings)
@@ -61,7 +81,11 @@ fn get_batch(h: &Harness<'_>, names: &[&str]) -> (bool, Vec<*mut c_void>) {
 
 #[test]
 fn fills_every_input_by_name_whatever_the_order_of_names() {
-    let mut c = Counting { batches: 2, next: 0, algorithm: CalibrationAlgorithm::Entropy2 };
+    let mut c = Counting {
+        batches: 2,
+        next: 0,
+        algorithm: CalibrationAlgorithm::Entropy2,
+    };
     let h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
 
     // TensorRT's order differs from registration order.
@@ -69,8 +93,14 @@ fn fills_every_input_by_name_whatever_the_order_of_names() {
     assert!(ok);
     assert_eq!(bindings[0] as u64, h.binding_ptr("im_info").unwrap());
     assert_eq!(bindings[1] as u64, h.binding_ptr("image").unwrap());
-    assert_eq!(floats(h.host_data("image").unwrap()), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
-    assert_eq!(floats(h.host_data("im_info").unwrap()), vec![-0.0, -1.0, -2.0, -3.0]);
+    assert_eq!(
+        floats(h.host_data("image").unwrap()),
+        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    assert_eq!(
+        floats(h.host_data("im_info").unwrap()),
+        vec![-0.0, -1.0, -2.0, -3.0]
+    );
 
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(ok);
@@ -86,16 +116,29 @@ fn fills_every_input_by_name_whatever_the_order_of_names() {
 #[test]
 fn algorithm_and_batch_size_through_the_vtable() {
     for (algorithm, raw) in [
-        (CalibrationAlgorithm::Entropy2, sys::TRT_CALIBRATION_ENTROPY2),
+        (
+            CalibrationAlgorithm::Entropy2,
+            sys::TRT_CALIBRATION_ENTROPY2,
+        ),
         (CalibrationAlgorithm::MinMax, sys::TRT_CALIBRATION_MINMAX),
     ] {
-        let mut c = Counting { batches: 1, next: 0, algorithm };
+        let mut c = Counting {
+            batches: 1,
+            next: 0,
+            algorithm,
+        };
         let h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
         let mut got = -1;
-        assert_eq!(unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut got) }, 0);
+        assert_eq!(
+            unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut got) },
+            0
+        );
         assert_eq!(got, raw as i32);
         let mut bs = -1;
-        assert_eq!(unsafe { sys::trt_calibrator_vcall_batch_size(h.raw(), &mut bs) }, 0);
+        assert_eq!(
+            unsafe { sys::trt_calibrator_vcall_batch_size(h.raw(), &mut bs) },
+            0
+        );
         assert_eq!(bs, 1, "explicit-batch networks: TensorRT expects 1");
     }
 }
@@ -131,7 +174,10 @@ fn a_panic_does_not_unwind_into_cpp_and_comes_back_as_an_error() {
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     let err = h.take_error().expect("stored error").to_string();
-    assert!(err.contains("the calibrator panicked: index out of bounds in my preprocessing"), "{err}");
+    assert!(
+        err.contains("the calibrator panicked: index out of bounds in my preprocessing"),
+        "{err}"
+    );
     // Later calls keep failing cleanly.
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
@@ -139,7 +185,11 @@ fn a_panic_does_not_unwind_into_cpp_and_comes_back_as_an_error() {
 
 #[test]
 fn unknown_binding_name_is_an_error_naming_the_known_ones() {
-    let mut c = Counting { batches: 1, next: 0, algorithm: CalibrationAlgorithm::Entropy2 };
+    let mut c = Counting {
+        batches: 1,
+        next: 0,
+        algorithm: CalibrationAlgorithm::Entropy2,
+    };
     let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
     let (ok, _) = get_batch(&h, &["image", "data"]);
     assert!(!ok);
@@ -162,7 +212,10 @@ fn an_input_left_unfilled_is_an_error() {
     let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
-    assert_eq!(h.take_error().unwrap().to_string(), "calibration: next_batch did not fill input `im_info`");
+    assert_eq!(
+        h.take_error().unwrap().to_string(),
+        "calibration: next_batch did not fill input `im_info`"
+    );
 }
 
 struct WrongSize;
@@ -180,38 +233,84 @@ fn a_buffer_of_the_wrong_size_is_an_error() {
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     let err = h.take_error().unwrap().to_string();
-    assert!(err.contains("tensor `image`: host data has 5 elements, the network input [2, 3] needs 6"), "{err}");
+    assert!(
+        err.contains("tensor `image`: host data has 5 elements, the network input [2, 3] needs 6"),
+        "{err}"
+    );
 }
 
 #[test]
 fn cache_round_trip_and_rejected_table_detection() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.calib");
-    let table = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache")).unwrap();
+    let table = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache"
+    ))
+    .unwrap();
 
     // writeCalibrationCache: written atomically to the policy's path.
-    let mut c = Counting { batches: 1, next: 0, algorithm: CalibrationAlgorithm::Entropy2 };
-    let h = Harness::new(&mut c, inputs(), None, None, Some(CachePolicy::read_write(&path))).unwrap();
-    assert_eq!(unsafe { sys::trt_calibrator_vcall_write_cache(h.raw(), table.as_ptr().cast(), table.len()) }, 0);
+    let mut c = Counting {
+        batches: 1,
+        next: 0,
+        algorithm: CalibrationAlgorithm::Entropy2,
+    };
+    let h = Harness::new(
+        &mut c,
+        inputs(),
+        None,
+        None,
+        Some(CachePolicy::read_write(&path)),
+    )
+    .unwrap();
+    assert_eq!(
+        unsafe {
+            sys::trt_calibrator_vcall_write_cache(h.raw(), table.as_ptr().cast(), table.len())
+        },
+        0
+    );
     assert_eq!(std::fs::read(&path).unwrap(), table);
     assert_eq!(h.table_written().unwrap(), &table[..]);
     // Without a table given, readCalibrationCache says "none".
     let (mut data, mut len) = (ptr::null(), 99usize);
-    assert_eq!(unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) }, 0);
+    assert_eq!(
+        unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) },
+        0
+    );
     assert!(data.is_null());
     assert_eq!(len, 0);
     drop(h);
 
     // readCalibrationCache hands TensorRT the given table, byte for byte.
-    let mut c = Counting { batches: 1, next: 0, algorithm: CalibrationAlgorithm::Entropy2 };
-    let mut h = Harness::new(&mut c, inputs(), None, Some(table.clone()), Some(CachePolicy::read_write(&path))).unwrap();
-    assert_eq!(unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) }, 0);
-    assert_eq!(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) }, &table[..]);
+    let mut c = Counting {
+        batches: 1,
+        next: 0,
+        algorithm: CalibrationAlgorithm::Entropy2,
+    };
+    let mut h = Harness::new(
+        &mut c,
+        inputs(),
+        None,
+        Some(table.clone()),
+        Some(CachePolicy::read_write(&path)),
+    )
+    .unwrap();
+    assert_eq!(
+        unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) },
+        0
+    );
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) },
+        &table[..]
+    );
     // ...and if TensorRT then asks for data, it rejected the table: refuse to recalibrate silently.
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     let err = h.take_error().unwrap().to_string();
-    assert!(err.contains("TensorRT rejected the calibration table"), "{err}");
+    assert!(
+        err.contains("TensorRT rejected the calibration table"),
+        "{err}"
+    );
     assert!(err.contains(&path.display().to_string()), "{err}");
 }
 
@@ -228,7 +327,8 @@ fn data_calibrator_over_a_real_pipeline_fills_inputs_by_name() {
     let spec = Spec::new(2)
         .with_input(Input::npy("im_info", dir.path().join("info.npy")))
         .with_input(Input::npy("image", dir.path().join("image.npy")));
-    let mut c = trt::DataCalibrator::new(spec.open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
+    let mut c =
+        trt::DataCalibrator::new(spec.open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
     assert_eq!(c.batch_count(), Some(2));
     let h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
     let mut algo = -1;
@@ -238,8 +338,14 @@ fn data_calibrator_over_a_real_pipeline_fills_inputs_by_name() {
     let (ok, b) = get_batch(&h, &["im_info", "image"]);
     assert!(ok);
     assert_eq!(b[1] as u64, h.binding_ptr("image").unwrap());
-    assert_eq!(floats(h.host_data("image").unwrap()), vec![0.0, 1.0, 2.0, 100.0, 101.0, 102.0]);
-    assert_eq!(floats(h.host_data("im_info").unwrap()), vec![-0.0, -1.0, -100.0, -101.0]);
+    assert_eq!(
+        floats(h.host_data("image").unwrap()),
+        vec![0.0, 1.0, 2.0, 100.0, 101.0, 102.0]
+    );
+    assert_eq!(
+        floats(h.host_data("im_info").unwrap()),
+        vec![-0.0, -1.0, -100.0, -101.0]
+    );
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(ok);
     assert_eq!(floats(h.host_data("image").unwrap())[3], 300.0);
@@ -253,16 +359,34 @@ fn data_calibrator_refuses_data_that_does_not_match_the_network() {
     use trt_calib_data::{Input, Spec};
     let dir = tempfile::tempdir().unwrap();
     ndarray_npy::write_npy(dir.path().join("good.npy"), &Array::<f32, _>::zeros((4, 3))).unwrap();
-    ndarray_npy::write_npy(dir.path().join("image.npy"), &Array::<f32, _>::zeros((4, 4))).unwrap();
+    ndarray_npy::write_npy(
+        dir.path().join("image.npy"),
+        &Array::<f32, _>::zeros((4, 4)),
+    )
+    .unwrap();
     let spec = Spec::new(2).with_input(Input::npy("image", dir.path().join("good.npy")));
     let mut c = trt::DataCalibrator::new(spec.open().unwrap());
-    let err = Harness::new(&mut c, inputs(), None, None, None).err().expect("mismatch").to_string();
-    assert!(err.contains("the network input `im_info` has no calibration data"), "{err}");
+    let err = Harness::new(&mut c, inputs(), None, None, None)
+        .err()
+        .expect("mismatch")
+        .to_string();
+    assert!(
+        err.contains("the network input `im_info` has no calibration data"),
+        "{err}"
+    );
 
     let spec = Spec::new(2)
         .with_input(Input::npy("image", dir.path().join("image.npy")))
         .with_input(Input::npy("im_info", dir.path().join("image.npy")));
     let mut c = trt::DataCalibrator::new(spec.open().unwrap());
-    let err = Harness::new(&mut c, inputs(), None, None, None).err().expect("mismatch").to_string();
-    assert!(err.contains("tensor `image`: calibration data has shape [2, 4], the network expects [2, 3]"), "{err}");
+    let err = Harness::new(&mut c, inputs(), None, None, None)
+        .err()
+        .expect("mismatch")
+        .to_string();
+    assert!(
+        err.contains(
+            "tensor `image`: calibration data has shape [2, 4], the network expects [2, 3]"
+        ),
+        "{err}"
+    );
 }

@@ -10,28 +10,42 @@ use common::*;
 use ndarray::{s, Array4, ArrayD, Axis, IxDyn};
 use serde_json::json;
 use trt::data::{Input, Preprocess, Spec};
-use trt::{CacheMode, CachePolicy, CalibrationAlgorithm, DataCalibrator, Error, Precision, Runtime};
+use trt::{
+    CacheMode, CachePolicy, CalibrationAlgorithm, DataCalibrator, Error, Precision, Runtime,
+};
 
 const FASHION_MEAN: f32 = 0.2860 * 255.0;
 const FASHION_STD: f32 = 0.3530 * 255.0;
 
 fn fashion_calibrator() -> DataCalibrator<trt::data::Pipeline> {
-    let pre = Preprocess::gray().with_mean([FASHION_MEAN]).with_std([FASHION_STD]);
-    let spec = Spec::new(8).with_input(Input::images("image", require(repo("models/fashion-mnist/calib")), pre));
+    let pre = Preprocess::gray()
+        .with_mean([FASHION_MEAN])
+        .with_std([FASHION_STD]);
+    let spec = Spec::new(8).with_input(Input::images(
+        "image",
+        require(repo("models/fashion-mnist/calib")),
+        pre,
+    ));
     DataCalibrator::new(spec.open().unwrap())
 }
 
 /// Accuracy of an engine on the 512 committed Fashion-MNIST test images.
 fn fashion_accuracy(engine: &trt::Engine) -> f64 {
-    let images: ndarray::Array3<u8> = ndarray_npy::read_npy(repo("models/fashion-mnist/test_images.npy")).unwrap();
-    let labels: ndarray::Array1<u8> = ndarray_npy::read_npy(repo("models/fashion-mnist/test_labels.npy")).unwrap();
-    let stream = cudarc::driver::CudaContext::new(0).unwrap().new_stream().unwrap();
+    let images: ndarray::Array3<u8> =
+        ndarray_npy::read_npy(repo("models/fashion-mnist/test_images.npy")).unwrap();
+    let labels: ndarray::Array1<u8> =
+        ndarray_npy::read_npy(repo("models/fashion-mnist/test_labels.npy")).unwrap();
+    let stream = cudarc::driver::CudaContext::new(0)
+        .unwrap()
+        .new_stream()
+        .unwrap();
     let mut ctx = engine.create_context(stream).unwrap();
     let mut correct = 0;
     for b in 0..images.len_of(Axis(0)) / 8 {
         let chunk = images.slice(s![b * 8..b * 8 + 8, .., ..]);
-        let x: Array4<f32> =
-            Array4::from_shape_fn((8, 1, 28, 28), |(n, _, y, x)| (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD);
+        let x: Array4<f32> = Array4::from_shape_fn((8, 1, 28, 28), |(n, _, y, x)| {
+            (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD
+        });
         let out = ctx.run(&[("image", x.into_dyn().view())]).unwrap();
         let logits = &out[0].1;
         for n in 0..8 {
@@ -48,8 +62,14 @@ fn fashion_accuracy(engine: &trt::Engine) -> f64 {
 fn gpu_01_loads_the_real_library() {
     let b = builder();
     let v = b.library().version();
-    record("library", json!({ "path": b.library().path().display().to_string(), "version": v.to_string(), "headers": trt::sys::HEADER_VERSION }));
-    assert_eq!(v.major.to_string(), trt::sys::HEADER_VERSION.split('.').next().unwrap());
+    record(
+        "library",
+        json!({ "path": b.library().path().display().to_string(), "version": v.to_string(), "headers": trt::sys::HEADER_VERSION }),
+    );
+    assert_eq!(
+        v.major.to_string(),
+        trt::sys::HEADER_VERSION.split('.').next().unwrap()
+    );
 }
 
 #[test]
@@ -72,7 +92,10 @@ fn gpu_02_fashion_mnist_fp32_and_int8_calibrated_in_rust() {
     let int8 = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     assert_eq!(int8.calibration_batches, 4, "32 images in batches of 8");
     let written = trt::table::CalibrationTable::read(&table).unwrap();
-    assert!(written.get("image").is_some(), "the table has the input's scale");
+    assert!(
+        written.get("image").is_some(),
+        "the table has the input's scale"
+    );
     let int8_engine = deserialize(&int8.plan);
     let report = int8_engine.report().unwrap();
     let acc8 = fashion_accuracy(&int8_engine);
@@ -100,8 +123,13 @@ fn gpu_02_fashion_mnist_fp32_and_int8_calibrated_in_rust() {
 #[test]
 fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     let b = builder();
-    let mut net = b.network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx"))).unwrap();
-    let real = std::fs::read(repo("crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache")).unwrap();
+    let mut net = b
+        .network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx")))
+        .unwrap();
+    let real = std::fs::read(repo(
+        "crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache",
+    ))
+    .unwrap();
     let text = String::from_utf8(real.clone()).unwrap();
 
     // 1. The header of another TensorRT version: refused before TensorRT sees it.
@@ -109,37 +137,62 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     std::fs::write(&other, text.replacen("TRT-8503-", "TRT-100300-", 1)).unwrap();
     let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&other));
     let mut calibrator = fashion_calibrator();
-    let err = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap_err().to_string();
-    assert!(err.contains("TensorRT 10.3.0") && err.contains("Recalibrate"), "{err}");
+    let err = b
+        .build_calibrated(&mut net, &cfg, &mut calibrator)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("TensorRT 10.3.0") && err.contains("Recalibrate"),
+        "{err}"
+    );
 
     // 2. Another algorithm: TensorRT would reject it and recalibrate.
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(repo("crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache")));
+    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(repo(
+        "crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache",
+    )));
     let mut calibrator = fashion_calibrator().with_algorithm(CalibrationAlgorithm::MinMax);
-    let err = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap_err().to_string();
+    let err = b
+        .build_calibrated(&mut net, &cfg, &mut calibrator)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("MinMaxCalibration"), "{err}");
 
     // 3. Same version and algorithm but another network's table (ResNet-18's), and an 8.5.2
     //    header (what JetPack 5.1 writes): what does TensorRT 8.5.3 do? Whatever it does, it
     //    must never recalibrate silently: either it uses the table (no getBatch) or we fail.
-    for (label, bytes) in [("resnet18_table", text.clone()), ("header_8502", text.replacen("TRT-8503-", "TRT-8502-", 1))] {
+    for (label, bytes) in [
+        ("resnet18_table", text.clone()),
+        ("header_8502", text.replacen("TRT-8503-", "TRT-8502-", 1)),
+    ] {
         let path = out_dir().join(format!("{label}.calib"));
         std::fs::write(&path, &bytes).unwrap();
         let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&path));
         let mut calibrator = fashion_calibrator();
         match b.build_calibrated(&mut net, &cfg, &mut calibrator) {
             Ok(out) => {
-                record("table_acceptance", json!({ "case": label, "accepted": true, "get_batch_calls": out.get_batch_calls }));
+                record(
+                    "table_acceptance",
+                    json!({ "case": label, "accepted": true, "get_batch_calls": out.get_batch_calls }),
+                );
                 assert_eq!(out.get_batch_calls, 0);
             }
             Err(e) => {
-                record("table_acceptance", json!({ "case": label, "accepted": false, "error": e.to_string() }));
-                assert!(e.to_string().contains("TensorRT rejected the calibration table"), "{e}");
+                record(
+                    "table_acceptance",
+                    json!({ "case": label, "accepted": false, "error": e.to_string() }),
+                );
+                assert!(
+                    e.to_string()
+                        .contains("TensorRT rejected the calibration table"),
+                    "{e}"
+                );
             }
         }
     }
 
     // 4. Require mode without a table: no calibration at all.
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::require(out_dir().join("absent.calib")));
+    let cfg = config(Precision::Int8)
+        .with_calibration_cache(CachePolicy::require(out_dir().join("absent.calib")));
     let err = b.build(&mut net, &cfg).unwrap_err().to_string();
     assert!(err.contains("absent.calib"), "{err}");
 }
@@ -153,8 +206,14 @@ fn gpu_04_two_inputs_filled_by_name_and_rebuilt_from_the_table() {
     assert_eq!(names, ["rnet_input", "onet_input"]);
     // Registered in the opposite order on purpose: matching is by name.
     let spec = Spec::new(10)
-        .with_input(Input::npy("onet_input", require(assets().join("data/mtcnn/onet.npy"))))
-        .with_input(Input::npy("rnet_input", require(assets().join("data/mtcnn/rnet.npy"))));
+        .with_input(Input::npy(
+            "onet_input",
+            require(assets().join("data/mtcnn/onet.npy")),
+        ))
+        .with_input(Input::npy(
+            "rnet_input",
+            require(assets().join("data/mtcnn/rnet.npy")),
+        ));
     let table = out_dir().join("mtcnn.calib");
     let _ = std::fs::remove_file(&table);
     let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
@@ -162,10 +221,16 @@ fn gpu_04_two_inputs_filled_by_name_and_rebuilt_from_the_table() {
     let out = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     assert_eq!(out.calibration_batches, 8, "80 samples in batches of 10");
     let t = trt::table::CalibrationTable::read(&table).unwrap();
-    assert!(t.get("rnet_input").is_some() && t.get("onet_input").is_some(), "both inputs calibrated");
+    assert!(
+        t.get("rnet_input").is_some() && t.get("onet_input").is_some(),
+        "both inputs calibrated"
+    );
 
     // Rebuild from the table alone (no data, Require mode): getBatch is never called.
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy { path: table.clone(), mode: CacheMode::Require });
+    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy {
+        path: table.clone(),
+        mode: CacheMode::Require,
+    });
     let again = b.build(&mut net, &cfg).unwrap();
     assert_eq!(again.get_batch_calls, 0);
     let engine = deserialize(&again.plan);
@@ -192,12 +257,16 @@ fn gpu_05_strict_int8_resnet18_is_identical_across_builds() {
     let plain = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     let plain_report = deserialize(&plain.plan).report().unwrap();
 
-    let strict_cfg = config(Precision::StrictInt8).with_calibration_cache(CachePolicy::require(&table));
+    let strict_cfg =
+        config(Precision::StrictInt8).with_calibration_cache(CachePolicy::require(&table));
     let a = b.build(&mut net, &strict_cfg).unwrap();
     let bb = b.build(&mut net, &strict_cfg).unwrap();
     let (ra, rb) = (a.strict.unwrap(), bb.strict.unwrap());
     let precisions = |r: &trt::StrictReport| -> Vec<(String, Option<String>)> {
-        r.layers.iter().map(|l| (l.name.clone(), l.precision.clone())).collect()
+        r.layers
+            .iter()
+            .map(|l| (l.name.clone(), l.precision.clone()))
+            .collect()
     };
     record(
         "resnet18_strict",
@@ -208,38 +277,68 @@ fn gpu_05_strict_int8_resnet18_is_identical_across_builds() {
     );
     assert!(ra.violations.is_empty());
     assert!(ra.forced_int8 > 0);
-    assert_eq!(precisions(&ra), precisions(&rb), "per-layer precisions differ between two strict builds");
+    assert_eq!(
+        precisions(&ra),
+        precisions(&rb),
+        "per-layer precisions differ between two strict builds"
+    );
 }
 
 #[test]
 fn gpu_06_corrupt_and_truncated_engines_are_errors() {
     let b = builder();
-    let mut net = b.network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx"))).unwrap();
+    let mut net = b
+        .network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx")))
+        .unwrap();
     let plan = b.build(&mut net, &config(Precision::Fp32)).unwrap().plan;
     let rt = Runtime::new().unwrap();
     assert!(rt.deserialize(&plan).is_ok());
-    let truncated = rt.deserialize(&plan[..plan.len() / 2]).err().expect("truncated plan must fail").to_string();
+    let truncated = rt
+        .deserialize(&plan[..plan.len() / 2])
+        .err()
+        .expect("truncated plan must fail")
+        .to_string();
     let mut flipped = plan.clone();
     for i in (0..flipped.len()).step_by(97) {
         flipped[i] ^= 0x5a;
     }
     let corrupt = rt.deserialize(&flipped).err().map(|e| e.to_string());
-    let garbage = rt.deserialize(&vec![7u8; 4096]).err().expect("garbage must fail").to_string();
-    record("corrupt_engines", json!({ "truncated": truncated, "flipped": corrupt, "garbage": garbage }));
-    assert!(truncated.contains("deserializeCudaEngine failed"), "{truncated}");
+    let garbage = rt
+        .deserialize(&vec![7u8; 4096])
+        .err()
+        .expect("garbage must fail")
+        .to_string();
+    record(
+        "corrupt_engines",
+        json!({ "truncated": truncated, "flipped": corrupt, "garbage": garbage }),
+    );
+    assert!(
+        truncated.contains("deserializeCudaEngine failed"),
+        "{truncated}"
+    );
 }
 
 #[test]
 fn gpu_07_run_checks_names_and_shapes_and_matches_enqueue() {
     let b = builder();
-    let mut net = b.network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx"))).unwrap();
+    let mut net = b
+        .network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx")))
+        .unwrap();
     let engine = deserialize(&b.build(&mut net, &config(Precision::Fp32)).unwrap().plan);
-    let stream = cudarc::driver::CudaContext::new(0).unwrap().new_stream().unwrap();
+    let stream = cudarc::driver::CudaContext::new(0)
+        .unwrap()
+        .new_stream()
+        .unwrap();
     let mut ctx = engine.create_context(stream.clone()).unwrap();
-    let x = ArrayD::from_shape_fn(IxDyn(&[8, 1, 28, 28]), |i| ((i[2] * 28 + i[3]) % 17) as f32 / 17.0);
+    let x = ArrayD::from_shape_fn(IxDyn(&[8, 1, 28, 28]), |i| {
+        ((i[2] * 28 + i[3]) % 17) as f32 / 17.0
+    });
 
     let err = ctx.run(&[("data", x.view())]).unwrap_err().to_string();
-    assert!(err.contains("input not given") || err.contains("unknown tensor `data`"), "{err}");
+    assert!(
+        err.contains("input not given") || err.contains("unknown tensor `data`"),
+        "{err}"
+    );
     let wrong = ArrayD::<f32>::zeros(IxDyn(&[4, 1, 28, 28]));
     let err = ctx.run(&[("image", wrong.view())]).unwrap_err();
     assert!(matches!(err, Error::Shape { .. }), "{err}");
@@ -254,5 +353,8 @@ fn gpu_07_run_checks_names_and_shapes_and_matches_enqueue() {
     let device: Vec<f32> = stream.clone_dtoh(&output).unwrap();
     assert_eq!(host[0].1.as_slice().unwrap(), &device[..]);
     let small = stream.alloc_zeros::<f32>(10).unwrap();
-    assert!(ctx.bind_input("image", &small).is_err(), "undersized buffers are refused");
+    assert!(
+        ctx.bind_input("image", &small).is_err(),
+        "undersized buffers are refused"
+    );
 }

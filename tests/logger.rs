@@ -13,7 +13,10 @@ impl log::Log for Recorder {
         true
     }
     fn log(&self, r: &log::Record<'_>) {
-        RECORDS.lock().unwrap().push((r.level(), r.target().to_string(), r.args().to_string()));
+        RECORDS
+            .lock()
+            .unwrap()
+            .push((r.level(), r.target().to_string(), r.args().to_string()));
     }
     fn flush(&self) {}
 }
@@ -26,11 +29,19 @@ fn severities_null_and_non_utf8_messages() {
     let logger = Logger::new().unwrap();
     let msg = |s: &str| CString::new(s).unwrap();
 
-    logger.call_through_vtable(0, Some(&msg("internal"))).unwrap();
-    logger.call_through_vtable(1, Some(&msg("No supported formats for conv1"))).unwrap();
-    logger.call_through_vtable(2, Some(&msg("Missing scale and zero-point"))).unwrap();
+    logger
+        .call_through_vtable(0, Some(&msg("internal")))
+        .unwrap();
+    logger
+        .call_through_vtable(1, Some(&msg("No supported formats for conv1")))
+        .unwrap();
+    logger
+        .call_through_vtable(2, Some(&msg("Missing scale and zero-point")))
+        .unwrap();
     logger.call_through_vtable(3, Some(&msg("info"))).unwrap();
-    logger.call_through_vtable(4, Some(&msg("verbose"))).unwrap();
+    logger
+        .call_through_vtable(4, Some(&msg("verbose")))
+        .unwrap();
     logger.call_through_vtable(2, None).unwrap();
     let bad = CString::new(vec![b'a', 0xff, b'b']).unwrap();
     logger.call_through_vtable(3, Some(&bad)).unwrap();
@@ -51,7 +62,10 @@ fn severities_null_and_non_utf8_messages() {
         assert_eq!(target, "tensorrt");
         assert_eq!((level, text.as_str()), (el, *et));
     }
-    assert_eq!(logger.last_error().as_deref(), Some("No supported formats for conv1"));
+    assert_eq!(
+        logger.last_error().as_deref(),
+        Some("No supported formats for conv1")
+    );
     let kept = logger.take_messages();
     assert_eq!(kept.len(), 4, "errors and warnings are kept: {kept:?}");
     assert!(logger.take_messages().is_empty());

@@ -32,8 +32,16 @@ impl LibVersion {
     /// 10.x reports major*10000+minor*100+patch (101600).
     pub fn from_encoded(v: i32) -> Self {
         let v = v.max(0) as u32;
-        let (major, rest) = if v >= 10_000 { (v / 10_000, v % 10_000) } else { (v / 1000, v % 1000) };
-        LibVersion { major, minor: rest / 100, patch: rest % 100 }
+        let (major, rest) = if v >= 10_000 {
+            (v / 10_000, v % 10_000)
+        } else {
+            (v / 1000, v % 1000)
+        };
+        LibVersion {
+            major,
+            minor: rest / 100,
+            patch: rest % 100,
+        }
     }
 }
 
@@ -47,11 +55,22 @@ impl fmt::Display for LibVersion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
     /// No candidate path could be opened.
-    NotFound { library: String, tried: Vec<(String, String)> },
+    NotFound {
+        library: String,
+        tried: Vec<(String, String)>,
+    },
     /// The library opened but lacks an entry point.
-    MissingSymbol { path: String, symbol: &'static str, reason: String },
+    MissingSymbol {
+        path: String,
+        symbol: &'static str,
+        reason: String,
+    },
     /// The library's major version differs from the headers the shim was compiled against.
-    VersionMismatch { path: String, library: LibVersion, headers: String },
+    VersionMismatch {
+        path: String,
+        library: LibVersion,
+        headers: String,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -109,7 +128,10 @@ unsafe impl Sync for Library {}
 
 impl fmt::Debug for Library {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Library").field("path", &self.path).field("version", &self.version).finish()
+        f.debug_struct("Library")
+            .field("path", &self.path)
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -125,7 +147,9 @@ impl Library {
     pub fn get() -> Result<&'static Library, LoadError> {
         LIBRARY
             .get_or_init(|| {
-                let dir = std::env::var_os(TRT_LIB_DIR).filter(|d| !d.is_empty()).map(PathBuf::from);
+                let dir = std::env::var_os(TRT_LIB_DIR)
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from);
                 Library::open(dir.as_deref())
             })
             .as_ref()
@@ -142,7 +166,8 @@ impl Library {
 
         // SAFETY: the symbols have these C signatures in every TensorRT 8.x/10.x (NvInfer*.h).
         let version = unsafe {
-            let get: libloading::Symbol<unsafe extern "C" fn() -> i32> = symbol(&nvinfer, &path_str, SYM_VERSION)?;
+            let get: libloading::Symbol<unsafe extern "C" fn() -> i32> =
+                symbol(&nvinfer, &path_str, SYM_VERSION)?;
             LibVersion::from_encoded(get())
         };
         if version.major != major {
@@ -216,7 +241,10 @@ fn open_first(name: &str, dir: Option<&Path>) -> Result<(libloading::Library, Pa
             Ok(lib) => return Ok((lib, c)),
             Err(e) => {
                 let label = if c.components().count() == 1 {
-                    format!("{} (loader search path: LD_LIBRARY_PATH, ld.so.cache)", c.display())
+                    format!(
+                        "{} (loader search path: LD_LIBRARY_PATH, ld.so.cache)",
+                        c.display()
+                    )
                 } else {
                     c.display().to_string()
                 };
@@ -224,7 +252,10 @@ fn open_first(name: &str, dir: Option<&Path>) -> Result<(libloading::Library, Pa
             }
         }
     }
-    Err(LoadError::NotFound { library: name.to_string(), tried })
+    Err(LoadError::NotFound {
+        library: name.to_string(),
+        tried,
+    })
 }
 
 fn source_message(e: &libloading::Error) -> String {
@@ -242,14 +273,19 @@ unsafe fn symbol<'l, T>(
     path: &str,
     name: &'static str,
 ) -> Result<libloading::Symbol<'l, T>, LoadError> {
-    lib.get(name.as_bytes()).map_err(|e| LoadError::MissingSymbol {
-        path: path.to_string(),
-        symbol: name,
-        reason: source_message(&e),
-    })
+    lib.get(name.as_bytes())
+        .map_err(|e| LoadError::MissingSymbol {
+            path: path.to_string(),
+            symbol: name,
+            reason: source_message(&e),
+        })
 }
 
-unsafe fn factory<F: Copy>(lib: &libloading::Library, path: &str, name: &'static str) -> Result<F, LoadError> {
+unsafe fn factory<F: Copy>(
+    lib: &libloading::Library,
+    path: &str,
+    name: &'static str,
+) -> Result<F, LoadError> {
     let sym: libloading::Symbol<*mut c_void> = symbol(lib, path, name)?;
     let ptr = *sym;
     debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
@@ -263,10 +299,38 @@ mod tests {
 
     #[test]
     fn decodes_both_version_encodings() {
-        assert_eq!(LibVersion::from_encoded(8503), LibVersion { major: 8, minor: 5, patch: 3 });
-        assert_eq!(LibVersion::from_encoded(8601), LibVersion { major: 8, minor: 6, patch: 1 });
-        assert_eq!(LibVersion::from_encoded(100300), LibVersion { major: 10, minor: 3, patch: 0 });
-        assert_eq!(LibVersion::from_encoded(101600), LibVersion { major: 10, minor: 16, patch: 0 });
+        assert_eq!(
+            LibVersion::from_encoded(8503),
+            LibVersion {
+                major: 8,
+                minor: 5,
+                patch: 3
+            }
+        );
+        assert_eq!(
+            LibVersion::from_encoded(8601),
+            LibVersion {
+                major: 8,
+                minor: 6,
+                patch: 1
+            }
+        );
+        assert_eq!(
+            LibVersion::from_encoded(100300),
+            LibVersion {
+                major: 10,
+                minor: 3,
+                patch: 0
+            }
+        );
+        assert_eq!(
+            LibVersion::from_encoded(101600),
+            LibVersion {
+                major: 10,
+                minor: 16,
+                patch: 0
+            }
+        );
         assert_eq!(LibVersion::from_encoded(7103).to_string(), "7.1.3");
     }
 }

@@ -41,14 +41,20 @@ fn missing_library_names_every_path_and_the_variable() {
         Err(LoadError::NotFound { library, tried }) => {
             assert_eq!(library, lib_name());
             assert_eq!(tried.len(), 2, "{tried:?}");
-            assert_eq!(tried[0].0, dir.path().join(lib_name()).display().to_string());
+            assert_eq!(
+                tried[0].0,
+                dir.path().join(lib_name()).display().to_string()
+            );
             assert!(tried[1].0.contains("loader search path"), "{tried:?}");
             let msg = Library::open(Some(dir.path())).unwrap_err().to_string();
             assert!(msg.contains("TRT_LIB_DIR"), "{msg}");
             assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
         }
         Err(other) => panic!("expected NotFound, got {other}"),
-        Ok(lib) => eprintln!("skipped: a real TensorRT is on the loader path ({})", lib.path().display()),
+        Ok(lib) => eprintln!(
+            "skipped: a real TensorRT is on the loader path ({})",
+            lib.path().display()
+        ),
     }
 }
 
@@ -58,14 +64,21 @@ fn wrong_major_version_is_refused_with_both_versions() {
     let header_major = header_version().0;
     let other_major = if header_major == 8 { 10 } else { 8 };
     let v = encoded(other_major, 5);
-    compile_stand_in(dir.path(), &lib_name(), &format!("int getInferLibVersion(void) {{ return {v}; }}\n"));
+    compile_stand_in(
+        dir.path(),
+        &lib_name(),
+        &format!("int getInferLibVersion(void) {{ return {v}; }}\n"),
+    );
     let err = Library::open(Some(dir.path())).unwrap_err();
     match &err {
         LoadError::VersionMismatch { library, .. } => assert_eq!(library.major as i32, other_major),
         other => panic!("expected VersionMismatch, got {other}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains(&format!("is TensorRT {other_major}.5.0")), "{msg}");
+    assert!(
+        msg.contains(&format!("is TensorRT {other_major}.5.0")),
+        "{msg}"
+    );
     assert!(msg.contains(tensorrt_sys::HEADER_VERSION), "{msg}");
     assert!(msg.contains("major versions must match"), "{msg}");
 }
@@ -76,13 +89,23 @@ fn missing_entry_point_is_named() {
     let (major, minor, _) = header_version();
     let v = encoded(major, minor);
     // The right version, but none of the factories.
-    compile_stand_in(dir.path(), &lib_name(), &format!("int getInferLibVersion(void) {{ return {v}; }}\n"));
+    compile_stand_in(
+        dir.path(),
+        &lib_name(),
+        &format!("int getInferLibVersion(void) {{ return {v}; }}\n"),
+    );
     let err = Library::open(Some(dir.path())).unwrap_err();
     match &err {
-        LoadError::MissingSymbol { symbol, .. } => assert_eq!(*symbol, "createInferBuilder_INTERNAL"),
+        LoadError::MissingSymbol { symbol, .. } => {
+            assert_eq!(*symbol, "createInferBuilder_INTERNAL")
+        }
         other => panic!("expected MissingSymbol, got {other}"),
     }
-    assert!(err.to_string().contains("does not export `createInferBuilder_INTERNAL`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not export `createInferBuilder_INTERNAL`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -105,7 +128,9 @@ fn stand_in_with_every_entry_point_loads() {
     assert_eq!(lib.path(), dir.path().join(lib_name()));
     // The parser library is separate and absent here: its own NotFound.
     match lib.parser_factory() {
-        Err(LoadError::NotFound { library, .. }) => assert_eq!(library, format!("libnvonnxparser.so.{major}")),
+        Err(LoadError::NotFound { library, .. }) => {
+            assert_eq!(library, format!("libnvonnxparser.so.{major}"))
+        }
         Err(other) => panic!("expected NotFound for the parser, got {other}"),
         Ok(_) => eprintln!("skipped: a real ONNX parser is on the loader path"),
     }
@@ -114,13 +139,27 @@ fn stand_in_with_every_entry_point_loads() {
 #[test]
 fn compiled_shim_leaves_no_tensorrt_symbol_undefined() {
     let archive = env!("TRT_SHIM_ARCHIVE");
-    let out = Command::new("nm").args(["-u", "-C", archive]).output().expect("nm (binutils) is needed");
+    let out = Command::new("nm")
+        .args(["-u", "-C", archive])
+        .output()
+        .expect("nm (binutils) is needed");
     assert!(out.status.success(), "nm failed on {archive}");
     let undefined = String::from_utf8_lossy(&out.stdout);
-    assert!(undefined.lines().count() > 0, "nm listed nothing: wrong file?");
+    assert!(
+        undefined.lines().count() > 0,
+        "nm listed nothing: wrong file?"
+    );
     let offending: Vec<&str> = undefined
         .lines()
-        .filter(|l| l.contains("nvinfer1::") || l.contains("nvonnxparser::") || l.contains("_INTERNAL") || l.contains("getInferLibVersion"))
+        .filter(|l| {
+            l.contains("nvinfer1::")
+                || l.contains("nvonnxparser::")
+                || l.contains("_INTERNAL")
+                || l.contains("getInferLibVersion")
+        })
         .collect();
-    assert!(offending.is_empty(), "the shim references TensorRT symbols directly: {offending:#?}");
+    assert!(
+        offending.is_empty(),
+        "the shim references TensorRT symbols directly: {offending:#?}"
+    );
 }

@@ -30,7 +30,9 @@ pub fn repo(rel: &str) -> PathBuf {
 }
 
 pub fn out_dir() -> PathBuf {
-    let dir = std::env::var_os("TRT_TEST_OUT").map(PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("trt-gpu-tests"));
+    let dir = std::env::var_os("TRT_TEST_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("trt-gpu-tests"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -40,7 +42,11 @@ pub fn record(test: &str, value: serde_json::Value) {
     let line = serde_json::json!({ "test": test, "result": value });
     println!("RESULT {line}");
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(out_dir().join("results.jsonl")).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out_dir().join("results.jsonl"))
+        .unwrap();
     writeln!(f, "{line}").unwrap();
 }
 
@@ -48,29 +54,46 @@ static LOG: Once = Once::new();
 
 pub fn builder() -> Builder {
     LOG.call_once(|| {
-        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).is_test(true).try_init();
+        let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+            .is_test(true)
+            .try_init();
     });
     Builder::new().expect("gpu feature on: TensorRT and a GPU must be available (set TRT_LIB_DIR)")
 }
 
 /// The GPU machine has no cuBLAS/cuDNN: TensorRT's own kernels only.
 pub fn config(precision: Precision) -> BuildConfig {
-    BuildConfig::new(precision).with_tactic_sources(TacticSources::tensorrt_only()).with_workspace(1 << 30)
+    BuildConfig::new(precision)
+        .with_tactic_sources(TacticSources::tensorrt_only())
+        .with_workspace(1 << 30)
 }
 
 /// EfficientNet-Lite0 / ResNet preprocessing: RGB, short side 256, centre crop 224, (x-127)/128.
 pub fn imagenet() -> Preprocess {
     Preprocess::rgb()
-        .with_resize(Resize::ShortSideCrop { short_side: 256, crop_width: 224, crop_height: 224 })
+        .with_resize(Resize::ShortSideCrop {
+            short_side: 256,
+            crop_width: 224,
+            crop_height: 224,
+        })
         .with_mean([127.0, 127.0, 127.0])
         .with_scale([1.0 / 128.0; 3])
 }
 
 pub fn photos(range: std::ops::Range<usize>) -> Vec<PathBuf> {
     let dir = require(assets().join("data/photos"));
-    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut all: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     all.sort();
-    assert!(all.len() >= range.end, "{} has {} photos, need {}", dir.display(), all.len(), range.end);
+    assert!(
+        all.len() >= range.end,
+        "{} has {} photos, need {}",
+        dir.display(),
+        all.len(),
+        range.end
+    );
     all[range].to_vec()
 }
 
@@ -80,7 +103,10 @@ pub fn photo_spec(input: &str, range: std::ops::Range<usize>, batch: usize) -> S
 
 /// Runs every batch of `spec` through `engine` (input `input`, output `output`); one row of logits per sample.
 pub fn logits(engine: &Engine, spec: &Spec, input: &str, output: &str) -> Vec<Vec<f32>> {
-    let stream = cudarc::driver::CudaContext::new(0).unwrap().new_stream().unwrap();
+    let stream = cudarc::driver::CudaContext::new(0)
+        .unwrap()
+        .new_stream()
+        .unwrap();
     let mut ctx = engine.create_context(stream).unwrap();
     let mut rows = Vec::new();
     for batch in spec.open().unwrap() {
@@ -96,7 +122,10 @@ pub fn logits(engine: &Engine, spec: &Spec, input: &str, output: &str) -> Vec<Ve
 }
 
 pub fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
+    v.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b })
+        .0
 }
 
 pub fn top5(v: &[f32]) -> Vec<usize> {
@@ -116,7 +145,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 /// Agreement of `int8` with `fp32`: (top-1 agreement, top-5 overlap, mean cosine).
 pub fn agreement(fp32: &[Vec<f32>], int8: &[Vec<f32>]) -> (f64, f64, f64) {
     let n = fp32.len() as f64;
-    let top1 = fp32.iter().zip(int8).filter(|(a, b)| argmax(a) == argmax(b)).count() as f64 / n;
+    let top1 = fp32
+        .iter()
+        .zip(int8)
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count() as f64
+        / n;
     let top5 = fp32
         .iter()
         .zip(int8)
@@ -126,7 +160,12 @@ pub fn agreement(fp32: &[Vec<f32>], int8: &[Vec<f32>]) -> (f64, f64, f64) {
         })
         .sum::<f64>()
         / n;
-    let cos = fp32.iter().zip(int8).map(|(a, b)| cosine(a, b)).sum::<f64>() / n;
+    let cos = fp32
+        .iter()
+        .zip(int8)
+        .map(|(a, b)| cosine(a, b))
+        .sum::<f64>()
+        / n;
     (top1, top5, cos)
 }
 

@@ -16,7 +16,11 @@ use std::process::{Command, ExitCode};
 const HEADERS_CRATE: &str = "trtx-sys";
 const HEADERS_VERSION: &str = "0.5.0";
 const HEADERS_SUBDIR: &str = "TensorRT-Headers/TRT-Enterprise-10.16";
-const INSTALLED: &[&str] = &["/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu", "/usr/local/TensorRT/include"];
+const INSTALLED: &[&str] = &[
+    "/usr/include/x86_64-linux-gnu",
+    "/usr/include/aarch64-linux-gnu",
+    "/usr/local/TensorRT/include",
+];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -39,7 +43,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 fn cargo() -> Command {
@@ -49,7 +56,9 @@ fn cargo() -> Command {
 fn run(mut cmd: Command, headers: &Path) -> Result<(), String> {
     cmd.current_dir(root()).env("TENSORRT_INCLUDE_DIR", headers);
     eprintln!("xtask: running {:?}", cmd);
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -68,7 +77,10 @@ fn headers() -> Result<PathBuf, String> {
         return if has_headers(&dir) {
             Ok(dir)
         } else {
-            Err(format!("TENSORRT_INCLUDE_DIR={} has no NvInfer.h/NvOnnxParser.h", dir.display()))
+            Err(format!(
+                "TENSORRT_INCLUDE_DIR={} has no NvInfer.h/NvOnnxParser.h",
+                dir.display()
+            ))
         };
     }
     if let Some(root) = std::env::var_os("TENSORRT_ROOT") {
@@ -98,9 +110,16 @@ fn registry_headers() -> Result<PathBuf, String> {
     std::fs::write(dir.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
 
     eprintln!("xtask: no TensorRT headers installed; fetching {HEADERS_CRATE} {HEADERS_VERSION} from the registry");
-    let status = cargo().arg("fetch").arg("--manifest-path").arg(&manifest).status().map_err(|e| e.to_string())?;
+    let status = cargo()
+        .arg("fetch")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .status()
+        .map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err(format!("cargo fetch of {HEADERS_CRATE} {HEADERS_VERSION} failed"));
+        return Err(format!(
+            "cargo fetch of {HEADERS_CRATE} {HEADERS_VERSION} failed"
+        ));
     }
     let out = cargo()
         .args(["metadata", "--format-version", "1", "--manifest-path"])
@@ -108,12 +127,18 @@ fn registry_headers() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
     let package = meta["packages"]
         .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == HEADERS_CRATE && p["version"] == HEADERS_VERSION))
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p["name"] == HEADERS_CRATE && p["version"] == HEADERS_VERSION)
+        })
         .ok_or_else(|| format!("{HEADERS_CRATE} {HEADERS_VERSION} not in cargo metadata"))?;
     let src = Path::new(package["manifest_path"].as_str().unwrap_or_default())
         .parent()
@@ -136,10 +161,26 @@ fn ci(headers: &Path) -> Result<(), String> {
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt, headers)?;
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run(clippy, headers)?;
     let mut bindings = cargo();
-    bindings.args(["run", "--locked", "--quiet", "-p", "trt-bindgen", "--", "--check"]);
+    bindings.args([
+        "run",
+        "--locked",
+        "--quiet",
+        "-p",
+        "trt-bindgen",
+        "--",
+        "--check",
+    ]);
     run(bindings, headers)?;
     test(headers)
 }
