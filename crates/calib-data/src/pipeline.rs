@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::arrays;
 use crate::error::{Error, Result};
 use crate::pixels;
-use crate::spec::{Input, LastBatch, OnBadFile, Preprocess, Resize, Source, Spec};
+use crate::spec::{Input, Interpolation, LastBatch, OnBadFile, Preprocess, Resize, Source, Spec};
 
 /// One calibration batch: per input name, an `[N, ...]` f32 array in one contiguous,
 /// standard-layout (C order) buffer.
@@ -132,8 +132,15 @@ impl Resolved {
                     }
                 }
                 let geo = pixels::geometry(pre.resize, img.w, img.h);
-                let window = pixels::resample(&img, pre.interpolation, geo);
-                pixels::normalize_into(&window, img.cn, pre, out);
+                let (cw, ch) = (geo.4, geo.5);
+                let norm = pixels::Normalizer::new(img.cn, pre);
+                if pre.interpolation == Interpolation::Linear && (geo.0, geo.1) != (img.w, img.h) {
+                    // Resample and normalise row by row: no intermediate window.
+                    pixels::linear_rows(&img, geo, |y, row| norm.row(y, row, cw, ch, out));
+                } else {
+                    let window = pixels::resample(&img, pre.interpolation, geo);
+                    pixels::normalize_into(&window, (cw, ch), &norm, out);
+                }
                 Ok(())
             }
         }

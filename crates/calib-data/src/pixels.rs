@@ -167,43 +167,91 @@ fn linear_cv(
     cw: usize,
     ch: usize,
 ) -> Vec<u8> {
-    let (sw, sh, cn) = (src.w, src.h, src.cn);
+    let mut out = Vec::with_capacity(cw * ch * src.cn);
+    linear_rows(src, (rw, rh, x0, y0, cw, ch), |_, row| {
+        out.extend_from_slice(row)
+    });
+    out
+}
+
+/// One horizontal tap: output pixel = `row[o..o + cn] * a0 + row[o + cn..o + 2 cn] * a1`.
+/// OpenCV's clamped right edge (`sx = sw - 1`, weights `(2048, 0)`) is stored as
+/// `o = (sw - 2) * cn` with weights `(0, 2048)`: the same sum, and always two whole pixels.
+#[derive(Clone, Copy)]
+struct Tap {
+    o: usize,
+    a0: i32,
+    a1: i32,
+}
+
+/// [`linear_cv`] row by row: calls `emit(oy, row)` with every interleaved 8-bit output row of
+/// the window, in order. Horizontal sums are cached per source row and kept as `sum >> 4`
+/// (OpenCV's VResizeLinear shifts them by 4 before the 16-bit multiply).
+pub(crate) fn linear_rows(
+    src: &U8Image<'_>,
+    (rw, rh, x0, y0, cw, ch): (usize, usize, usize, usize, usize, usize),
+    emit: impl FnMut(usize, &[u8]),
+) {
+    match src.cn {
+        3 if src.w >= 2 => linear_rows_cn::<3>(src, rw, rh, x0, y0, cw, ch, emit),
+        1 if src.w >= 2 => linear_rows_cn::<1>(src, rw, rh, x0, y0, cw, ch, emit),
+        _ => linear_rows_generic(src, rw, rh, x0, y0, cw, ch, emit),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn linear_rows_cn<const CN: usize>(
+    src: &U8Image<'_>,
+    rw: usize,
+    rh: usize,
+    x0: usize,
+    y0: usize,
+    cw: usize,
+    ch: usize,
+    mut emit: impl FnMut(usize, &[u8]),
+) {
+    let (sw, sh) = (src.w, src.h);
+    debug_assert!(sw >= 2 && src.cn == CN);
     // cv::resize: inv_scale = dst/src, then hal::resize: scale = 1/inv_scale.
     let scale_x = 1.0 / (rw as f64 / sw as f64);
     let scale_y = 1.0 / (rh as f64 / sh as f64);
-    // Horizontal tables (per output column of the window).
-    let mut xo = Vec::with_capacity(cw * 2);
-    let mut xa = Vec::with_capacity(cw * 2);
-    for dx in x0..x0 + cw {
-        let (mut sx, mut fx) = linear_pos(dx, scale_x);
-        if sx < 0 {
-            sx = 0;
-            fx = 0.0;
-        }
-        if sx >= sw as i64 - 1 {
-            sx = sw as i64 - 1;
-            fx = 0.0;
-        }
-        let sx = sx as usize;
-        xo.push(sx * cn);
-        xo.push((sx + 1).min(sw - 1) * cn);
-        let [a0, a1] = weights(fx);
-        xa.push(a0);
-        xa.push(a1);
-    }
-    let hrow = |y: usize, buf: &mut [i32]| {
-        let row = &src.data[y * sw * cn..(y + 1) * sw * cn];
-        for i in 0..cw {
-            let (o0, o1, a0, a1) = (xo[2 * i], xo[2 * i + 1], xa[2 * i], xa[2 * i + 1]);
-            for k in 0..cn {
-                buf[i * cn + k] = row[o0 + k] as i32 * a0 + row[o1 + k] as i32 * a1;
+    let taps: Vec<Tap> = (x0..x0 + cw)
+        .map(|dx| {
+            let (mut sx, mut fx) = linear_pos(dx, scale_x);
+            if sx < 0 {
+                sx = 0;
+                fx = 0.0;
+            }
+            if sx >= sw as i64 - 1 {
+                // fx = 0: row[sw - 1] * 2048.
+                return Tap {
+                    o: (sw - 2) * CN,
+                    a0: 0,
+                    a1: 1 << COEF_BITS,
+                };
+            }
+            let [a0, a1] = weights(fx);
+            Tap {
+                o: sx as usize * CN,
+                a0,
+                a1,
+            }
+        })
+        .collect();
+    let stride = sw * CN;
+    let hrow = |y: usize, buf: &mut [i16]| {
+        let row = &src.data[y * stride..(y + 1) * stride];
+        for (d, t) in buf.chunks_exact_mut(CN).zip(&taps) {
+            let p = &row[t.o..t.o + 2 * CN];
+            for k in 0..CN {
+                d[k] = ((p[k] as i32 * t.a0 + p[CN + k] as i32 * t.a1) >> 4) as i16;
             }
         }
     };
-    let n = cw * cn;
-    let mut out = vec![0u8; ch * n];
+    let n = cw * CN;
+    let mut line = vec![0u8; n];
     // Two cached horizontal rows, keyed by source row.
-    let mut rows = [vec![0i32; n], vec![0i32; n]];
+    let mut rows = [vec![0i16; n], vec![0i16; n]];
     let mut keys = [usize::MAX, usize::MAX];
     let clip = |y: i64| y.clamp(0, sh as i64 - 1) as usize;
     for (oy, dy) in (y0..y0 + ch).enumerate() {
@@ -229,14 +277,78 @@ fn linear_cv(
             }
             keys[1] = r1;
         }
-        let (s0, s1) = (&rows[0], &rows[1]);
-        let dst = &mut out[oy * n..(oy + 1) * n];
-        for x in 0..n {
-            let v = ((b0 * (s0[x] >> 4)) >> 16) + ((b1 * (s1[x] >> 4)) >> 16) + 2;
-            dst[x] = (v >> 2).clamp(0, 255) as u8;
-        }
+        vresize(&rows[0], &rows[1], b0, b1, &mut line);
+        emit(oy, &line);
     }
-    out
+}
+
+/// OpenCV's VResizeLinear for 8-bit: `((b0 * s0) >> 16) + ((b1 * s1) >> 16) + 2) >> 2` with
+/// 16-bit multiplies (`s = sum >> 4`, `b <= 2048`), saturated to u8.
+#[inline]
+fn vresize(s0: &[i16], s1: &[i16], b0: i32, b1: i32, dst: &mut [u8]) {
+    let (b0, b1) = (b0 as i16, b1 as i16);
+    for ((d, &x0), &x1) in dst.iter_mut().zip(s0).zip(s1) {
+        let v = ((b0 as i32 * x0 as i32) >> 16) + ((b1 as i32 * x1 as i32) >> 16) + 2;
+        *d = (v >> 2).clamp(0, 255) as u8;
+    }
+}
+
+/// Any channel count and width (a 1-pixel-wide source has no second tap).
+#[allow(clippy::too_many_arguments)]
+fn linear_rows_generic(
+    src: &U8Image<'_>,
+    rw: usize,
+    rh: usize,
+    x0: usize,
+    y0: usize,
+    cw: usize,
+    ch: usize,
+    mut emit: impl FnMut(usize, &[u8]),
+) {
+    let (sw, sh, cn) = (src.w, src.h, src.cn);
+    let scale_x = 1.0 / (rw as f64 / sw as f64);
+    let scale_y = 1.0 / (rh as f64 / sh as f64);
+    // Horizontal tables (per output column of the window).
+    let mut xo = Vec::with_capacity(cw * 2);
+    let mut xa = Vec::with_capacity(cw * 2);
+    for dx in x0..x0 + cw {
+        let (mut sx, mut fx) = linear_pos(dx, scale_x);
+        if sx < 0 {
+            sx = 0;
+            fx = 0.0;
+        }
+        if sx >= sw as i64 - 1 {
+            sx = sw as i64 - 1;
+            fx = 0.0;
+        }
+        let sx = sx as usize;
+        xo.push(sx * cn);
+        xo.push((sx + 1).min(sw - 1) * cn);
+        let [a0, a1] = weights(fx);
+        xa.push(a0);
+        xa.push(a1);
+    }
+    let hrow = |y: usize, buf: &mut [i16]| {
+        let row = &src.data[y * sw * cn..(y + 1) * sw * cn];
+        for i in 0..cw {
+            let (o0, o1, a0, a1) = (xo[2 * i], xo[2 * i + 1], xa[2 * i], xa[2 * i + 1]);
+            for k in 0..cn {
+                buf[i * cn + k] = ((row[o0 + k] as i32 * a0 + row[o1 + k] as i32 * a1) >> 4) as i16;
+            }
+        }
+    };
+    let n = cw * cn;
+    let mut line = vec![0u8; n];
+    let (mut s0, mut s1) = (vec![0i16; n], vec![0i16; n]);
+    let clip = |y: i64| y.clamp(0, sh as i64 - 1) as usize;
+    for (oy, dy) in (y0..y0 + ch).enumerate() {
+        let (sy, fy) = linear_pos(dy, scale_y);
+        let [b0, b1] = weights(fy);
+        hrow(clip(sy), &mut s0);
+        hrow(clip(sy + 1), &mut s1);
+        vresize(&s0, &s1, b0, b1, &mut line);
+        emit(oy, &line);
+    }
 }
 
 /// Bit-exact `cv2.INTER_NEAREST`: `min(floor(d * (1 / (dst / src))), src - 1)`.
@@ -307,42 +419,84 @@ fn antialias(
     }
 }
 
-/// Normalise an interleaved 8-bit window (RGB or gray) into `out` with the spec's channel
-/// order, `(x - mean) * scale` or `(x - mean) / std`, and layout.
-pub(crate) fn normalize_into(pixels: &[u8], cn: usize, pre: &Preprocess, out: &mut [f32]) {
-    // One 256-entry table per output channel: the same f32 arithmetic, computed once.
-    let mut lut = vec![[0f32; 256]; cn];
-    for (c, table) in lut.iter_mut().enumerate() {
-        let (m, f) = (pre.mean.get(c), pre.factor.get(c));
-        for (v, t) in table.iter_mut().enumerate() {
-            *t = if pre.divide {
-                (v as f32 - m) / f
-            } else {
-                (v as f32 - m) * f
-            };
+/// Per-channel lookup tables for `(x - mean) * scale` or `(x - mean) / std` and the output
+/// channel order and layout: writes interleaved 8-bit rows into a sample's f32 slice.
+pub(crate) struct Normalizer {
+    cn: usize,
+    /// `lut[c][v]`: output channel `c` for decoded value `v` (the same f32 arithmetic).
+    lut: Vec<[f32; 256]>,
+    /// Output channel `c` reads decoded channel `src_c[c]`.
+    src_c: [usize; 3],
+    layout: Layout,
+}
+
+impl Normalizer {
+    pub(crate) fn new(cn: usize, pre: &Preprocess) -> Self {
+        let mut lut = vec![[0f32; 256]; cn];
+        for (c, table) in lut.iter_mut().enumerate() {
+            let (m, f) = (pre.mean.get(c), pre.factor.get(c));
+            for (v, t) in table.iter_mut().enumerate() {
+                *t = if pre.divide {
+                    (v as f32 - m) / f
+                } else {
+                    (v as f32 - m) * f
+                };
+            }
+        }
+        let src_c = match pre.order {
+            ChannelOrder::Bgr => [2, 1, 0],
+            _ => [0, 1, 2],
+        };
+        Normalizer {
+            cn,
+            lut,
+            src_c,
+            layout: pre.layout,
         }
     }
-    // Output channel c reads decoded channel src_c[c].
-    let src_c: [usize; 3] = match pre.order {
-        ChannelOrder::Bgr => [2, 1, 0],
-        _ => [0, 1, 2],
-    };
-    let hw = pixels.len() / cn;
-    match pre.layout {
-        Layout::Nchw => {
-            for (c, plane) in out.chunks_exact_mut(hw).enumerate().take(cn) {
-                let (sc, table) = (src_c[c], &lut[c]);
-                for (o, px) in plane.iter_mut().zip(pixels.chunks_exact(cn)) {
-                    *o = table[px[sc] as usize];
-                }
-            }
-        }
-        Layout::Nhwc => {
-            for (o, px) in out.chunks_exact_mut(cn).zip(pixels.chunks_exact(cn)) {
+
+    /// Write row `y` (`w` interleaved pixels) of a `w` x `h` image into `out` (`w * h * cn`).
+    #[inline]
+    pub(crate) fn row(&self, y: usize, pixels: &[u8], w: usize, h: usize, out: &mut [f32]) {
+        let cn = self.cn;
+        match self.layout {
+            Layout::Nchw => {
                 for c in 0..cn {
-                    o[c] = lut[c][px[src_c[c]] as usize];
+                    let (sc, table) = (self.src_c[c], &self.lut[c]);
+                    let plane = &mut out[c * w * h + y * w..c * w * h + (y + 1) * w];
+                    if cn == 3 {
+                        for (o, px) in plane.iter_mut().zip(pixels.chunks_exact(3)) {
+                            *o = table[px[sc] as usize];
+                        }
+                    } else {
+                        for (o, px) in plane.iter_mut().zip(pixels.chunks_exact(cn)) {
+                            *o = table[px[sc] as usize];
+                        }
+                    }
+                }
+            }
+            Layout::Nhwc => {
+                let dst = &mut out[y * w * cn..(y + 1) * w * cn];
+                for (o, px) in dst.chunks_exact_mut(cn).zip(pixels.chunks_exact(cn)) {
+                    for c in 0..cn {
+                        o[c] = self.lut[c][px[self.src_c[c]] as usize];
+                    }
                 }
             }
         }
+    }
+}
+
+/// Normalise an interleaved 8-bit `w` x `h` window (RGB or gray) into `out` with the spec's
+/// channel order, `(x - mean) * scale` or `(x - mean) / std`, and layout.
+pub(crate) fn normalize_into(
+    pixels: &[u8],
+    (w, h): (usize, usize),
+    norm: &Normalizer,
+    out: &mut [f32],
+) {
+    let n = w * norm.cn;
+    for (y, row) in pixels.chunks_exact(n).take(h).enumerate() {
+        norm.row(y, row, w, h, out);
     }
 }
