@@ -118,30 +118,33 @@ impl Resolved {
                 src_size,
             } => {
                 let path = &paths[i];
-                let img = pixels::decode(path, &self.name, pre)?;
-                if let Some((w, h)) = *src_size {
-                    if (img.w, img.h) != (w as usize, h as usize) {
-                        return Err(Error::ImageSize {
-                            path: path.clone(),
-                            input: self.name.clone(),
-                            expected_w: w,
-                            expected_h: h,
-                            found_w: img.w as u32,
-                            found_h: img.h as u32,
-                        });
+                pixels::with_decoded(path, &self.name, pre, |img| {
+                    if let Some((w, h)) = *src_size {
+                        if (img.w, img.h) != (w as usize, h as usize) {
+                            return Err(Error::ImageSize {
+                                path: path.clone(),
+                                input: self.name.clone(),
+                                expected_w: w,
+                                expected_h: h,
+                                found_w: img.w as u32,
+                                found_h: img.h as u32,
+                            });
+                        }
                     }
-                }
-                let geo = pixels::geometry(pre.resize, img.w, img.h);
-                let (cw, ch) = (geo.4, geo.5);
-                let norm = pixels::Normalizer::new(img.cn, pre);
-                if pre.interpolation == Interpolation::Linear && (geo.0, geo.1) != (img.w, img.h) {
-                    // Resample and normalise row by row: no intermediate window.
-                    pixels::linear_rows(&img, geo, |y, row| norm.row(y, row, cw, ch, out));
-                } else {
-                    let window = pixels::resample(&img, pre.interpolation, geo);
-                    pixels::normalize_into(&window, (cw, ch), &norm, out);
-                }
-                Ok(())
+                    let geo = pixels::geometry(pre.resize, img.w, img.h);
+                    let (cw, ch) = (geo.4, geo.5);
+                    let norm = pixels::Normalizer::new(img.cn, pre);
+                    if pre.interpolation == Interpolation::Linear
+                        && (geo.0, geo.1) != (img.w, img.h)
+                    {
+                        // Resample and normalise row by row: no intermediate window.
+                        pixels::linear_rows(img, geo, |y, row| norm.row(y, row, cw, ch, out));
+                    } else {
+                        let window = pixels::resample(img, pre.interpolation, geo);
+                        pixels::normalize_into(&window, (cw, ch), &norm, out);
+                    }
+                    Ok(())
+                })
             }
         }
     }

@@ -17,17 +17,99 @@ pub(crate) struct U8Image<'a> {
     pub data: Cow<'a, [u8]>,
 }
 
-/// Decode `path` into 8-bit pixels with the channel count `pre` wants.
-pub(crate) fn decode(path: &Path, input: &str, pre: &Preprocess) -> Result<U8Image<'static>> {
+thread_local! {
+    /// Per-thread decode buffer, reused from image to image: no zeroing or fresh pages per image.
+    static DECODE_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Decode `path` and call `f` with its 8-bit pixels in the channel count `pre` wants.
+/// 8-bit gray and RGB images are decoded straight into a per-thread buffer.
+pub(crate) fn with_decoded<R>(
+    path: &Path,
+    input: &str,
+    pre: &Preprocess,
+    f: impl FnOnce(&U8Image<'_>) -> Result<R>,
+) -> Result<R> {
+    let mut buf = DECODE_BUF.take();
+    let r = decode_into(path, &mut buf).and_then(|d| match d {
+        Decoded::Buffer { w, h, cn } => {
+            let img = U8Image {
+                w,
+                h,
+                cn,
+                data: Cow::Borrowed(&buf[..w * h * cn]),
+            };
+            f(&channels(img, path, input, pre)?)
+        }
+        Decoded::Image(img) => f(&decode_dynamic(img, path, input, pre)?),
+    });
+    // Keep it for the next image unless it is unusually large.
+    if buf.capacity() <= 64 << 20 {
+        DECODE_BUF.set(buf);
+    }
+    r
+}
+
+enum Decoded {
+    /// 8-bit gray or RGB in the buffer.
+    Buffer {
+        w: usize,
+        h: usize,
+        cn: usize,
+    },
+    Image(DynamicImage),
+}
+
+fn decode_into(path: &Path, buf: &mut Vec<u8>) -> Result<Decoded> {
+    use image::{ColorType, ImageDecoder};
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let img = image::ImageReader::new(Cursor::new(bytes))
+    let err = |source| Error::Decode {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?
-        .decode()
-        .map_err(|source| Error::Decode {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        .map_err(|e| Error::io(path, e))?;
+    let decoder = reader.into_decoder().map_err(err)?;
+    // What `ImageReader::decode` checks before allocating (default limits).
+    image::Limits::default()
+        .reserve(decoder.total_bytes())
+        .map_err(err)?;
+    let (w, h) = decoder.dimensions();
+    let cn = match decoder.color_type() {
+        ColorType::L8 => 1,
+        ColorType::Rgb8 => 3,
+        _ => {
+            return Ok(Decoded::Image(
+                DynamicImage::from_decoder(decoder).map_err(err)?,
+            ))
+        }
+    };
+    let n = usize::try_from(decoder.total_bytes()).unwrap_or(usize::MAX);
+    if n != w as usize * h as usize * cn {
+        return Ok(Decoded::Image(
+            DynamicImage::from_decoder(decoder).map_err(err)?,
+        ));
+    }
+    if buf.len() < n {
+        buf.try_reserve(n - buf.len())
+            .map_err(|e| Error::Worker(format!("{}: {e}", path.display())))?;
+        buf.resize(n, 0);
+    }
+    decoder.read_image(&mut buf[..n]).map_err(err)?;
+    Ok(Decoded::Buffer {
+        w: w as usize,
+        h: h as usize,
+        cn,
+    })
+}
+
+fn decode_dynamic(
+    img: DynamicImage,
+    path: &Path,
+    input: &str,
+    pre: &Preprocess,
+) -> Result<U8Image<'static>> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let (cn, data): (usize, Vec<u8>) = match img {
         DynamicImage::ImageLuma8(b) => (1, b.into_raw()),
@@ -43,14 +125,36 @@ pub(crate) fn decode(path: &Path, input: &str, pre: &Preprocess) -> Result<U8Ima
         other if other.color().has_color() => (3, other.to_rgb8().into_raw()),
         other => (1, other.to_luma8().into_raw()),
     };
-    let want = pre.channels();
-    if cn == want {
-        return Ok(U8Image {
+    let img = channels(
+        U8Image {
             w,
             h,
             cn,
             data: Cow::Owned(data),
-        });
+        },
+        path,
+        input,
+        pre,
+    )?;
+    Ok(U8Image {
+        w: img.w,
+        h: img.h,
+        cn: img.cn,
+        data: Cow::Owned(img.data.into_owned()),
+    })
+}
+
+/// Convert to the channel count `pre` wants (or fail when it does not convert).
+fn channels<'a>(
+    img: U8Image<'a>,
+    path: &Path,
+    input: &str,
+    pre: &Preprocess,
+) -> Result<U8Image<'a>> {
+    let U8Image { w, h, cn, data } = img;
+    let want = pre.channels();
+    if cn == want {
+        return Ok(U8Image { w, h, cn, data });
     }
     if !pre.convert_channels {
         return Err(Error::Channels {
