@@ -35,7 +35,12 @@ print(f"{k} JPEGs from {len(imgs)} photos in {out}")
 PY
 cd "$HERE/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-data}"
-OURS=$(CALIB_BENCH_IMAGES="$DIR" CALIB_BENCH_PASSES="$PASSES" cargo bench -q -p trt-calib-data --bench preprocess 2>/dev/null | tee /dev/stderr | sed -n 's/^RESULT ours_images_per_s=//p')
-CV=$(python3 "$HERE/opencv_baseline.py" "$DIR" "$PASSES" | tee /dev/stderr | sed -n 's/^RESULT opencv_images_per_s=//p')
+OUT_OURS=$(CALIB_BENCH_IMAGES="$DIR" CALIB_BENCH_PASSES="$PASSES" cargo bench -q -p trt-calib-data --bench preprocess 2>/dev/null | tee /dev/stderr)
+OUT_CV=$(python3 "$HERE/opencv_baseline.py" "$DIR" "$PASSES" | tee /dev/stderr)
+OURS=$(sed -n 's/^RESULT ours_images_per_s=//p' <<<"$OUT_OURS")
+OURS_MEAN=$(sed -n 's/^RESULT ours_images_per_s_mean=//p' <<<"$OUT_OURS")
+CV=$(sed -n 's/^RESULT opencv_images_per_s=//p' <<<"$OUT_CV")
+CV_MEAN=$(sed -n 's/^RESULT opencv_images_per_s_mean=//p' <<<"$OUT_CV")
 echo "nproc: $(nproc)"
-python3 -c "print(f'ours {float(\"$OURS\"):.1f} images/s vs OpenCV {float(\"$CV\"):.1f} images/s: ratio {float(\"$OURS\")/float(\"$CV\"):.2f}x')"
+python3 -c "print(f'best: ours {$OURS:.1f} images/s vs OpenCV {$CV:.1f} images/s: ratio {$OURS/$CV:.2f}x')"
+python3 -c "print(f'mean: ours {$OURS_MEAN:.1f} images/s vs OpenCV {$CV_MEAN:.1f} images/s: ratio {$OURS_MEAN/$CV_MEAN:.2f}x')"

@@ -41,6 +41,8 @@ def one_pass(files):
 
 
 def main():
+    # Same thread budget as ours (rayon on a 2-core machine): explicit, not left to the default.
+    cv2.setNumThreads(int(os.environ.get("OPENCV_THREADS", os.cpu_count() or 1)))
     d = sys.argv[1] if len(sys.argv) > 1 else "/tmp/calib-bench-images"
     passes = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     exts = (".jpg", ".jpeg", ".png", ".bmp")
