@@ -146,90 +146,128 @@ impl Builder {
                 "the network was created by another Builder".into(),
             ));
         }
-        let mut calibrator = calibrator;
         match config.precision {
-            Precision::StrictInt8 => {
-                let plan = strict::plan(network, &config.keep_out_of_int8)?;
-                strict::apply(network, &plan, config.fallback)?;
-                let mut unforced: Vec<(String, String)> = Vec::new();
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    self.inner.logger.take_messages();
-                    // Not `as_deref_mut`: the reborrow must shorten the trait object's lifetime too.
-                    #[allow(clippy::option_as_ref_deref)]
-                    let r = self.build_once(network, config, calibrator.as_mut().map(|c| &mut **c));
-                    match r {
-                        Ok(mut out) => {
-                            let report = self.audit(&out.plan, network, &plan, unforced, config)?;
-                            out.strict = Some(report);
-                            return Ok(out);
-                        }
-                        Err(e)
-                            if attempt <= strict::MAX_RETRIES
-                                && matches!(e, Error::TensorRt { .. }) =>
-                        {
-                            // TensorRT names the layers it could not implement under the
-                            // constraints; release exactly those and try again.
-                            let messages: Vec<String> = self
-                                .inner
-                                .logger
-                                .take_messages()
-                                .into_iter()
-                                .filter(|(s, _)| *s <= Severity::Error)
-                                .map(|(_, m)| m)
-                                .collect();
-                            let released = strict::release_failing(
-                                network,
-                                &plan,
-                                &messages,
-                                config.fallback,
-                            )?;
-                            if released.is_empty() {
-                                return Err(e);
-                            }
-                            for (name, why) in released {
-                                log::warn!(target: "trt::strict", "not forcing `{name}` to INT8: {why}");
-                                unforced.push((name, why));
-                            }
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
+            Precision::StrictInt8 => self.build_strict(network, config, calibrator),
             Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
                 strict::keep_out(network, &config.keep_out_of_int8, config.fallback)?;
-                self.build_once(network, config, calibrator)
+                self.build_once(network, config, calibrator, Constraints::Prefer, None)
             }
-            _ => self.build_once(network, config, calibrator),
+            _ => self.build_once(network, config, calibrator, Constraints::None, None),
         }
     }
 
-    fn audit(
+    /// Strict INT8 (see `strict` for the rules):
+    /// 1. force the plan's layers to INT8 and build with the constraints *preferred*: the audit
+    ///    of that engine shows which forced layers have no INT8 implementation at all;
+    /// 2. pin those to the fallback precision, and build with the constraints *obeyed*: every
+    ///    layer's precision is now fixed, so rebuilds agree. Should TensorRT still name a layer it
+    ///    cannot implement, pin that one too and build again;
+    /// 3. audit the final engine: a forced layer that did not run INT8 is an error.
+    fn build_strict<'c>(
         &self,
-        plan_bytes: &[u8],
-        network: &Network,
-        plan: &strict::StrictPlan,
-        unforced: Vec<(String, String)>,
+        network: &mut Network,
         config: &BuildConfig,
-    ) -> Result<StrictReport> {
-        let runtime = Runtime::with_logger(self.inner.logger.clone())?;
-        let engine = runtime.deserialize(plan_bytes)?;
-        let report = EngineReport::from_json(&engine.inspect_json()?)?;
-        let audit = strict::audit(network, plan, unforced, &report)?;
-        if !audit.violations.is_empty() && !config.allow_strict_violations {
-            return Err(Error::StrictInt8 {
-                violations: audit.violations.iter().map(|v| v.to_string()).collect(),
-            });
+        mut calibrator: Option<&mut (dyn Calibrator + 'c)>,
+    ) -> Result<BuildOutput> {
+        let mut plan = strict::plan(network, &config.keep_out_of_int8)?;
+        strict::apply(network, &plan)?;
+        let mut released: Vec<(String, String)> = Vec::new();
+        let mut table: Option<Vec<u8>> = None;
+        let mut probe_time = Duration::ZERO;
+
+        // 1. Probe.
+        self.inner.logger.take_messages();
+        let probe = self.build_once(
+            network,
+            config,
+            reborrow(&mut calibrator),
+            Constraints::Prefer,
+            None,
+        )?;
+        probe_time += probe.build_time;
+        table = probe.calibration_table.clone().or(table);
+        let probe_report = self.engine_report(&probe.plan)?;
+        let probe_audit = strict::audit(network, &plan, &[], &probe_report)?;
+        for v in &probe_audit.violations {
+            released.push((
+                v.layer.clone(),
+                format!(
+                    "no INT8 implementation under the constraints (ran {})",
+                    v.precision
+                ),
+            ));
         }
-        Ok(audit)
+        strict::release(network, &mut plan, &released, config.fallback)?;
+
+        // 2. Enforce.
+        for attempt in 1..=strict::MAX_RETRIES {
+            self.inner.logger.take_messages();
+            #[allow(clippy::option_as_ref_deref)]
+            // the reborrow must shorten the object lifetime too
+            let r = self.build_once(
+                network,
+                config,
+                reborrow(&mut calibrator),
+                Constraints::Obey,
+                table.clone(),
+            );
+            match r {
+                Ok(mut out) => {
+                    // 3. Audit.
+                    let report = self.engine_report(&out.plan)?;
+                    let audit = strict::audit(network, &plan, &released, &report)?;
+                    if !audit.violations.is_empty() && !config.allow_strict_violations {
+                        return Err(Error::StrictInt8 {
+                            violations: audit.violations.iter().map(|v| v.to_string()).collect(),
+                        });
+                    }
+                    out.calibration_table = out.calibration_table.or(probe.calibration_table);
+                    out.calibration_batches += probe.calibration_batches;
+                    out.get_batch_calls += probe.get_batch_calls;
+                    out.build_time += probe_time;
+                    out.strict = Some(audit);
+                    return Ok(out);
+                }
+                Err(e @ Error::TensorRt { .. }) => {
+                    // TensorRT names the layers it could not implement; pin exactly those.
+                    let messages: Vec<String> = self
+                        .inner
+                        .logger
+                        .take_messages()
+                        .into_iter()
+                        .filter(|(s, _)| *s <= Severity::Error)
+                        .map(|(_, m)| m)
+                        .collect();
+                    let failing = strict::failing_layers(network, &plan, &messages)?;
+                    if failing.is_empty() || attempt == strict::MAX_RETRIES {
+                        return Err(e);
+                    }
+                    for (name, why) in &failing {
+                        log::warn!(target: "trt::strict", "keeping `{name}` out of INT8: {why}");
+                    }
+                    strict::release(network, &mut plan, &failing, config.fallback)?;
+                    released.extend(failing);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
     }
 
+    fn engine_report(&self, plan: &[u8]) -> Result<EngineReport> {
+        let runtime = Runtime::with_logger(self.inner.logger.clone())?;
+        EngineReport::from_json(&runtime.deserialize(plan)?.inspect_json()?)
+    }
+
+    /// One build. `table` overrides the configured calibration table (strict mode's second build
+    /// uses the table its first build wrote).
     fn build_once<'c>(
         &self,
         network: &mut Network,
         config: &BuildConfig,
         calibrator: Option<&mut (dyn Calibrator + 'c)>,
+        constraints: Constraints,
+        table_override: Option<Vec<u8>>,
     ) -> Result<BuildOutput> {
         let started = Instant::now();
         let mut no_data = NoData;
@@ -253,12 +291,10 @@ impl Builder {
                 }
             }
         }
-        match config.precision {
-            Precision::StrictInt8 => set(sys::TRT_FLAG_OBEY_PRECISION_CONSTRAINTS, true)?,
-            Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
-                set(sys::TRT_FLAG_PREFER_PRECISION_CONSTRAINTS, true)?
-            }
-            _ => {}
+        match constraints {
+            Constraints::Obey => set(sys::TRT_FLAG_OBEY_PRECISION_CONSTRAINTS, true)?,
+            Constraints::Prefer => set(sys::TRT_FLAG_PREFER_PRECISION_CONSTRAINTS, true)?,
+            Constraints::None => {}
         }
         if let Some(ws) = config.workspace {
             ffi::check(unsafe { sys::trt_config_set_workspace_limit(c, ws) })?;
@@ -288,14 +324,23 @@ impl Builder {
         );
         ffi::check(unsafe { sys::trt_config_set_timing_cache(c, tc.0, 0) })?;
 
-        // Tactics: record what TensorRT picks; replay earlier picks when asked.
+        // Tactics: record what TensorRT picks, or replay earlier picks. Only when asked: TensorRT
+        // advises against its layer timing cache with a selector, so a replay turns it off.
         let mut selector_state = Box::new(SelectorState {
             replay: config.replay_tactics.clone(),
             chosen: Mutex::new(Vec::new()),
             misses: Mutex::new(0),
         });
-        let selector = SelectorHandle::new(&mut selector_state)?;
-        ffi::check(unsafe { sys::trt_config_set_algorithm_selector(c, selector.0) })?;
+        let selector = if config.record_tactics || config.replay_tactics.is_some() {
+            let selector = SelectorHandle::new(&mut selector_state)?;
+            ffi::check(unsafe { sys::trt_config_set_algorithm_selector(c, selector.0) })?;
+            if config.replay_tactics.is_some() {
+                set(sys::TRT_FLAG_DISABLE_TIMING_CACHE, true)?;
+            }
+            Some(selector)
+        } else {
+            None
+        };
 
         // INT8 calibration: our calibrator, a table, or both.
         let mut session_box = None;
@@ -303,7 +348,10 @@ impl Builder {
         let mut calibration_context = None;
         if config.precision.uses_int8() {
             let inputs = calibration_inputs(network, config)?;
-            let table = self.calibration_table(config, calibrator.as_deref())?;
+            let table = match table_override {
+                Some(t) => Some(t),
+                None => self.calibration_table(config, calibrator.as_deref())?,
+            };
             let (calib, algorithm): (&mut dyn Calibrator, _) = match calibrator {
                 Some(c) => {
                     let a = c.algorithm();
@@ -317,7 +365,8 @@ impl Builder {
                                 .into(),
                         ));
                     }
-                    (&mut no_data, table_algorithm(config)?)
+                    let bytes = table.as_deref().expect("checked above");
+                    (&mut no_data, table_algorithm(config, bytes)?)
                 }
             };
             let ctx = cuda_context(config.device)?;
@@ -474,15 +523,19 @@ impl Builder {
     }
 }
 
-fn table_algorithm(config: &BuildConfig) -> Result<crate::calibrator::CalibrationAlgorithm> {
+fn table_algorithm(
+    config: &BuildConfig,
+    bytes: &[u8],
+) -> Result<crate::calibrator::CalibrationAlgorithm> {
     use crate::calibrator::CalibrationAlgorithm as A;
-    let Some(policy) = &config.calibration_cache else {
-        return Ok(A::Entropy2);
-    };
-    let bytes = std::fs::read(&policy.path).map_err(|e| Error::io(&policy.path, e))?;
-    let table = trt_calib_table::CalibrationTable::parse(&bytes).map_err(|source| {
+    let path = config
+        .calibration_cache
+        .as_ref()
+        .map(|p| p.path.clone())
+        .unwrap_or_default();
+    let table = trt_calib_table::CalibrationTable::parse(bytes).map_err(|source| {
         Error::Table(trt_calib_table::TableError::Parse {
-            path: policy.path.clone(),
+            path: path.clone(),
             source,
         })
     })?;
@@ -491,7 +544,7 @@ fn table_algorithm(config: &BuildConfig) -> Result<crate::calibrator::Calibratio
         trt_calib_table::Algorithm::EntropyCalibration2 => Ok(A::Entropy2),
         other => Err(Error::Calibration(format!(
             "{}: tables made by {other} cannot be used (only EntropyCalibration2 and MinMaxCalibration are supported)",
-            policy.path.display()
+            path.display()
         ))),
     }
 }
@@ -600,6 +653,25 @@ impl<T> Drop for Owned<T> {
             unsafe { (self.1)(self.0) };
         }
     }
+}
+
+/// Lends the calibrator to one build. (Not `as_deref_mut`: the trait object's lifetime must
+/// shorten with the borrow.)
+fn reborrow<'a>(
+    c: &'a mut Option<&mut (dyn Calibrator + '_)>,
+) -> Option<&'a mut (dyn Calibrator + 'a)> {
+    match c {
+        Some(c) => Some(&mut **c),
+        None => None,
+    }
+}
+
+/// How precision constraints are treated in one build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Constraints {
+    None,
+    Prefer,
+    Obey,
 }
 
 /// A calibrator for table-only builds: any request for data means TensorRT rejected the table.

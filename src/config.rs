@@ -185,6 +185,8 @@ pub struct BuildConfig {
     pub allow_strict_violations: bool,
     /// Replay these tactics (from an earlier build's `BuildOutput::tactics`).
     pub replay_tactics: Option<Vec<TacticChoice>>,
+    /// Record the tactic TensorRT picks per layer into `BuildOutput::tactics`.
+    pub record_tactics: bool,
     /// CUDA device ordinal.
     pub device: usize,
 }
@@ -204,6 +206,7 @@ impl Default for BuildConfig {
             keep_out_of_int8: LayerFilter::default(),
             allow_strict_violations: false,
             replay_tactics: None,
+            record_tactics: false,
             device: 0,
         }
     }
@@ -262,6 +265,10 @@ impl BuildConfig {
     }
     pub fn with_replay_tactics(mut self, tactics: Vec<TacticChoice>) -> Self {
         self.replay_tactics = Some(tactics);
+        self
+    }
+    pub fn with_record_tactics(mut self, record: bool) -> Self {
+        self.record_tactics = record;
         self
     }
     pub fn with_device(mut self, device: usize) -> Self {

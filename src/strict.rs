@@ -8,13 +8,17 @@
 //!   (weights, biases, their identities/reshapes) is weight preprocessing that TensorRT folds;
 //! - never force index or shape computations (SHAPE, GATHER on indices, non-float outputs):
 //!   "cannot use precision Int8 for layer that computes indices";
-//! - force the layer's float outputs to INT8 too (except network outputs), so the engine's
-//!   formats are INT8, not just its kernels;
-//! - when TensorRT still names a forced layer it cannot implement in INT8, release exactly that
-//!   layer (reported with TensorRT's reason) and build again;
+//! - force the layer's float outputs to INT8 too, so the engine's formats are INT8, not just its
+//!   kernels; a layer producing a network output computes INT8 but writes the output's declared
+//!   float type (TensorRT: "requires output to be in floating point precision");
+//! - some forced layers still have no INT8 implementation under the constraints ("No supported
+//!   formats for /layer2/layer2.0/conv2/Conv" on ResNet-18, TensorRT 8.5): a first build with the
+//!   constraints *preferred* finds them (the audit shows them running FP32); they are pinned to
+//!   the fallback precision, and the real build *obeys* the constraints. Every layer's precision
+//!   is then fixed, which is what makes rebuilds agree;
 //! - audit the engine through the inspector: every forced layer that survived must run INT8.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -24,7 +28,7 @@ use crate::inspector::EngineReport;
 use crate::network::{DataType, LayerInfo, Network};
 
 /// Builds retried after releasing layers TensorRT could not implement in INT8.
-pub(crate) const MAX_RETRIES: usize = 8;
+pub(crate) const MAX_RETRIES: usize = 32;
 
 /// Layer types that are never forced: shape/index/control computations and data movement of
 /// constants. (Exact TensorRT `LayerType` names.)
@@ -124,85 +128,119 @@ fn fallback_type(fallback: Fallback) -> DataType {
     }
 }
 
-/// Applies the plan: INT8 compute and INT8 float outputs (network outputs stay as declared).
-pub fn apply(network: &mut Network, plan: &StrictPlan, fallback: Fallback) -> Result<()> {
-    let outputs: HashSet<String> = network.outputs()?.into_iter().map(|t| t.name).collect();
-    let forced: HashSet<usize> = plan.forced.iter().copied().collect();
-    for l in network.layers()? {
-        if forced.contains(&l.index) {
-            network.set_layer_precision(l.index, DataType::Int8)?;
-            for (o, (name, dtype)) in l.outputs.iter().enumerate() {
-                if dtype.is_float() && !outputs.contains(name) {
-                    network.set_output_type(l.index, o, DataType::Int8)?;
-                }
-            }
-        } else if l.precision_is_set && l.precision == DataType::Int8 {
-            // From an earlier strict build of the same network.
-            release(network, &l, fallback)?;
+fn network_outputs(network: &Network) -> Result<HashMap<String, DataType>> {
+    Ok(network
+        .outputs()?
+        .into_iter()
+        .map(|t| (t.name, t.dtype))
+        .collect())
+}
+
+/// Constrains layer `index` to `precision`; its float outputs get `precision` too, except
+/// network outputs, which keep their declared type.
+fn constrain(
+    network: &mut Network,
+    l: &LayerInfo,
+    precision: DataType,
+    outputs: &HashMap<String, DataType>,
+) -> Result<()> {
+    network.set_layer_precision(l.index, precision)?;
+    for (o, (name, dtype)) in l.outputs.iter().enumerate() {
+        match outputs.get(name) {
+            Some(declared) => network.set_output_type(l.index, o, *declared)?,
+            None if dtype.is_float() => network.set_output_type(l.index, o, precision)?,
+            None => {}
         }
     }
     Ok(())
 }
 
-fn release(network: &mut Network, l: &LayerInfo, _fallback: Fallback) -> Result<()> {
-    network.reset_layer_precision(l.index)?;
-    for o in 0..l.outputs.len() {
-        network.reset_output_type(l.index, o)?;
+/// Applies the plan: forced layers compute INT8 (see [`constrain`] for their outputs); any
+/// constraint left from an earlier build of the same network is removed.
+pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
+    let outputs = network_outputs(network)?;
+    let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    for l in network.layers()? {
+        if forced.contains(&l.index) {
+            constrain(network, &l, DataType::Int8, &outputs)?;
+        } else if l.precision_is_set {
+            network.reset_layer_precision(l.index)?;
+            for o in 0..l.outputs.len() {
+                network.reset_output_type(l.index, o)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes the named layers out of the forced set and pins them to the fallback precision, so
+/// their precision cannot change between builds either.
+pub(crate) fn release(
+    network: &mut Network,
+    plan: &mut StrictPlan,
+    layers: &[(String, String)],
+    fallback: Fallback,
+) -> Result<()> {
+    let outputs = network_outputs(network)?;
+    for (name, _) in layers {
+        let mut found = None;
+        for (pos, &i) in plan.forced.iter().enumerate() {
+            if network.layer(i)?.name == *name {
+                found = Some(pos);
+                break;
+            }
+        }
+        if let Some(pos) = found {
+            let index = plan.forced.remove(pos);
+            let l = network.layer(index)?;
+            constrain(network, &l, fallback_type(fallback), &outputs)?;
+        }
     }
     Ok(())
 }
 
 /// `Int8` mode with exclusions: keep the named layers in the fallback precision (preferred).
 pub fn keep_out(network: &mut Network, filter: &LayerFilter, fallback: Fallback) -> Result<()> {
-    let t = fallback_type(fallback);
+    let outputs = network_outputs(network)?;
     for l in network.layers()? {
         if filter.matches(&l.name, &l.kind) && !NEVER_FORCED.contains(&l.kind.as_str()) {
-            network.set_layer_precision(l.index, t)?;
-            for (o, (_, dtype)) in l.outputs.iter().enumerate() {
-                if dtype.is_float() {
-                    network.set_output_type(l.index, o, t)?;
-                }
-            }
+            constrain(network, &l, fallback_type(fallback), &outputs)?;
         }
     }
     Ok(())
 }
 
-/// Releases the forced layers that TensorRT named in its errors; returns `(name, message)`.
-pub(crate) fn release_failing(
-    network: &mut Network,
+/// The forced layers TensorRT names in its error messages, each with the message.
+pub(crate) fn failing_layers(
+    network: &Network,
     plan: &StrictPlan,
     messages: &[String],
-    fallback: Fallback,
 ) -> Result<Vec<(String, String)>> {
-    let mut released = Vec::new();
+    let mut failing = Vec::new();
     for &i in &plan.forced {
         let l = network.layer(i)?;
-        if !l.precision_is_set || l.precision != DataType::Int8 {
-            continue; // already released
-        }
         if let Some(m) = messages.iter().find(|m| mentions(m, &l.name)) {
-            release(network, &l, fallback)?;
-            released.push((l.name.clone(), m.clone()));
+            failing.push((l.name, m.clone()));
         }
     }
-    Ok(released)
+    Ok(failing)
 }
 
-/// Does a TensorRT message name this layer (alone or inside a fused "a + b" name)?
+/// Does a TensorRT message name this layer (alone, inside a fused "a + b" name, or behind a
+/// prefix TensorRT gives rewritten layers, such as "copied_squeeze_after_")?
 fn mentions(message: &str, layer: &str) -> bool {
     let bytes = message.as_bytes();
+    let boundary = |c: u8| {
+        matches!(
+            c,
+            b' ' | b':' | b'\'' | b'"' | b'[' | b']' | b'(' | b')' | b',' | b'\n'
+        )
+    };
     message.match_indices(layer).any(|(at, _)| {
         let before = if at == 0 { b' ' } else { bytes[at - 1] };
         let end = at + layer.len();
         let after = if end >= bytes.len() { b' ' } else { bytes[end] };
-        let boundary = |c: u8| {
-            matches!(
-                c,
-                b' ' | b':' | b'\'' | b'"' | b'[' | b']' | b'(' | b')' | b',' | b'\n'
-            )
-        };
-        boundary(before) && boundary(after)
+        (boundary(before) || before == b'_') && boundary(after)
     })
 }
 
@@ -241,7 +279,8 @@ pub struct StrictReport {
     pub layers: Vec<AuditedLayer>,
     /// Layers not forced and why (rules, user exclusions).
     pub skipped: Vec<(String, String)>,
-    /// Forced at first, released because TensorRT could not implement them in INT8.
+    /// Forced at first, then pinned to the fallback precision because TensorRT has no INT8
+    /// implementation for them under the constraints; with TensorRT's reason.
     pub released: Vec<(String, String)>,
     pub violations: Vec<Violation>,
     /// Forced layers found in the engine running INT8.
@@ -254,29 +293,26 @@ pub struct StrictReport {
 pub fn audit(
     network: &Network,
     plan: &StrictPlan,
-    released: Vec<(String, String)>,
+    released: &[(String, String)],
     engine: &EngineReport,
 ) -> Result<StrictReport> {
-    let released_names: HashSet<&str> = released.iter().map(|(n, _)| n.as_str()).collect();
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
     let mut layers = Vec::new();
     let mut violations = Vec::new();
     let mut forced_int8 = 0;
     for l in network.layers()? {
-        let is_forced = forced.contains(&l.index) && !released_names.contains(l.name.as_str());
+        let is_forced = forced.contains(&l.index);
         let found = engine.find_network_layer(&l.name);
         let precision = found.and_then(|e| e.precision.clone());
-        if is_forced {
-            if let Some(e) = found {
-                match precision.as_deref() {
-                    Some("INT8") => forced_int8 += 1,
-                    Some(p) => violations.push(Violation {
-                        layer: l.name.clone(),
-                        engine_layer: e.name.clone(),
-                        precision: p.into(),
-                    }),
-                    None => {}
-                }
+        if let (true, Some(e)) = (is_forced, found) {
+            match precision.as_deref() {
+                Some("INT8") => forced_int8 += 1,
+                Some(p) => violations.push(Violation {
+                    layer: l.name.clone(),
+                    engine_layer: e.name.clone(),
+                    precision: p.into(),
+                }),
+                None => {}
             }
         }
         layers.push(AuditedLayer {
@@ -290,7 +326,7 @@ pub fn audit(
     Ok(StrictReport {
         layers,
         skipped: plan.skipped.clone(),
-        released,
+        released: released.to_vec(),
         violations,
         forced_int8,
         engine_precisions: engine.precision_counts(),
@@ -308,5 +344,13 @@ mod tests {
         assert!(mentions(m, "/layer1/layer1.0/relu/Relu"));
         assert!(!mentions(m, "/layer1/layer1.0/conv1"));
         assert!(!mentions(m, "layer1.0/conv1/Conv"));
+    }
+
+    #[test]
+    fn mentions_sees_rewritten_layer_names() {
+        // TensorRT 8.5.3 on our Fashion-MNIST net, strict INT8 (before network outputs kept their type).
+        let m = "2: [optimizer.cpp::filterPTQFormats::4442] Error Code 2: Internal Error (Assertion !n->candidateRequirements.empty() failed. copied_squeeze_after_(Unnamed Layer* 17) [ElementWise] requires output to be in floating point precision. No format available with unquantized output.";
+        assert!(mentions(m, "(Unnamed Layer* 17) [ElementWise]"));
+        assert!(!mentions(m, "(Unnamed Layer* 1) [ElementWise]"));
     }
 }

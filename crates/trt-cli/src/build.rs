@@ -250,6 +250,9 @@ impl BuildArgs {
             })?;
             config = config.with_replay_tactics(tactics);
         }
+        if self.tactics_out.is_some() {
+            config = config.with_record_tactics(true);
+        }
         Ok(config)
     }
 }
