@@ -177,9 +177,15 @@ impl Builder {
 
         // 1. Probe.
         self.inner.logger.take_messages();
+        // No tactic recording or replay in the probe: only the final engine's tactics matter.
+        let probe_config = BuildConfig {
+            record_tactics: false,
+            replay_tactics: None,
+            ..config.clone()
+        };
         let probe = self.build_once(
             network,
-            config,
+            &probe_config,
             reborrow(&mut calibrator),
             Constraints::Prefer,
             None,
@@ -350,7 +356,7 @@ impl Builder {
             let inputs = calibration_inputs(network, config)?;
             let table = match table_override {
                 Some(t) => Some(t),
-                None => self.calibration_table(config, calibrator.as_deref())?,
+                None => self.calibration_table(network, config, calibrator.as_deref())?,
             };
             let (calib, algorithm): (&mut dyn Calibrator, _) = match calibrator {
                 Some(c) => {
@@ -473,6 +479,7 @@ impl Builder {
     /// silently recalibrate on a table it rejects.
     fn calibration_table(
         &self,
+        network: &Network,
         config: &BuildConfig,
         calibrator: Option<&dyn Calibrator>,
     ) -> Result<Option<Vec<u8>>> {
@@ -518,6 +525,23 @@ impl Builder {
                     want
                 )));
             }
+        }
+        // TensorRT 8.5.3 does not refuse another network's table: it builds without the
+        // missing scales (measured). A table must at least know every network input.
+        let missing: Vec<String> = network
+            .inputs()?
+            .into_iter()
+            .filter(|t| table.get(&t.name).is_none())
+            .map(|t| t.name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Calibration(format!(
+                "{}: the table has no scale for the network input(s) {}: it was made for another network. \
+                 TensorRT would build with it anyway, without those scales. Use this network's table, \
+                 or calibrate again (CacheMode::Recalibrate).",
+                policy.path.display(),
+                missing.join(", ")
+            )));
         }
         Ok(Some(bytes))
     }

@@ -60,6 +60,12 @@ pub const NEVER_FORCED: &[&str] = &[
 pub struct StrictPlan {
     /// Indices of forced layers.
     pub forced: Vec<usize>,
+    /// Forced layers that also read constant tensors (weights or biases that reach the layer
+    /// as tensors, e.g. through PyTorch's `Identity` nodes): only their outputs are constrained
+    /// to INT8. A compute-precision constraint would demand INT8 for those FP32 constant inputs
+    /// too, which no kernel offers ("No supported formats", ResNet-18 on TensorRT 8.5.3); an
+    /// INT8 activation in and INT8 out already leaves only INT8 kernels.
+    pub outputs_only: HashSet<usize>,
     /// `(layer name, reason)` for layers not forced.
     pub skipped: Vec<(String, String)>,
 }
@@ -73,7 +79,16 @@ pub fn plan(network: &Network, exclude: &LayerFilter) -> Result<StrictPlan> {
     for l in &layers {
         let reason = skip_reason(l, exclude, &constant_tensors);
         match reason {
-            None => plan.forced.push(l.index),
+            None => {
+                plan.forced.push(l.index);
+                if l.inputs
+                    .iter()
+                    .flatten()
+                    .any(|t| constant_tensors.contains(t))
+                {
+                    plan.outputs_only.insert(l.index);
+                }
+            }
             Some(r) => plan.skipped.push((l.name.clone(), r)),
         }
     }
@@ -161,7 +176,20 @@ pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
     let outputs = network_outputs(network)?;
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
     for l in network.layers()? {
-        if forced.contains(&l.index) {
+        if plan.outputs_only.contains(&l.index) {
+            if l.precision_is_set {
+                network.reset_layer_precision(l.index)?;
+            }
+            for (o, (name, dtype)) in l.outputs.iter().enumerate() {
+                match outputs.get(name) {
+                    Some(declared) => network.set_output_type(l.index, o, *declared)?,
+                    None if dtype.is_float() => {
+                        network.set_output_type(l.index, o, DataType::Int8)?
+                    }
+                    None => {}
+                }
+            }
+        } else if forced.contains(&l.index) {
             constrain(network, &l, DataType::Int8, &outputs)?;
         } else if l.precision_is_set {
             network.reset_layer_precision(l.index)?;

@@ -129,7 +129,7 @@ fn gpu_acc_05_minmax_depthwise_in_fp16() {
         .layers()
         .unwrap()
         .into_iter()
-        .filter(|l| l.name.contains("_depthwise_conv"))
+        .filter(|l| l.kind == "CONVOLUTION" && l.name.contains("_depthwise_conv"))
         .map(|l| l.name)
         .collect();
     assert_eq!(depthwise.len(), 16);
