@@ -117,7 +117,12 @@ fn gpu_02_fashion_mnist_fp32_and_int8_calibrated_in_rust() {
     );
     assert!(acc32 > 0.85, "FP32 accuracy {acc32}");
     assert!(acc8 > acc32 - 0.03, "INT8 {acc8} vs FP32 {acc32}");
-    assert_eq!(acc8, acc8b, "same table, same accuracy");
+    // Not equal in general: plain INT8 lets the builder pick FP32 or INT8 per layer by timing
+    // (measured: one build all FP32 at 91.0%, the rebuild from the same table 89.8%).
+    assert!(
+        acc8b > acc32 - 0.03,
+        "INT8 from the table {acc8b} vs FP32 {acc32}"
+    );
 }
 
 #[test]

@@ -195,3 +195,40 @@ fn gpu_acc_04_strict_int8_twice() {
     );
     assert_eq!(p(&a), p(&bb));
 }
+
+#[test]
+fn gpu_acc_07_strict_int8_minmax() {
+    let table = out_dir().join("effnet_minmax_strict.calib");
+    let _ = std::fs::remove_file(&table);
+    let cfg = config(Precision::StrictInt8).with_calibration_cache(CachePolicy::read_write(&table));
+    evaluate(
+        "strict_int8+minmax",
+        cfg,
+        Some(CalibrationAlgorithm::MinMax),
+    );
+}
+
+#[test]
+fn gpu_acc_08_strict_int8_minmax_depthwise_fp16() {
+    // Plain INT8 with FP16 allowed ran every layer FP16 (measured), so keep the rest INT8 by force.
+    let table = out_dir().join("effnet_minmax_strict.calib");
+    let net = builder()
+        .network_from_onnx_file(require(assets().join(MODEL)))
+        .unwrap();
+    let mut cfg = config(Precision::StrictInt8)
+        .with_fallback(Fallback::Fp16)
+        .with_calibration_cache(CachePolicy::read_write(&table));
+    for l in net
+        .layers()
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.kind == "CONVOLUTION" && l.name.contains("_depthwise_conv"))
+    {
+        cfg = cfg.keep_layer_out_of_int8(l.name);
+    }
+    evaluate(
+        "strict_int8+minmax+depthwise_fp16",
+        cfg,
+        Some(CalibrationAlgorithm::MinMax),
+    );
+}
