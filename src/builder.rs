@@ -172,8 +172,6 @@ impl Builder {
         let mut plan = strict::plan(network, &config.keep_out_of_int8)?;
         strict::apply(network, &plan)?;
         let mut released: Vec<(String, String)> = Vec::new();
-        let mut table: Option<Vec<u8>> = None;
-        let mut probe_time = Duration::ZERO;
 
         // 1. Probe.
         self.inner.logger.take_messages();
@@ -190,8 +188,8 @@ impl Builder {
             Constraints::Prefer,
             None,
         )?;
-        probe_time += probe.build_time;
-        table = probe.calibration_table.clone().or(table);
+        // When the probe calibrated, the enforcing builds use its table (the calibrator is spent).
+        let table = probe.calibration_table.clone();
         let probe_report = self.engine_report(&probe.plan)?;
         let probe_audit = strict::audit(network, &plan, &[], &probe_report)?;
         for v in &probe_audit.violations {
@@ -230,7 +228,7 @@ impl Builder {
                     out.calibration_table = out.calibration_table.or(probe.calibration_table);
                     out.calibration_batches += probe.calibration_batches;
                     out.get_batch_calls += probe.get_batch_calls;
-                    out.build_time += probe_time;
+                    out.build_time += probe.build_time;
                     out.strict = Some(audit);
                     return Ok(out);
                 }
@@ -392,7 +390,7 @@ impl Builder {
             // SAFETY: the session is boxed (stable address) and dropped after the calibrator below.
             let tc = unsafe { TrtCalibrator::new(algorithm, ptr)? };
             ffi::check(unsafe { sys::trt_config_set_calibrator(c, tc.raw.as_ptr()) })?;
-            if network_is_dynamic(&inputs, network)? || config.calibration_profile.is_some() {
+            if network_is_dynamic(network)? || config.calibration_profile.is_some() {
                 let profile = config.calibration_profile.clone().unwrap_or_else(|| {
                     crate::config::Profile::fixed(
                         &inputs
@@ -573,7 +571,7 @@ fn table_algorithm(
     }
 }
 
-fn network_is_dynamic(_inputs: &[CalibrationInput], network: &Network) -> Result<bool> {
+fn network_is_dynamic(network: &Network) -> Result<bool> {
     Ok(network
         .inputs()?
         .iter()
