@@ -162,7 +162,8 @@ impl Builder {
     /// 2. pin those to the fallback precision, and build with the constraints *obeyed*: every
     ///    layer's precision is now fixed, so rebuilds agree. Should TensorRT still name a layer it
     ///    cannot implement, pin that one too and build again;
-    /// 3. audit the final engine: a forced layer that did not run INT8 is an error.
+    /// 3. audit the final engine: a forced layer that did not run INT8 is pinned too and the
+    ///    engine rebuilt; one that still does not is an error.
     fn build_strict<'c>(
         &self,
         network: &mut Network,
@@ -220,6 +221,31 @@ impl Builder {
                     // 3. Audit.
                     let report = self.engine_report(&out.plan)?;
                     let audit = strict::audit(network, &plan, &released, &report)?;
+                    // A forced layer that still did not run INT8 (e.g. a Gemm fused with its bias
+                    // that the probe ran INT8 but this build did not): pin it and build once more,
+                    // so the precisions the engine reports are the ones the network fixes.
+                    let fresh: Vec<(String, String)> = audit
+                        .violations
+                        .iter()
+                        .filter(|v| !released.iter().any(|(n, _)| *n == v.layer))
+                        .map(|v| {
+                            (
+                                v.layer.clone(),
+                                format!("ran {} in the enforced build", v.precision),
+                            )
+                        })
+                        .collect();
+                    if !fresh.is_empty()
+                        && !config.allow_strict_violations
+                        && attempt < strict::MAX_RETRIES
+                    {
+                        for (name, why) in &fresh {
+                            log::warn!(target: "trt::strict", "keeping `{name}` out of INT8: {why}");
+                        }
+                        strict::release(network, &mut plan, &fresh, config.fallback)?;
+                        released.extend(fresh);
+                        continue;
+                    }
                     if !audit.violations.is_empty() && !config.allow_strict_violations {
                         return Err(Error::StrictInt8 {
                             violations: audit.violations.iter().map(|v| v.to_string()).collect(),
@@ -315,6 +341,26 @@ impl Builder {
             ffi::check(unsafe { sys::trt_config_set_tactic_sources(c, sources.mask()) })?;
         }
 
+        // Compatibility modes exist from TensorRT 8.6: say so before TensorRT is asked.
+        let wants_compat = config.version_compatible
+            || config.hardware_compatibility != crate::config::HardwareCompatibility::None;
+        let v = self.inner.lib.version();
+        if wants_compat && (v.major, v.minor) < (8, 6) {
+            return Err(Error::Invalid(format!(
+                "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {}.{}.{} \
+                 (build on the target instead: ship the calibration table and use --require-cache there)",
+                v.major, v.minor, v.patch
+            )));
+        }
+        if config.version_compatible {
+            set(sys::TRT_FLAG_VERSION_COMPATIBLE, true)?;
+        }
+        if config.hardware_compatibility != crate::config::HardwareCompatibility::None {
+            ffi::check(unsafe {
+                sys::trt_config_set_hardware_compatibility(c, config.hardware_compatibility.raw())
+            })?;
+        }
+
         for profile in &config.profiles {
             let p = make_profile(b, profile)?;
             out!(sys::trt_config_add_profile, c, p; i32)?;
@@ -329,7 +375,11 @@ impl Builder {
         ffi::check(unsafe { sys::trt_config_set_timing_cache(c, tc.0, 0) })?;
 
         // Tactics: record what TensorRT picks, or replay earlier picks. Only when asked: TensorRT
-        // advises against its layer timing cache with a selector, so a replay turns it off.
+        // documents its timing cache as incompatible with algorithm selection, so a replay turns
+        // the cache off unless the config says otherwise.
+        if config.layer_timing_cache == Some(false) {
+            set(sys::TRT_FLAG_DISABLE_TIMING_CACHE, true)?;
+        }
         let mut selector_state = Box::new(SelectorState {
             replay: config.replay_tactics.clone(),
             chosen: Mutex::new(Vec::new()),
@@ -338,7 +388,7 @@ impl Builder {
         let selector = if config.record_tactics || config.replay_tactics.is_some() {
             let selector = SelectorHandle::new(&mut selector_state)?;
             ffi::check(unsafe { sys::trt_config_set_algorithm_selector(c, selector.0) })?;
-            if config.replay_tactics.is_some() {
+            if config.replay_tactics.is_some() && config.layer_timing_cache != Some(true) {
                 set(sys::TRT_FLAG_DISABLE_TIMING_CACHE, true)?;
             }
             Some(selector)
@@ -794,4 +844,27 @@ extern "C" fn report_cb(
             });
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CI machines have no NVIDIA driver: this is the error users without one see (before
+    /// cudarc's dynamic loader could panic). On a machine with a driver there is nothing to check.
+    #[test]
+    fn no_cuda_driver_is_a_clear_error() {
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            return;
+        }
+        let Err(e) = cuda_context(0) else {
+            panic!("a CUDA context without a driver")
+        };
+        let e = e.to_string();
+        assert!(e.contains("no CUDA driver (libcuda.so)"), "{e}");
+        let e = crate::bundle::GpuInfo::of_device(0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--compute-capability"), "{e}");
+    }
 }

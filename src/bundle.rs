@@ -2,9 +2,11 @@
 //! `manifest.json` that says which TensorRT version and GPU the engine was built for and the
 //! sha256 and size of every file.
 //!
-//! An engine only runs on the exact TensorRT version (major.minor.patch) and the GPU compute
-//! capability it was built for. [`verify_bundle`] checks all of that, and every file's integrity,
-//! before TensorRT ever sees the engine. When it refuses, the table in the bundle is what lets the
+//! An engine only runs on the exact TensorRT version (major.minor.patch), the platform (CPU
+//! architecture and OS) and the GPU compute capability it was built for, unless it was built
+//! version-compatible (later TensorRT too) or hardware-compatible (any Ampere+ GPU), TensorRT >= 8.6.
+//! [`verify_bundle`] checks all of that, and every file's integrity, before TensorRT ever sees
+//! the engine. When it refuses, the table in the bundle is what lets the
 //! target rebuild the engine (tables are portable across GPUs when TensorRT major.minor match).
 //!
 //! | what | item |
@@ -186,10 +188,17 @@ pub struct Manifest {
     pub gpu: GpuInfo,
     /// The builder settings (the build report's `flags`), when a report was bundled.
     pub builder_flags: Option<serde_json::Value>,
-    /// `kVERSION_COMPATIBLE` was requested (TensorRT >= 8.6 only; never, for now).
+    /// Built with `kVERSION_COMPATIBLE` (TensorRT >= 8.6): runs on this and later TensorRT versions.
     pub version_compatible: bool,
-    /// Hardware compatibility (Ampere+) was requested (TensorRT >= 8.6 only; never, for now).
+    /// Built with a hardware compatibility level other than none (TensorRT >= 8.6).
     pub hardware_compatible: bool,
+    /// That level (absent in older manifests: none).
+    #[serde(default)]
+    pub hardware_compatibility: crate::config::HardwareCompatibility,
+    /// CPU architecture and OS of the machine that made the bundle (`x86_64-linux`,
+    /// `aarch64-linux`); engines never move between platforms. Absent in older manifests.
+    #[serde(default)]
+    pub platform: Option<String>,
     /// By role: `engine`, `table`, `report`, `onnx`.
     pub files: BTreeMap<String, BundleFile>,
 }
@@ -243,6 +252,11 @@ impl Target {
             gpu: GpuInfo::of_device(ordinal)?,
         })
     }
+}
+
+/// This machine's CPU architecture and OS, as manifests record it: `x86_64-linux`, `aarch64-linux`.
+pub fn current_platform() -> String {
+    format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS)
 }
 
 /// sha256 (lower-case hex) and size of a file.
@@ -335,13 +349,21 @@ pub fn create_bundle(
         ),
         None => None,
     };
+    // The compatibility modes the engine was built with come from its build report.
+    let flag = |name: &str| builder_flags.as_ref().and_then(|f| f.get(name).cloned());
+    let version_compatible = flag("version_compatible").and_then(|v| v.as_bool()) == Some(true);
+    let hardware_compatibility = flag("hardware_compatibility")
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
     let manifest = Manifest {
         trt_bundle: BUNDLE_FORMAT_VERSION,
         tensorrt_version: built_on.tensorrt,
         gpu: built_on.gpu.clone(),
         builder_flags,
-        version_compatible: false,
-        hardware_compatible: false,
+        version_compatible,
+        hardware_compatible: hardware_compatibility != crate::config::HardwareCompatibility::None,
+        hardware_compatibility,
+        platform: Some(current_platform()),
         files,
     };
     let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
@@ -374,6 +396,8 @@ pub enum Refusal {
     TensorRtVersion { bundle: String, target: String },
     /// The engine was built for another GPU architecture.
     ComputeCapability { bundle: String, target: String },
+    /// The bundle was made on another CPU architecture or OS (x86_64 vs a Jetson's aarch64).
+    Platform { bundle: String, target: String },
 }
 
 impl std::fmt::Display for Refusal {
@@ -385,12 +409,17 @@ impl std::fmt::Display for Refusal {
             Refusal::TensorRtVersion { bundle, target } => write!(
                 f,
                 "the engine was built with TensorRT {bundle} but this target has TensorRT {target}; \
-                 engines need the exact same version"
+                 engines need the exact same version (version-compatible ones: the same or a later one, from 8.6)"
             ),
             Refusal::ComputeCapability { bundle, target } => write!(
                 f,
                 "the engine was built for compute capability {bundle} but this GPU is {target}; \
-                 engines only run on the GPU architecture they were built for"
+                 engines only run on the GPU architecture they were built for (Ampere+ compatible ones: on any 8.0 or later)"
+            ),
+            Refusal::Platform { bundle, target } => write!(
+                f,
+                "the bundle was made on {bundle} but this machine is {target}; \
+                 engines do not move between platforms"
             ),
         }
     }
@@ -461,8 +490,28 @@ impl Verification {
     }
 }
 
-/// Checks every file's size and sha256 (before TensorRT sees anything), then the TensorRT
-/// version (exact major.minor.patch) and compute capability against `target`.
+/// Can a runtime of this version run the bundle's engine? The exact version, or for a
+/// version-compatible engine the same or a later one (8.6 at least).
+fn version_accepts(m: &Manifest, target: TrtVersion) -> bool {
+    if m.version_compatible {
+        target >= m.tensorrt_version && (target.major, target.minor) >= (8, 6)
+    } else {
+        target == m.tensorrt_version
+    }
+}
+
+/// Can a GPU of this compute capability run the bundle's engine? The same one, or for an Ampere+
+/// compatible engine any 8.0 or later.
+fn gpu_accepts(m: &Manifest, target: ComputeCapability) -> bool {
+    match m.hardware_compatibility {
+        crate::config::HardwareCompatibility::AmperePlus => target.major >= 8,
+        _ => target == m.gpu.compute_capability,
+    }
+}
+
+/// Checks every file's size and sha256 (before TensorRT sees anything), then the platform, the
+/// TensorRT version (exact major.minor.patch unless version-compatible) and the compute
+/// capability (exact unless Ampere+ compatible) against `target`.
 /// `Err` only when the bundle cannot be read at all (no or unreadable manifest).
 pub fn verify_bundle(
     dir: impl AsRef<Path>,
@@ -523,13 +572,20 @@ pub fn verify_bundle(
         }
         files_ok.push(f.path.clone());
     }
-    if manifest.tensorrt_version != target_tensorrt {
+    let platform = current_platform();
+    if let Some(p) = manifest.platform.as_ref().filter(|p| **p != platform) {
+        refusals.push(Refusal::Platform {
+            bundle: p.clone(),
+            target: platform,
+        });
+    }
+    if !version_accepts(&manifest, target_tensorrt) {
         refusals.push(Refusal::TensorRtVersion {
             bundle: manifest.tensorrt_version.to_string(),
             target: target_tensorrt.to_string(),
         });
     }
-    if manifest.gpu.compute_capability != target_cc {
+    if !gpu_accepts(&manifest, target_cc) {
         refusals.push(Refusal::ComputeCapability {
             bundle: manifest.gpu.compute_capability.to_string(),
             target: target_cc.to_string(),
@@ -639,5 +695,73 @@ mod tests {
             "{}",
             v.refusals[0]
         );
+    }
+
+    fn rewrite_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(MANIFEST);
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn compatible_engines_accept_later_versions_and_ampere_gpus() {
+        let src = tempfile::tempdir().unwrap();
+        let out = src.path().join("bundle");
+        let m = create_bundle(&sources(src.path()), &target("8.6.1", "8.6"), &out, false).unwrap();
+        assert_eq!(m.platform.as_deref(), Some(current_platform().as_str()));
+        assert!(!m.version_compatible);
+        let check = |v: &str, cc: &str| {
+            verify_bundle(&out, v.parse().unwrap(), cc.parse().unwrap())
+                .unwrap()
+                .refusals
+                .len()
+        };
+        // Plain engine: exact version and GPU only.
+        assert_eq!(check("8.6.1", "8.6"), 0);
+        assert_eq!(check("10.3.0", "8.6"), 1);
+        assert_eq!(check("8.6.1", "8.7"), 1);
+
+        rewrite_manifest(&out, |m| {
+            m["version_compatible"] = true.into();
+            m["hardware_compatible"] = true.into();
+            m["hardware_compatibility"] = "AmperePlus".into();
+        });
+        assert_eq!(check("8.6.1", "8.6"), 0);
+        assert_eq!(check("10.3.0", "9.0"), 0, "later TensorRT, later GPU");
+        assert_eq!(check("8.6.0", "8.6"), 1, "an older TensorRT cannot run it");
+        assert_eq!(check("8.6.1", "7.5"), 1, "Turing is not Ampere+");
+    }
+
+    #[test]
+    fn another_platform_is_refused_and_old_manifests_still_load() {
+        let src = tempfile::tempdir().unwrap();
+        let out = src.path().join("bundle");
+        create_bundle(&sources(src.path()), &target("8.5.2", "8.7"), &out, false).unwrap();
+        let other = if current_platform() == "aarch64-linux" {
+            "x86_64-linux"
+        } else {
+            "aarch64-linux"
+        };
+        rewrite_manifest(&out, |m| m["platform"] = other.into());
+        let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "8.7".parse().unwrap()).unwrap();
+        assert_eq!(v.refusals.len(), 1);
+        assert!(matches!(v.refusals[0], Refusal::Platform { .. }));
+        assert!(
+            v.refusals[0].to_string().contains(other),
+            "{}",
+            v.refusals[0]
+        );
+        assert!(v.advice().unwrap().contains("--require-cache"));
+
+        // A manifest written before these fields existed.
+        rewrite_manifest(&out, |m| {
+            let o = m.as_object_mut().unwrap();
+            o.remove("platform");
+            o.remove("hardware_compatibility");
+        });
+        let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "8.7".parse().unwrap()).unwrap();
+        assert!(v.accepted(), "{:?}", v.refusals);
     }
 }

@@ -1,6 +1,7 @@
 //! What to build: precision policy, profiles, calibration table, timing cache, tactics.
 
 use crate::calibrator::CachePolicy;
+use tensorrt_sys as sys;
 
 /// How layers may run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,6 +160,31 @@ impl LayerFilter {
     }
 }
 
+/// Which GPUs a plan may run on besides the one that built it (`HardwareCompatibilityLevel`,
+/// TensorRT >= 8.6). Not supported on JetPack: Jetson engines are built on the Jetson.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum HardwareCompatibility {
+    /// Only GPUs with the builder's compute capability (TensorRT's default).
+    #[default]
+    None,
+    /// Any Ampere or later GPU (compute capability >= 8.0).
+    AmperePlus,
+    /// Any GPU with the same compute capability (TensorRT 10.x).
+    SameComputeCapability,
+}
+
+impl HardwareCompatibility {
+    pub(crate) fn raw(self) -> i32 {
+        (match self {
+            HardwareCompatibility::None => sys::TRT_HW_COMPAT_NONE,
+            HardwareCompatibility::AmperePlus => sys::TRT_HW_COMPAT_AMPERE_PLUS,
+            HardwareCompatibility::SameComputeCapability => {
+                sys::TRT_HW_COMPAT_SAME_COMPUTE_CAPABILITY
+            }
+        }) as i32
+    }
+}
+
 /// A tactic TensorRT chose for a layer (recorded by an algorithm selector, replayable).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TacticChoice {
@@ -187,6 +213,13 @@ pub struct BuildConfig {
     pub replay_tactics: Option<Vec<TacticChoice>>,
     /// Record the tactic TensorRT picks per layer into `BuildOutput::tactics`.
     pub record_tactics: bool,
+    /// TensorRT's timing cache during the build (`None`: on, except while replaying tactics,
+    /// because TensorRT documents the cache as incompatible with algorithm selection).
+    pub layer_timing_cache: Option<bool>,
+    /// `kVERSION_COMPATIBLE`: the plan runs on later TensorRT versions too (TensorRT >= 8.6).
+    pub version_compatible: bool,
+    /// Hardware compatibility level (TensorRT >= 8.6).
+    pub hardware_compatibility: HardwareCompatibility,
     /// CUDA device ordinal.
     pub device: usize,
 }
@@ -207,6 +240,9 @@ impl Default for BuildConfig {
             allow_strict_violations: false,
             replay_tactics: None,
             record_tactics: false,
+            layer_timing_cache: None,
+            version_compatible: false,
+            hardware_compatibility: HardwareCompatibility::None,
             device: 0,
         }
     }
@@ -269,6 +305,21 @@ impl BuildConfig {
     }
     pub fn with_record_tactics(mut self, record: bool) -> Self {
         self.record_tactics = record;
+        self
+    }
+    /// Turns TensorRT's timing cache on or off for the build (see `layer_timing_cache`).
+    pub fn with_layer_timing_cache(mut self, on: bool) -> Self {
+        self.layer_timing_cache = Some(on);
+        self
+    }
+    /// Build a version-compatible plan (TensorRT >= 8.6; refused with a clear error before).
+    pub fn with_version_compatible(mut self, on: bool) -> Self {
+        self.version_compatible = on;
+        self
+    }
+    /// Build for other GPUs too (TensorRT >= 8.6; refused with a clear error before).
+    pub fn with_hardware_compatibility(mut self, level: HardwareCompatibility) -> Self {
+        self.hardware_compatibility = level;
         self
     }
     pub fn with_device(mut self, device: usize) -> Self {

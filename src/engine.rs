@@ -60,6 +60,14 @@ impl Runtime {
         self.inner.lib
     }
 
+    /// Lets TensorRT run the host code a version-compatible plan carries (its lean runtime),
+    /// which such plans need to deserialize. Only for plans you trust. TensorRT >= 8.6.
+    pub fn allow_engine_host_code(&self, allowed: bool) -> Result<()> {
+        ffi::check(unsafe {
+            sys::trt_runtime_set_engine_host_code_allowed(self.inner.raw.as_ptr(), allowed as i32)
+        })
+    }
+
     /// Deserializes a plan. A corrupt, truncated or foreign plan is an error.
     pub fn deserialize(&self, plan: &[u8]) -> Result<Engine> {
         if plan.len() < 64 {
@@ -182,6 +190,21 @@ impl Engine {
 
     pub fn layer_count(&self) -> Result<usize> {
         Ok(out!(sys::trt_engine_nb_layers, self.inner.raw.as_ptr(); i32)? as usize)
+    }
+
+    /// An input's min / opt / max shape in optimization profile `profile` (for dynamic inputs).
+    pub fn profile_shapes(&self, name: &str, profile: usize) -> Result<[Vec<i64>; 3]> {
+        self.tensor(name)?;
+        let cname = ffi::cstring(name)?;
+        let shape = |selector: u32| -> Result<Vec<i64>> {
+            let d = out!(sys::trt_engine_profile_shape, self.inner.raw.as_ptr(), cname.as_ptr(), profile as i32, selector as i32; sys::trt_dims)?;
+            Ok(ffi::dims_to_vec(&d))
+        };
+        Ok([
+            shape(sys::TRT_PROFILE_MIN)?,
+            shape(sys::TRT_PROFILE_OPT)?,
+            shape(sys::TRT_PROFILE_MAX)?,
+        ])
     }
 
     /// The version of the TensorRT library running this engine.

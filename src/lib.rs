@@ -46,8 +46,8 @@ pub use calibrator::{
     Calibrator, DataCalibrator, HostElement, Progress,
 };
 pub use config::{
-    BuildConfig, Fallback, LayerFilter, Precision, Profile, ProfileInput, ProfilingVerbosity,
-    TacticChoice, TacticSources,
+    BuildConfig, Fallback, HardwareCompatibility, LayerFilter, Precision, Profile, ProfileInput,
+    ProfilingVerbosity, TacticChoice, TacticSources,
 };
 pub use engine::{Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};

@@ -77,10 +77,16 @@ pub struct BuildFlags {
     /// Optimization profiles, one list of inputs per profile.
     pub profiles: Vec<Vec<ReportProfileInput>>,
     pub calibration_profile: Option<Vec<ReportProfileInput>>,
-    /// Version compatibility (`kVERSION_COMPATIBLE`, TensorRT >= 8.6) was requested. Always false for now.
+    /// Version compatibility (`kVERSION_COMPATIBLE`, TensorRT >= 8.6) was requested.
     pub version_compatible: bool,
-    /// Hardware compatibility (TensorRT >= 8.6, Ampere+) was requested. Always false for now.
+    /// A hardware compatibility level other than none was requested (TensorRT >= 8.6).
     pub hardware_compatible: bool,
+    /// That level (absent in older reports: none).
+    #[serde(default)]
+    pub hardware_compatibility: crate::config::HardwareCompatibility,
+    /// TensorRT's timing cache during the build (`None`: the default, see `BuildConfig`).
+    #[serde(default)]
+    pub layer_timing_cache: Option<bool>,
     pub device: usize,
 }
 
@@ -124,8 +130,11 @@ impl BuildFlags {
             replayed_tactics: config.replay_tactics.is_some(),
             profiles: config.profiles.iter().map(profile_inputs).collect(),
             calibration_profile: config.calibration_profile.as_ref().map(profile_inputs),
-            version_compatible: false,
-            hardware_compatible: false,
+            version_compatible: config.version_compatible,
+            hardware_compatible: config.hardware_compatibility
+                != crate::config::HardwareCompatibility::None,
+            hardware_compatibility: config.hardware_compatibility,
+            layer_timing_cache: config.layer_timing_cache,
             device: config.device,
         }
     }
@@ -345,6 +354,10 @@ pub struct TacticChange {
     pub b: Option<String>,
     pub a_name: Option<String>,
     pub b_name: Option<String>,
+    /// A reformat (copy / conversion) layer: TensorRT 8.x picks its kernel by timing without
+    /// offering it to the algorithm selector, so tactic replay cannot pin it.
+    #[serde(default)]
+    pub reformat: bool,
 }
 
 /// A layer whose input or output formats differ.
@@ -419,6 +432,7 @@ impl ReportDiff {
                     b: lb.tactic.clone(),
                     a_name: la.tactic_name.clone(),
                     b_name: lb.tactic_name.clone(),
+                    reformat: la.is_reformat(),
                 });
             }
         }
@@ -459,14 +473,35 @@ impl ReportDiff {
         if self.identical {
             return "identical".into();
         }
+        let reformats = self.reformat_tactic_changes();
         format!(
-            "different: {} layer(s) only in A, {} only in B, {} precision change(s), {} format change(s), {} tactic change(s)",
+            "different: {} layer(s) only in A, {} only in B, {} precision change(s), {} format change(s), {} tactic change(s){}",
             self.layers_only_in_a.len(),
             self.layers_only_in_b.len(),
             self.precision_changes.len(),
             self.format_changes.len(),
-            self.tactic_changes.len()
+            self.tactic_changes.len(),
+            if reformats > 0 {
+                format!(" ({reformats} on reformat layers)")
+            } else {
+                String::new()
+            }
         )
+    }
+
+    /// How many tactic changes are on reformat layers (see [`TacticChange::reformat`]).
+    pub fn reformat_tactic_changes(&self) -> usize {
+        self.tactic_changes.iter().filter(|t| t.reformat).count()
+    }
+
+    /// Only reformat kernels differ: same layers, precisions and formats, and every layer that
+    /// TensorRT lets an algorithm selector choose has the same tactic.
+    pub fn only_reformat_tactics_differ(&self) -> bool {
+        self.layers_only_in_a.is_empty()
+            && self.layers_only_in_b.is_empty()
+            && self.precision_changes.is_empty()
+            && self.format_changes.is_empty()
+            && self.tactic_changes.iter().all(|t| t.reformat)
     }
 }
 

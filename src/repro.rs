@@ -48,6 +48,17 @@ pub fn diff_against_first(reports: &[BuildReport]) -> Vec<ReportDiff> {
     }
 }
 
+/// How the builds after the first are made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RepeatMode {
+    /// Build 1 records its tactics and timing cache; builds 2..n replay them (through the
+    /// algorithm selector): a reproducible rebuild, as a regression test wants it.
+    #[default]
+    ReplayFirst,
+    /// Every build from the same config: TensorRT's own build-to-build variation.
+    Independent,
+}
+
 /// Builds `n` times. `calibrator` makes a fresh calibrator for build `i` (0-based); `None`
 /// builds without one (FP32/FP16, or INT8 from an existing table). `on_build` is told each
 /// build's index and report as it finishes (for progress output).
@@ -57,6 +68,7 @@ pub fn build_repeated(
     config: &BuildConfig,
     mut calibrator: Option<&mut dyn FnMut(usize) -> Result<Box<dyn Calibrator>>>,
     n: usize,
+    mode: RepeatMode,
     mut on_build: impl FnMut(usize, &BuildOutput, &BuildReport),
 ) -> Result<RepeatedBuilds> {
     if n == 0 {
@@ -68,7 +80,13 @@ pub fn build_repeated(
     let mut outputs = Vec::with_capacity(n);
     let mut reports = Vec::with_capacity(n);
     let mut audit_times = Vec::with_capacity(n);
+    let first_config = match mode {
+        RepeatMode::ReplayFirst => config.clone().with_record_tactics(true),
+        RepeatMode::Independent => config.clone(),
+    };
+    let mut later_config = None;
     for i in 0..n {
+        let config = later_config.as_ref().unwrap_or(&first_config);
         let started = std::time::Instant::now();
         let out = match calibrator.as_mut() {
             Some(make) => {
@@ -79,6 +97,17 @@ pub fn build_repeated(
         };
         let engine = runtime.deserialize(&out.plan)?;
         let report = BuildReport::from_engine(&engine, config, Some(&out))?;
+        if i == 0 && mode == RepeatMode::ReplayFirst {
+            let mut c = config
+                .clone()
+                .with_replay_tactics(out.tactics.clone())
+                .with_timing_cache(out.timing_cache.clone());
+            // The same table too: build 1 read or wrote it, the later ones must not recalibrate.
+            if let Some(policy) = &mut c.calibration_cache {
+                policy.mode = crate::calibrator::CacheMode::Require;
+            }
+            later_config = Some(c);
+        }
         audit_times.push(started.elapsed().saturating_sub(out.build_time));
         on_build(i, &out, &report);
         outputs.push(out);
@@ -91,6 +120,121 @@ pub fn build_repeated(
         diffs,
         audit_times,
     })
+}
+
+/// What the engines compute for the same input, compared with build 1's engine.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OutputComparison {
+    /// `per_build[i]` compares build `i + 2` with build 1.
+    pub per_build: Vec<OutputDiff>,
+}
+
+/// One engine's outputs against build 1's.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct OutputDiff {
+    /// Every output has the same bits.
+    pub bit_identical: bool,
+    /// The largest absolute difference over all outputs.
+    pub max_abs_diff: f32,
+    /// Elements that differ at all.
+    pub differing: usize,
+    pub elements: usize,
+}
+
+impl OutputComparison {
+    pub fn bit_identical(&self) -> bool {
+        self.per_build.iter().all(|d| d.bit_identical)
+    }
+}
+
+/// Runs every plan on the same seeded input (uniform in [-1, 1) per f32 element; dynamic inputs
+/// take profile 0's opt shape) and compares the outputs with the first plan's. This is what
+/// different reformat kernels, the last difference tactic replay leaves, actually change.
+pub fn compare_outputs(
+    runtime: &Runtime,
+    plans: &[&[u8]],
+    device: usize,
+    seed: u64,
+) -> Result<OutputComparison> {
+    let ctx = crate::builder::cuda_context(device)?;
+    let mut results: Vec<Vec<(String, ndarray::ArrayD<f32>)>> = Vec::with_capacity(plans.len());
+    let mut inputs: Option<Vec<(String, ndarray::ArrayD<f32>)>> = None;
+    for plan in plans {
+        let engine = runtime.deserialize(plan)?;
+        if inputs.is_none() {
+            inputs = Some(seeded_inputs(&engine, seed)?);
+        }
+        let given = inputs.as_ref().expect("set above");
+        let mut context = engine.create_context(ctx.new_stream()?)?;
+        let views: Vec<(&str, ndarray::ArrayViewD<'_, f32>)> =
+            given.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
+        results.push(context.run(&views)?);
+    }
+    let Some((first, rest)) = results.split_first() else {
+        return Ok(OutputComparison { per_build: vec![] });
+    };
+    let per_build = rest
+        .iter()
+        .map(|outs| {
+            let mut d = OutputDiff {
+                bit_identical: true,
+                ..Default::default()
+            };
+            for ((na, a), (nb, b)) in first.iter().zip(outs) {
+                if na != nb || a.shape() != b.shape() {
+                    d.bit_identical = false;
+                    d.max_abs_diff = f32::INFINITY;
+                    continue;
+                }
+                for (x, y) in a.iter().zip(b.iter()) {
+                    d.elements += 1;
+                    if x.to_bits() != y.to_bits() {
+                        d.bit_identical = false;
+                        d.differing += 1;
+                        d.max_abs_diff = d.max_abs_diff.max((x - y).abs());
+                    }
+                }
+            }
+            d
+        })
+        .collect();
+    Ok(OutputComparison { per_build })
+}
+
+/// One seeded f32 array per engine input.
+fn seeded_inputs(
+    engine: &crate::engine::Engine,
+    seed: u64,
+) -> Result<Vec<(String, ndarray::ArrayD<f32>)>> {
+    let mut state = seed;
+    let mut next = move || {
+        // SplitMix64: small, seedable, the same everywhere.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    };
+    let mut inputs = Vec::new();
+    for t in engine.inputs() {
+        let mut shape = t.shape.clone();
+        if shape.iter().any(|&d| d < 0) {
+            shape = engine.profile_shapes(&t.name, 0)?[1].clone();
+        }
+        let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| next()).collect();
+        let array =
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), values).map_err(|e| {
+                Error::Shape {
+                    name: t.name.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        inputs.push((t.name.clone(), array));
+    }
+    Ok(inputs)
 }
 
 #[cfg(test)]
@@ -113,6 +257,16 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert!(d[0].identical);
         assert_eq!(d[1].tactic_changes.len(), 4);
+        // The input's reformat copy is one of them (0x3e8 vs 0x0); three are INT8 convolutions.
+        assert_eq!(d[1].reformat_tactic_changes(), 1);
+        let reformat = d[1].tactic_changes.iter().find(|t| t.reformat).unwrap();
+        assert!(reformat
+            .layer
+            .starts_with("Reformatting CopyNode for Input Tensor 0"));
+        assert!(!d[1].only_reformat_tactics_differ());
+        assert!(d[1]
+            .summary()
+            .ends_with("4 tactic change(s) (1 on reformat layers)"));
         assert!(diff_against_first(&[a]).is_empty());
     }
 }

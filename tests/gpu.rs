@@ -360,3 +360,131 @@ fn gpu_07_run_checks_names_and_shapes_and_matches_enqueue() {
         "undersized buffers are refused"
     );
 }
+
+#[test]
+fn gpu_08_replay_reproduces_resnet18_layers_tactics_and_outputs() {
+    // Build 1 records its tactics, builds 2 and 3 replay them (the `trt build --repeat 3` path).
+    // Independent builds are measured beside it, for the ratio.
+    let b = builder();
+    let model = require(assets().join("models/resnet18.onnx"));
+    let mut net = b.network_from_onnx_file(&model).unwrap();
+    let table = out_dir().join("resnet18.calib");
+    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let mut make = |_: usize| -> trt::Result<Box<dyn trt::Calibrator>> {
+        Ok(Box::new(DataCalibrator::new(
+            photo_spec("input", 0..64, 8).open().unwrap(),
+        )))
+    };
+    let replayed = trt::repro::build_repeated(
+        &b,
+        &mut net,
+        &cfg,
+        Some(&mut make),
+        3,
+        trt::repro::RepeatMode::ReplayFirst,
+        |_, _, _| {},
+    )
+    .unwrap();
+    let independent = trt::repro::build_repeated(
+        &b,
+        &mut net,
+        &cfg.clone()
+            .with_calibration_cache(CachePolicy::require(&table)),
+        None,
+        2,
+        trt::repro::RepeatMode::Independent,
+        |_, _, _| {},
+    )
+    .unwrap();
+    let rt = Runtime::new().unwrap();
+    let plans = |r: &trt::repro::RepeatedBuilds| -> Vec<Vec<u8>> {
+        r.outputs.iter().map(|o| o.plan.clone()).collect()
+    };
+    let (pr, pi) = (plans(&replayed), plans(&independent));
+    let outputs_replayed = trt::repro::compare_outputs(
+        &rt,
+        &pr.iter().map(|p| p.as_slice()).collect::<Vec<_>>(),
+        0,
+        1,
+    )
+    .unwrap();
+    let outputs_independent = trt::repro::compare_outputs(
+        &rt,
+        &pi.iter().map(|p| p.as_slice()).collect::<Vec<_>>(),
+        0,
+        1,
+    )
+    .unwrap();
+    let summary = |r: &trt::repro::RepeatedBuilds| -> Vec<serde_json::Value> {
+        r.diffs
+            .iter()
+            .map(|d| json!({ "tactic_changes": d.tactic_changes.len(), "on_reformats": d.reformat_tactic_changes(),
+                            "layers": d.tactic_changes.iter().map(|t| t.layer.clone()).collect::<Vec<_>>(),
+                            "precision_changes": d.precision_changes.len(), "format_changes": d.format_changes.len() }))
+            .collect()
+    };
+    record(
+        "resnet18_replay",
+        json!({ "replayed": summary(&replayed), "independent": summary(&independent),
+                "tactics_recorded": replayed.outputs[0].tactics.len(),
+                "replay_misses": replayed.outputs.iter().map(|o| o.replay_misses).collect::<Vec<_>>(),
+                "plans_identical_replayed": replayed.plans_identical(), "plans_identical_independent": independent.plans_identical(),
+                "outputs_replayed": outputs_replayed, "outputs_independent": outputs_independent,
+                "build_s": replayed.outputs.iter().map(|o| o.build_time.as_secs_f64()).collect::<Vec<_>>() }),
+    );
+    assert!(replayed.outputs[0].tactics.len() > 20);
+    for d in &replayed.diffs {
+        assert!(
+            d.only_reformat_tactics_differ(),
+            "replayed builds differ beyond reformat kernels: {}",
+            d.summary()
+        );
+    }
+    assert_eq!(replayed.outputs[1].replay_misses, 0);
+    assert!(
+        outputs_replayed.bit_identical(),
+        "{:?}",
+        outputs_replayed.per_build
+    );
+}
+
+#[test]
+fn gpu_09_compatibility_modes_are_refused_before_tensorrt_8_6() {
+    let b = builder();
+    let v = b.library().version();
+    let mut net = b
+        .network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx")))
+        .unwrap();
+    for cfg in [
+        config(Precision::Fp32).with_version_compatible(true),
+        config(Precision::Fp32).with_hardware_compatibility(trt::HardwareCompatibility::AmperePlus),
+    ] {
+        let r = b.build(&mut net, &cfg);
+        if (v.major, v.minor) < (8, 6) {
+            let Err(e) = r else {
+                panic!("compatibility mode accepted by TensorRT < 8.6")
+            };
+            let e = e.to_string();
+            assert!(e.contains("TensorRT 8.6 or later"), "{e}");
+            assert!(
+                e.contains(&format!("{}.{}.{}", v.major, v.minor, v.patch)),
+                "{e}"
+            );
+        } else {
+            let out = r.unwrap();
+            assert!(!out.plan.is_empty());
+        }
+    }
+    let rt = Runtime::new().unwrap();
+    let host_code = rt.allow_engine_host_code(true);
+    assert_eq!(
+        host_code.is_ok(),
+        (v.major, v.minor) >= (8, 6),
+        "{host_code:?}"
+    );
+    record(
+        "compatibility_modes",
+        json!({ "tensorrt": format!("{}.{}.{}", v.major, v.minor, v.patch),
+                "host_code": host_code.map_err(|e| e.to_string()).err() }),
+    );
+}

@@ -615,6 +615,28 @@ trt_status trt_layer_reset_output_type(trt_layer* layer, int32_t index) {
 
 void trt_config_destroy(trt_config* config) { delete OBJ(IBuilderConfig, config); }
 
+trt_status trt_config_set_hardware_compatibility(trt_config* config, int32_t level) {
+    CHECK_ARG(config);
+    SHIM_TRY
+#if TRT_AT_LEAST(8, 6)
+    HardwareCompatibilityLevel l;
+    switch (level) {
+    case TRT_HW_COMPAT_NONE: l = HardwareCompatibilityLevel::kNONE; break;
+    case TRT_HW_COMPAT_AMPERE_PLUS: l = HardwareCompatibilityLevel::kAMPERE_PLUS; break;
+#if TRT_AT_LEAST(10, 8) /* conservatively: the level appeared during 10.x */
+    case TRT_HW_COMPAT_SAME_COMPUTE_CAPABILITY: l = HardwareCompatibilityLevel::kSAME_COMPUTE_CAPABILITY; break;
+#endif
+    default: return fail(TRT_ERR_UNSUPPORTED, "hardware compatibility level not available in these TensorRT headers");
+    }
+    OBJ(IBuilderConfig, config)->setHardwareCompatibilityLevel(l);
+    return TRT_OK;
+#else
+    if (level == TRT_HW_COMPAT_NONE) return TRT_OK;
+    return fail(TRT_ERR_UNSUPPORTED, "hardware compatibility needs TensorRT 8.6 or later");
+#endif
+    SHIM_CATCH
+}
+
 trt_status trt_config_set_flag(trt_config* config, int32_t flag, int32_t on) {
     CHECK_ARG(config);
     SHIM_TRY
@@ -874,6 +896,19 @@ trt_status trt_runtime_create(trt_factory_fn create_runtime, trt_logger* logger,
 }
 
 void trt_runtime_destroy(trt_runtime* runtime) { delete OBJ(IRuntime, runtime); }
+
+trt_status trt_runtime_set_engine_host_code_allowed(trt_runtime* runtime, int32_t allowed) {
+    CHECK_ARG(runtime);
+    SHIM_TRY
+#if TRT_AT_LEAST(8, 6)
+    OBJ(IRuntime, runtime)->setEngineHostCodeAllowed(allowed != 0);
+    return TRT_OK;
+#else
+    (void)allowed;
+    return fail(TRT_ERR_UNSUPPORTED, "engine host code (version-compatible plans) needs TensorRT 8.6 or later");
+#endif
+    SHIM_CATCH
+}
 
 trt_status trt_runtime_deserialize(trt_runtime* runtime, const void* data, size_t size, trt_engine** out) {
     CHECK_ARG(runtime);

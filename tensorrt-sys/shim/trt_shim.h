@@ -196,6 +196,14 @@ trt_status trt_config_set_algorithm_selector(trt_config* config, trt_algorithm_s
 /* From serialized bytes (data may be NULL / size 0 for an empty cache). */
 trt_status trt_config_create_timing_cache(trt_config* config, const void* data, size_t size, trt_timing_cache** out);
 trt_status trt_config_set_timing_cache(trt_config* config, trt_timing_cache* cache, int32_t ignore_mismatch);
+/* Hardware compatibility (TensorRT 8.6+): 0 none, 1 Ampere and later, 2 same compute capability
+ * (10.x headers that have it). TRT_ERR_UNSUPPORTED when these headers lack the level. */
+typedef enum trt_hardware_compatibility {
+    TRT_HW_COMPAT_NONE = 0,
+    TRT_HW_COMPAT_AMPERE_PLUS = 1,
+    TRT_HW_COMPAT_SAME_COMPUTE_CAPABILITY = 2
+} trt_hardware_compatibility;
+trt_status trt_config_set_hardware_compatibility(trt_config* config, int32_t level);
 trt_status trt_timing_cache_serialize(trt_timing_cache* cache, trt_host_memory** out);
 void trt_timing_cache_destroy(trt_timing_cache* cache);
 
@@ -263,6 +271,9 @@ typedef enum trt_io_mode { TRT_IO_NONE = 0, TRT_IO_INPUT = 1, TRT_IO_OUTPUT = 2 
 
 trt_status trt_runtime_create(trt_factory_fn create_runtime, trt_logger* logger, trt_runtime** out);
 void trt_runtime_destroy(trt_runtime* runtime);
+/* Version-compatible plans carry host code (the lean runtime): TensorRT 8.6+ runs it only when
+ * allowed. TRT_ERR_UNSUPPORTED with older headers. */
+trt_status trt_runtime_set_engine_host_code_allowed(trt_runtime* runtime, int32_t allowed);
 trt_status trt_runtime_deserialize(trt_runtime* runtime, const void* data, size_t size, trt_engine** out);
 
 void trt_engine_destroy(trt_engine* engine);

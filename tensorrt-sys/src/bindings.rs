@@ -420,6 +420,14 @@ unsafe extern "C" {
         ignore_mismatch: i32,
     ) -> trt_status;
 }
+pub const TRT_HW_COMPAT_NONE: trt_hardware_compatibility = 0;
+pub const TRT_HW_COMPAT_AMPERE_PLUS: trt_hardware_compatibility = 1;
+pub const TRT_HW_COMPAT_SAME_COMPUTE_CAPABILITY: trt_hardware_compatibility = 2;
+pub type trt_hardware_compatibility = ::std::os::raw::c_uint;
+unsafe extern "C" {
+    pub fn trt_config_set_hardware_compatibility(config: *mut trt_config, level: i32)
+        -> trt_status;
+}
 unsafe extern "C" {
     pub fn trt_timing_cache_serialize(
         cache: *mut trt_timing_cache,
@@ -602,6 +610,12 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn trt_runtime_destroy(runtime: *mut trt_runtime);
+}
+unsafe extern "C" {
+    pub fn trt_runtime_set_engine_host_code_allowed(
+        runtime: *mut trt_runtime,
+        allowed: i32,
+    ) -> trt_status;
 }
 unsafe extern "C" {
     pub fn trt_runtime_deserialize(

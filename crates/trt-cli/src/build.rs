@@ -9,7 +9,8 @@ use clap::Args;
 use trt::report::BuildReport;
 use trt::{
     BuildConfig, BuildOutput, Builder, CachePolicy, CalibrationAlgorithm, Calibrator,
-    DataCalibrator, Fallback, Network, Precision, Profile, TacticChoice, TacticSources,
+    DataCalibrator, Fallback, HardwareCompatibility, Network, Precision, Profile, TacticChoice,
+    TacticSources,
 };
 use trt_calib_data::Spec;
 
@@ -143,9 +144,24 @@ pub struct BuildArgs {
     /// --strict-int8: report forced layers that did not run INT8 instead of failing.
     #[arg(long)]
     pub allow_strict_violations: bool,
-    /// Build N times (from the same table) and compare the builds' reports.
+    /// Build N times (from the same table) and compare the builds' reports and outputs. Builds
+    /// 2..N replay build 1's tactics and timing cache (see --no-replay).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: usize,
+    /// With --repeat: build every time from scratch, to see TensorRT's own build-to-build variation.
+    #[arg(long, requires = "repeat")]
+    pub no_replay: bool,
+    /// TensorRT's timing cache during the build (default: on, but off while replaying tactics,
+    /// which TensorRT documents as incompatible with it).
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub layer_timing_cache: Option<bool>,
+    /// Build a version-compatible engine: it also runs on later TensorRT versions (TensorRT >= 8.6).
+    #[arg(long)]
+    pub version_compatible: bool,
+    /// Build for other GPUs too: ampere-plus (any compute capability >= 8.0) or same-cc (TensorRT >= 8.6;
+    /// not on JetPack).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_hardware_compat)]
+    pub hardware_compat: Option<HardwareCompatibility>,
     /// With --repeat: exit 1 when the builds differ in layers, precisions, formats or tactics.
     #[arg(long, requires = "repeat")]
     pub check_identical: bool,
@@ -253,7 +269,31 @@ impl BuildArgs {
         if self.tactics_out.is_some() {
             config = config.with_record_tactics(true);
         }
+        if let Some(on) = self.layer_timing_cache {
+            config = config.with_layer_timing_cache(on);
+        }
+        config = config.with_version_compatible(self.version_compatible);
+        if let Some(level) = self.hardware_compat {
+            config = config.with_hardware_compatibility(level);
+        }
         Ok(config)
+    }
+}
+
+fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}`: expected on or off")),
+    }
+}
+
+fn parse_hardware_compat(s: &str) -> std::result::Result<HardwareCompatibility, String> {
+    match s {
+        "none" => Ok(HardwareCompatibility::None),
+        "ampere-plus" => Ok(HardwareCompatibility::AmperePlus),
+        "same-cc" => Ok(HardwareCompatibility::SameComputeCapability),
+        _ => Err(format!("`{s}`: expected none, ampere-plus or same-cc")),
     }
 }
 
@@ -358,7 +398,12 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
             None
         },
         args.repeat,
-        |i, o, _| {
+        if args.no_replay {
+            trt::repro::RepeatMode::Independent
+        } else {
+            trt::repro::RepeatMode::ReplayFirst
+        },
+        |i, o: &trt::BuildOutput, _| {
             if args.repeat > 1 {
                 log::warn!(
                     "build {}/{} done in {}",
@@ -453,9 +498,24 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
         )?;
     }
     if args.repeat > 1 {
-        writeln!(out, "\n{} builds, each compared with build 1:", args.repeat)?;
+        let replay = if args.no_replay {
+            "built independently"
+        } else {
+            "replaying build 1's tactics"
+        };
+        writeln!(
+            out,
+            "\n{} builds, {replay}, each compared with build 1:",
+            args.repeat
+        )?;
         for (i, d) in repeated.diffs.iter().enumerate() {
-            writeln!(out, "build {}: {}", i + 2, d.summary())?;
+            let misses = repeated.outputs[i + 1].replay_misses;
+            let misses = if misses > 0 {
+                format!(" ({misses} replayed choices not offered again)")
+            } else {
+                String::new()
+            };
+            writeln!(out, "build {}: {}{misses}", i + 2, d.summary())?;
         }
         if let Some(d) = repeated.diffs.iter().find(|d| !d.identical) {
             writeln!(out)?;
@@ -470,6 +530,24 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
                 "differ"
             }
         )?;
+        let plans: Vec<&[u8]> = repeated.outputs.iter().map(|o| o.plan.as_slice()).collect();
+        let runtime = trt::Runtime::with_logger(builder.logger().clone())?;
+        let outputs = trt::repro::compare_outputs(&runtime, &plans, config.device, 1)?;
+        for (i, d) in outputs.per_build.iter().enumerate() {
+            writeln!(
+                out,
+                "outputs    build {} vs 1 on a seeded input: {}",
+                i + 2,
+                if d.bit_identical {
+                    format!("bit-identical ({} values)", d.elements)
+                } else {
+                    format!(
+                        "{} of {} values differ, max |diff| {:e}",
+                        d.differing, d.elements, d.max_abs_diff
+                    )
+                }
+            )?;
+        }
         if args.check_identical && !repeated.identical() {
             return Ok(Outcome::Negative);
         }
