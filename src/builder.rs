@@ -77,6 +77,16 @@ pub struct BuildOutput {
     pub build_time: Duration,
 }
 
+impl BuildOutput {
+    /// TensorRT refused the timing cache it was given and built without it (it logs "The timing
+    /// cache will not be used!"; seen on TensorRT 8.5.3 for caches it had written itself).
+    pub fn timing_cache_refused(&self) -> bool {
+        self.warnings
+            .iter()
+            .any(|w| w.contains("timing cache will not be used"))
+    }
+}
+
 impl Builder {
     /// Loads TensorRT (once per process) and creates a builder with a logger that forwards to `log`.
     pub fn new() -> Result<Builder> {

@@ -446,6 +446,7 @@ fn gpu_08_replay_reproduces_resnet18_layers_tactics_and_outputs() {
         "{:?}",
         outputs_replayed.per_build
     );
+    assert!(replayed.reproduced(&outputs_replayed));
 }
 
 #[test]
