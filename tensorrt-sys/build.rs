@@ -111,8 +111,21 @@ fn find_tensorrt_headers() -> Result<PathBuf, Vec<String>> {
             format!("{} (from {TENSORRT_ROOT})", dir.display()),
         ));
     }
-    for dir in USUAL_INCLUDE_DIRS {
-        candidates.push((PathBuf::from(dir), dir.to_string()));
+    match cross_target_arch() {
+        // Cross-compiling: the host's own TensorRT would silently give the wrong version; only
+        // the target's multiarch folder (a Debian cross package, or a mounted Jetson rootfs) counts.
+        Some(arch) => {
+            let dir = format!("/usr/include/{arch}-linux-gnu");
+            let label = format!(
+                "{dir} (cross-compiling: set {TENSORRT_INCLUDE_DIR} to the target's headers)"
+            );
+            candidates.push((PathBuf::from(dir), label));
+        }
+        None => {
+            for dir in USUAL_INCLUDE_DIRS {
+                candidates.push((PathBuf::from(dir), dir.to_string()));
+            }
+        }
     }
     let mut tried = Vec::new();
     for (dir, label) in candidates {
@@ -124,12 +137,20 @@ fn find_tensorrt_headers() -> Result<PathBuf, Vec<String>> {
     Err(tried)
 }
 
+/// The target's CPU architecture when it differs from the host's (cross-compiling).
+fn cross_target_arch() -> Option<String> {
+    let (target, host) = (env::var("TARGET").ok()?, env::var("HOST").ok()?);
+    (target != host).then(|| env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default())
+}
+
 fn find_cuda_include() -> Option<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(home) = env_var(CUDA_HOME) {
         dirs.push(Path::new(&home).join("include"));
     }
-    dirs.push(PathBuf::from("/usr/local/cuda/include"));
+    if cross_target_arch().is_none() {
+        dirs.push(PathBuf::from("/usr/local/cuda/include"));
+    }
     dirs.into_iter()
         .find(|d| d.join("cuda_runtime_api.h").is_file())
 }
