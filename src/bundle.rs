@@ -464,13 +464,14 @@ impl Verification {
         let model = onnx
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "MODEL.onnx".into());
+        let flags = self.rebuild_flags(table.as_deref());
         match table {
             Some(t) => {
                 let same_minor = self.manifest.tensorrt_version.major == self.target_tensorrt.major
                     && self.manifest.tensorrt_version.minor == self.target_tensorrt.minor;
                 let mut s = format!(
                     "rebuild the engine on the target from the bundle's calibration table:\n  \
-                     trt build {model} --int8 --calib-cache {} --require-cache -o model.engine",
+                     trt build {model} {flags} --calib-cache {} --require-cache -o model.engine",
                     t.display()
                 );
                 if !same_minor {
@@ -484,9 +485,42 @@ impl Verification {
             }
             None => Some(format!(
                 "rebuild the engine on the target (the bundle has no calibration table, so INT8 needs calibration data):\n  \
-                 trt build {model} --int8 --calib DIR --calib-cache model.calib.cache -o model.engine"
+                 trt build {model} {flags} --calib DIR --calib-cache model.calib.cache -o model.engine"
             )),
         }
+    }
+
+    /// The `trt build` flags that rebuild the bundled engine the same way: its precision mode,
+    /// fallback and exclusions (from the build report), and `--minmax` for a MinMax table (a
+    /// table is refused by a calibrator of another algorithm).
+    fn rebuild_flags(&self, table: Option<&Path>) -> String {
+        let f = self.manifest.builder_flags.as_ref();
+        let get = |k: &str| f.and_then(|f| f.get(k));
+        let mut flags = vec![match get("precision").and_then(|v| v.as_str()) {
+            Some("StrictInt8") => "--strict-int8".to_string(),
+            _ => "--int8".to_string(),
+        }];
+        if get("fallback").and_then(|v| v.as_str()) == Some("Fp16") {
+            flags.push("--fp16-fallback".into());
+        }
+        for (key, flag) in [
+            ("excluded_layers", "--exclude-layer"),
+            ("excluded_types", "--exclude-type"),
+        ] {
+            for v in get(key).and_then(|v| v.as_array()).into_iter().flatten() {
+                if let Some(name) = v.as_str() {
+                    flags.push(format!("{flag} '{name}'"));
+                }
+            }
+        }
+        let minmax = table
+            .and_then(|t| std::fs::read(t).ok())
+            .and_then(|b| trt_calib_table::CalibrationTable::parse(&b).ok())
+            .is_some_and(|t| t.algorithm == trt_calib_table::Algorithm::MinMaxCalibration);
+        if minmax {
+            flags.push("--minmax".into());
+        }
+        flags.join(" ")
     }
 }
 
@@ -694,6 +728,32 @@ mod tests {
             v.refusals[0].to_string().contains("999 bytes"),
             "{}",
             v.refusals[0]
+        );
+    }
+
+    #[test]
+    fn advice_rebuilds_the_same_way() {
+        let src = tempfile::tempdir().unwrap();
+        let s = sources(src.path());
+        std::fs::write(
+            src.path().join("model.calib.cache"),
+            "TRT-8503-MinMaxCalibration\ninput: 3d2020d2\n",
+        )
+        .unwrap();
+        let out = src.path().join("bundle");
+        create_bundle(&s, &target("8.5.3", "9.0"), &out, false).unwrap();
+        rewrite_manifest(&out, |m| {
+            m["builder_flags"] = serde_json::json!({
+                "precision": "StrictInt8", "fallback": "Fp16",
+                "excluded_layers": ["/_fc/Gemm"], "excluded_types": ["SOFTMAX"] });
+        });
+        let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        let advice = v.advice().unwrap();
+        assert!(
+            advice.contains(
+                "--strict-int8 --fp16-fallback --exclude-layer '/_fc/Gemm' --exclude-type 'SOFTMAX' --minmax --calib-cache"
+            ),
+            "{advice}"
         );
     }
 
