@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 use cudarc::driver::CudaContext;
 use tensorrt_sys as sys;
 
-use crate::calibrator::{
-    CacheMode, CalibrationInput, CalibrationSession, Calibrator, TrtCalibrator,
-};
+use crate::calibrator::{BoundCalibrator, CacheMode, CalibrationInput, Calibrator};
 use crate::config::{BuildConfig, Fallback, Precision, TacticChoice};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
@@ -407,8 +405,7 @@ impl Builder {
         };
 
         // INT8 calibration: our calibrator, a table, or both.
-        let mut session_box = None;
-        let mut trt_calibrator = None;
+        let mut bound = None;
         let mut calibration_context = None;
         if config.precision.uses_int8() {
             let inputs = calibration_inputs(network, config)?;
@@ -436,20 +433,15 @@ impl Builder {
             let ctx = cuda_context(config.device)?;
             let stream = ctx.new_stream()?;
             calibration_context = Some(ctx);
-            let mut session = Box::new(CalibrationSession::new(
+            let bc = BoundCalibrator::new(
                 calib,
+                algorithm,
                 inputs.clone(),
                 Some(stream),
                 table,
                 config.calibration_cache.clone(),
-            )?);
-            if !session.has_table() {
-                session.prepare()?;
-            }
-            let ptr: *mut CalibrationSession<'_> = &mut *session;
-            // SAFETY: the session is boxed (stable address) and dropped after the calibrator below.
-            let tc = unsafe { TrtCalibrator::new(algorithm, ptr)? };
-            ffi::check(unsafe { sys::trt_config_set_calibrator(c, tc.raw.as_ptr()) })?;
+            )?;
+            ffi::check(unsafe { sys::trt_config_set_calibrator(c, bc.raw()) })?;
             if network_is_dynamic(network)? || config.calibration_profile.is_some() {
                 let profile = config.calibration_profile.clone().unwrap_or_else(|| {
                     crate::config::Profile::fixed(
@@ -470,8 +462,7 @@ impl Builder {
                 let p = make_profile(b, &profile)?;
                 ffi::check(unsafe { sys::trt_config_set_calibration_profile(c, p) })?;
             }
-            trt_calibrator = Some(tc);
-            session_box = Some(session);
+            bound = Some(bc);
         }
 
         let built = out!(sys::trt_builder_build_serialized, b, network.raw.as_ptr(), c; *mut sys::trt_host_memory);
@@ -480,17 +471,16 @@ impl Builder {
             sys::trt_config_set_calibrator(c, std::ptr::null_mut());
             sys::trt_config_set_algorithm_selector(c, std::ptr::null_mut());
         }
-        drop(trt_calibrator);
-        drop(calibration_context);
         let (mut calibration_table, mut batches, mut calls) = (None, 0, 0);
-        if let Some(mut s) = session_box {
-            if let Some(e) = s.error.take() {
+        if let Some(results) = bound.map(BoundCalibrator::finish) {
+            if let Some(e) = results.error {
                 return Err(e);
             }
-            calibration_table = s.table_written.take();
-            batches = s.batches;
-            calls = s.get_batch_calls;
+            calibration_table = results.table_written;
+            batches = results.batches;
+            calls = results.get_batch_calls;
         }
+        drop(calibration_context);
         let mem = Owned::new(
             built.map_err(|e| with_log(e, &self.inner.logger))?,
             sys::trt_host_memory_destroy,

@@ -744,17 +744,80 @@ impl Drop for TrtCalibrator {
     }
 }
 
+/// A calibration session and the C++ calibrator whose callbacks point into it: what a build
+/// hands TensorRT, and what the vtable tests call as TensorRT would.
+pub(crate) struct BoundCalibrator<'c> {
+    // Declared first: dropped (never called again) before the session it points into.
+    calibrator: TrtCalibrator,
+    session: Box<CalibrationSession<'c>>,
+}
+
+/// What a calibration session left behind once its C++ calibrator is gone.
+pub(crate) struct SessionResults {
+    pub(crate) error: Option<Error>,
+    pub(crate) table_written: Option<Vec<u8>>,
+    pub(crate) batches: usize,
+    pub(crate) get_batch_calls: usize,
+}
+
+impl<'c> BoundCalibrator<'c> {
+    /// Staging buffers are allocated up front unless a table is given (then TensorRT should not
+    /// ask for data, and a getBatch call fails the build).
+    pub(crate) fn new(
+        calibrator: &'c mut dyn Calibrator,
+        algorithm: CalibrationAlgorithm,
+        inputs: Vec<CalibrationInput>,
+        stream: Option<Arc<CudaStream>>,
+        table_given: Option<Vec<u8>>,
+        cache: Option<CachePolicy>,
+    ) -> Result<Self> {
+        let mut session = Box::new(CalibrationSession::new(
+            calibrator,
+            inputs,
+            stream,
+            table_given,
+            cache,
+        )?);
+        if !session.has_table() {
+            session.prepare()?;
+        }
+        let ptr: *mut CalibrationSession<'c> = &mut *session;
+        // SAFETY: the session is boxed (stable address) and outlives the calibrator (field order).
+        let calibrator = unsafe { TrtCalibrator::new(algorithm, ptr)? };
+        Ok(BoundCalibrator {
+            calibrator,
+            session,
+        })
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::trt_calibrator {
+        self.calibrator.raw.as_ptr()
+    }
+
+    /// Destroys the C++ calibrator (detach it from the config first), then hands back what the
+    /// session collected.
+    pub(crate) fn finish(self) -> SessionResults {
+        let BoundCalibrator {
+            calibrator,
+            mut session,
+        } = self;
+        drop(calibrator);
+        SessionResults {
+            error: session.error.take(),
+            table_written: session.table_written.take(),
+            batches: session.batches,
+            get_batch_calls: session.get_batch_calls,
+        }
+    }
+}
+
 /// Test access to the C++ calibrator objects, called through their vtables as TensorRT does.
 #[doc(hidden)]
 pub mod vtable {
     use super::*;
 
     /// A calibration session plus its C++ calibrator, outside any build.
-    pub struct Harness<'c> {
-        // Declared first: dropped before the session it points into.
-        calibrator: TrtCalibrator,
-        session: Box<CalibrationSession<'c>>,
-    }
+    pub struct Harness<'c>(BoundCalibrator<'c>);
 
     impl<'c> Harness<'c> {
         pub fn new(
@@ -765,42 +828,37 @@ pub mod vtable {
             cache: Option<CachePolicy>,
         ) -> Result<Self> {
             let algorithm = calibrator.algorithm();
-            let mut session = Box::new(CalibrationSession::new(
+            Ok(Harness(BoundCalibrator::new(
                 calibrator,
+                algorithm,
                 inputs,
                 stream,
                 table_given,
                 cache,
-            )?);
-            session.prepare()?;
-            let ptr: *mut CalibrationSession<'c> = &mut *session;
-            let calibrator = unsafe { TrtCalibrator::new(algorithm, ptr)? };
-            Ok(Harness {
-                calibrator,
-                session,
-            })
+            )?))
         }
 
         pub fn raw(&self) -> *mut sys::trt_calibrator {
-            self.calibrator.raw.as_ptr()
+            self.0.raw()
         }
 
         /// The stored error, if a callback failed.
         pub fn take_error(&mut self) -> Option<Error> {
-            self.session.error.take()
+            self.0.session.error.take()
         }
 
         pub fn batches(&self) -> usize {
-            self.session.batches
+            self.0.session.batches
         }
 
         pub fn table_written(&self) -> Option<&[u8]> {
-            self.session.table_written.as_deref()
+            self.0.session.table_written.as_deref()
         }
 
         /// Address of input `name`'s buffer (what getBatch writes into `bindings`).
         pub fn binding_ptr(&self, name: &str) -> Option<u64> {
-            self.session
+            self.0
+                .session
                 .inputs
                 .iter()
                 .find(|i| i.info.name == name)
@@ -809,7 +867,8 @@ pub mod vtable {
 
         /// The bytes of a host-memory binding (GPU-less sessions).
         pub fn host_data(&self, name: &str) -> Option<&[u8]> {
-            self.session
+            self.0
+                .session
                 .inputs
                 .iter()
                 .find(|i| i.info.name == name)
