@@ -91,9 +91,10 @@ pub fn build_repeated(
     let mut outputs = Vec::with_capacity(n);
     let mut reports = Vec::with_capacity(n);
     let mut audit_times = Vec::with_capacity(n);
+    // A single build records nothing: the selector costs TensorRT's layer timing cache.
     let first_config = match mode {
-        RepeatMode::ReplayFirst => config.clone().with_record_tactics(true),
-        RepeatMode::Independent => config.clone(),
+        RepeatMode::ReplayFirst if n > 1 => config.clone().with_record_tactics(true),
+        _ => config.clone(),
     };
     let mut later_config = None;
     for i in 0..n {

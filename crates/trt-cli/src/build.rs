@@ -285,6 +285,25 @@ impl BuildArgs {
     }
 }
 
+/// TensorRT's default tactic sources include cuBLAS and cuDNN; where they are not installed the
+/// build fails deep inside TensorRT ("SymbolAddress for cublasCreate_v2 could not be loaded").
+fn missing_library_hint(e: trt::Error) -> anyhow::Error {
+    let text = e.to_string().to_lowercase();
+    let log = match &e {
+        trt::Error::TensorRt { log: Some(l), .. } => l.to_lowercase(),
+        _ => String::new(),
+    };
+    let missing = ["cublas", "cudnn"]
+        .iter()
+        .any(|l| text.contains(l) || log.contains(l));
+    let e = anyhow::Error::new(e);
+    if missing {
+        e.context("TensorRT could not use cuBLAS/cuDNN: install them, or build with --tensorrt-tactics-only")
+    } else {
+        e
+    }
+}
+
 fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
     match s {
         "on" => Ok(true),
@@ -418,7 +437,8 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
                 );
             }
         },
-    )?;
+    )
+    .map_err(missing_library_hint)?;
     let build_time = t_build.elapsed();
 
     let first = &repeated.outputs[0];
@@ -661,4 +681,30 @@ fn describe_table(path: &Path, batches: usize, took: Duration, out: &mut dyn Wri
         secs(took)
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cublas_gets_a_hint_other_errors_do_not() {
+        // The message TensorRT 8.5.3 logged on a machine without cuBLAS (the GPU test machine).
+        let e = trt::Error::TensorRt {
+            code: 2,
+            message: "buildSerializedNetwork failed".into(),
+            log: Some("3: [libLoader.h::symbolAddress::92] Error Code 3: Internal Error (SymbolAddress for cublasCreate_v2 could not be loaded, check function name against library symbol)".into()),
+        };
+        let shown = format!("{:#}", missing_library_hint(e));
+        assert!(
+            shown.starts_with("TensorRT could not use cuBLAS/cuDNN"),
+            "{shown}"
+        );
+        assert!(shown.contains("--tensorrt-tactics-only"), "{shown}");
+        let other = trt::Error::Invalid("no such input".into());
+        assert_eq!(
+            format!("{:#}", missing_library_hint(other)),
+            "no such input"
+        );
+    }
 }
