@@ -706,7 +706,7 @@ pub(crate) fn with_log(e: Error, logger: &Logger) -> Error {
         } => Error::TensorRt {
             code,
             message,
-            log: logger.last_error(),
+            log: logger.recent_errors(4),
         },
         other => other,
     }

@@ -12,7 +12,7 @@ pub enum Error {
     #[error(transparent)]
     Load(#[from] tensorrt_sys::LoadError),
 
-    /// A TensorRT call failed. `log` is the last error TensorRT logged before it, when any.
+    /// A TensorRT call failed. `log` holds the last errors TensorRT logged before it, when any.
     #[error("TensorRT: {message}{}", log.as_deref().map(|l| format!(" (TensorRT said: {l})")).unwrap_or_default())]
     TensorRt {
         code: i32,

@@ -114,6 +114,20 @@ impl Logger {
             .map(|(_, m)| m.clone())
     }
 
+    /// The last `n` errors TensorRT logged (oldest first), joined by "; ". A failed build often
+    /// logs its cause first ("SymbolAddress for cublasCreate_v2 could not be loaded") and a
+    /// generic assertion last, so an error message needs more than the last one.
+    pub fn recent_errors(&self, n: usize) -> Option<String> {
+        let recent = self.state.recent.lock().ok()?;
+        let errors: Vec<&str> = recent
+            .iter()
+            .filter(|(s, _)| *s <= Severity::Error)
+            .map(|(_, m)| m.as_str())
+            .collect();
+        let start = errors.len().saturating_sub(n);
+        (!errors.is_empty()).then(|| errors[start..].join("; "))
+    }
+
     /// Takes the warnings and errors logged since the last call (oldest first).
     pub fn take_messages(&self) -> Vec<(Severity, String)> {
         self.state

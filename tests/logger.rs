@@ -66,6 +66,14 @@ fn severities_null_and_non_utf8_messages() {
         logger.last_error().as_deref(),
         Some("No supported formats for conv1")
     );
+    assert_eq!(
+        logger.recent_errors(4).as_deref(),
+        Some("internal; No supported formats for conv1")
+    );
+    assert_eq!(
+        logger.recent_errors(1).as_deref(),
+        Some("No supported formats for conv1")
+    );
     let kept = logger.take_messages();
     assert_eq!(kept.len(), 4, "errors and warnings are kept: {kept:?}");
     assert!(logger.take_messages().is_empty());
