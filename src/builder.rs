@@ -794,13 +794,14 @@ extern "C" fn select_cb(
 ) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
         let state = unsafe { &*(user as *const SelectorState) };
-        let Some(replay) = &state.replay else {
-            return 0;
-        };
         if layer.is_null() || choices.is_null() || selection.is_null() || n <= 0 {
             return 0;
         }
         let name = unsafe { CStr::from_ptr(layer) }.to_string_lossy();
+        log::trace!(target: "trt::tactics", "select `{name}`: {n} choices");
+        let Some(replay) = &state.replay else {
+            return 0;
+        };
         let Some(want) = replay.iter().find(|t| t.layer == name) else {
             return 0;
         };
@@ -837,6 +838,7 @@ extern "C" fn report_cb(
         for i in 0..n as usize {
             let layer = crate::ffi::string(unsafe { *layers.add(i) });
             let c = unsafe { &*choices.add(i) };
+            log::trace!(target: "trt::tactics", "chosen `{layer}`: {:#x}", c.tactic);
             chosen.push(TacticChoice {
                 layer,
                 implementation: c.implementation,
