@@ -169,7 +169,7 @@ pub enum HardwareCompatibility {
     None,
     /// Any Ampere or later GPU (compute capability >= 8.0).
     AmperePlus,
-    /// Any GPU with the same compute capability (TensorRT 10.x).
+    /// Any GPU with the same compute capability (TensorRT 10.8+ headers).
     SameComputeCapability,
 }
 

@@ -145,7 +145,7 @@ pub struct BuildArgs {
     #[arg(long)]
     pub allow_strict_violations: bool,
     /// Build N times (from the same table) and compare the builds' reports and outputs. Builds
-    /// 2..N replay build 1's tactics and timing cache (see --no-replay).
+    /// 2..N replay build 1's tactics (see --no-replay).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: usize,
     /// With --repeat: build every time from scratch, to see TensorRT's own build-to-build variation.
@@ -158,8 +158,8 @@ pub struct BuildArgs {
     /// Build a version-compatible engine: it also runs on later TensorRT versions (TensorRT >= 8.6).
     #[arg(long)]
     pub version_compatible: bool,
-    /// Build for other GPUs too: ampere-plus (any compute capability >= 8.0) or same-cc (TensorRT >= 8.6;
-    /// not on JetPack).
+    /// Build for other GPUs too: ampere-plus (any compute capability >= 8.0; TensorRT >= 8.6) or
+    /// same-cc (same compute capability, other GPU models; TensorRT 10.8+). Not on JetPack.
     #[arg(long, value_name = "LEVEL", value_parser = parse_hardware_compat)]
     pub hardware_compat: Option<HardwareCompatibility>,
     /// With --repeat: exit 1 when the builds differ in layers, precisions, formats or tactics, or
