@@ -382,12 +382,12 @@ impl Builder {
         );
         ffi::check(unsafe { sys::trt_config_set_timing_cache(c, tc.0, 0) })?;
 
-        // Tactics: record what TensorRT picks, or replay earlier picks. Only when asked: TensorRT
-        // documents its timing cache as incompatible with algorithm selection, so a replay turns
-        // the cache off unless the config says otherwise.
-        if config.layer_timing_cache == Some(false) {
+        // TensorRT documents its timing cache as incompatible with algorithm selection, so a
+        // replay turns the cache off unless the config says otherwise.
+        if !config.timing_cache_enabled() {
             set(sys::TRT_FLAG_DISABLE_TIMING_CACHE, true)?;
         }
+        // Tactics: record what TensorRT picks, or replay earlier picks. Only when asked.
         let mut selector_state = Box::new(SelectorState {
             replay: config.replay_tactics.clone(),
             chosen: Mutex::new(Vec::new()),
@@ -396,9 +396,6 @@ impl Builder {
         let selector = if config.record_tactics || config.replay_tactics.is_some() {
             let selector = SelectorHandle::new(&mut selector_state)?;
             ffi::check(unsafe { sys::trt_config_set_algorithm_selector(c, selector.0) })?;
-            if config.replay_tactics.is_some() && config.layer_timing_cache != Some(true) {
-                set(sys::TRT_FLAG_DISABLE_TIMING_CACHE, true)?;
-            }
             Some(selector)
         } else {
             None

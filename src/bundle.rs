@@ -190,9 +190,8 @@ pub struct Manifest {
     pub builder_flags: Option<serde_json::Value>,
     /// Built with `kVERSION_COMPATIBLE` (TensorRT >= 8.6): runs on this and later TensorRT versions.
     pub version_compatible: bool,
-    /// Built with a hardware compatibility level other than none (TensorRT >= 8.6).
-    pub hardware_compatible: bool,
-    /// That level (absent in older manifests: none).
+    /// The hardware compatibility level it was built with (TensorRT >= 8.6; absent in older
+    /// manifests: none, which is what they meant).
     #[serde(default)]
     pub hardware_compatibility: crate::config::HardwareCompatibility,
     /// CPU architecture and OS of the machine that made the bundle (`x86_64-linux`,
@@ -361,7 +360,6 @@ pub fn create_bundle(
         gpu: built_on.gpu.clone(),
         builder_flags,
         version_compatible,
-        hardware_compatible: hardware_compatibility != crate::config::HardwareCompatibility::None,
         hardware_compatibility,
         platform: Some(current_platform()),
         files,
@@ -785,7 +783,6 @@ mod tests {
 
         rewrite_manifest(&out, |m| {
             m["version_compatible"] = true.into();
-            m["hardware_compatible"] = true.into();
             m["hardware_compatibility"] = "AmperePlus".into();
         });
         assert_eq!(check("8.6.1", "8.6"), 0);

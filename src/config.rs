@@ -327,6 +327,13 @@ impl BuildConfig {
         self
     }
 
+    /// Whether TensorRT's timing cache is on for this build: as set, else on unless replaying
+    /// tactics.
+    pub fn timing_cache_enabled(&self) -> bool {
+        self.layer_timing_cache
+            .unwrap_or(self.replay_tactics.is_none())
+    }
+
     /// Detailed by default when building INT8, so the build can be audited.
     pub(crate) fn effective_profiling(&self) -> ProfilingVerbosity {
         self.profiling.unwrap_or(if self.precision.uses_int8() {

@@ -79,9 +79,7 @@ pub struct BuildFlags {
     pub calibration_profile: Option<Vec<ReportProfileInput>>,
     /// Version compatibility (`kVERSION_COMPATIBLE`, TensorRT >= 8.6) was requested.
     pub version_compatible: bool,
-    /// A hardware compatibility level other than none was requested (TensorRT >= 8.6).
-    pub hardware_compatible: bool,
-    /// That level (absent in older reports: none).
+    /// The hardware compatibility level requested (TensorRT >= 8.6; absent in older reports: none).
     #[serde(default)]
     pub hardware_compatibility: crate::config::HardwareCompatibility,
     /// TensorRT's timing cache during the build (`None`: the default, see `BuildConfig`).
@@ -131,8 +129,6 @@ impl BuildFlags {
             profiles: config.profiles.iter().map(profile_inputs).collect(),
             calibration_profile: config.calibration_profile.as_ref().map(profile_inputs),
             version_compatible: config.version_compatible,
-            hardware_compatible: config.hardware_compatibility
-                != crate::config::HardwareCompatibility::None,
             hardware_compatibility: config.hardware_compatibility,
             layer_timing_cache: config.layer_timing_cache,
             device: config.device,

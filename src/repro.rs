@@ -12,15 +12,16 @@
 use crate::builder::{BuildOutput, Builder};
 use crate::calibrator::Calibrator;
 use crate::config::BuildConfig;
-use crate::engine::Runtime;
+use crate::engine::{Engine, Runtime};
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::report::{BuildReport, ReportDiff};
 
-/// The builds, their reports, and the diffs of builds 2..n against build 1.
-#[derive(Debug)]
+/// The builds, their engines and reports, and the diffs of builds 2..n against build 1.
 pub struct RepeatedBuilds {
     pub outputs: Vec<BuildOutput>,
+    /// The deserialized engines, one per build (for [`RepeatedBuilds::compare_outputs`]).
+    pub engines: Vec<Engine>,
     pub reports: Vec<BuildReport>,
     /// `diffs[i]` compares build `i + 2` with build 1.
     pub diffs: Vec<ReportDiff>,
@@ -43,6 +44,11 @@ impl RepeatedBuilds {
                 .diffs
                 .iter()
                 .all(|d| d.identical || d.only_reformat_tactics_differ())
+    }
+
+    /// Runs every build's engine on the same seeded input; see [`compare_outputs`].
+    pub fn compare_outputs(&self, device: usize, seed: u64) -> Result<OutputComparison> {
+        compare_outputs(&self.engines, device, seed)
     }
 
     /// The engine files are byte-for-byte the same.
@@ -91,6 +97,7 @@ pub fn build_repeated(
     let mut outputs = Vec::with_capacity(n);
     let mut reports = Vec::with_capacity(n);
     let mut audit_times = Vec::with_capacity(n);
+    let mut engines = Vec::with_capacity(n);
     // A single build records nothing: the selector costs TensorRT's layer timing cache.
     let first_config = match mode {
         RepeatMode::ReplayFirst if n > 1 => config.clone().with_record_tactics(true),
@@ -121,12 +128,14 @@ pub fn build_repeated(
         }
         audit_times.push(started.elapsed().saturating_sub(out.build_time));
         on_build(i, &out, &report);
+        engines.push(engine);
         outputs.push(out);
         reports.push(report);
     }
     let diffs = diff_against_first(&reports);
     Ok(RepeatedBuilds {
         outputs,
+        engines,
         reports,
         diffs,
         audit_times,
@@ -158,32 +167,25 @@ impl OutputComparison {
     }
 }
 
-/// Runs every plan on the same seeded input (uniform in [-1, 1) per f32 element; dynamic inputs
-/// take profile 0's opt shape) and compares the outputs with the first plan's. This is what
-/// different reformat kernels, the last difference tactic replay leaves, actually change.
-pub fn compare_outputs(
-    runtime: &Runtime,
-    plans: &[&[u8]],
-    device: usize,
-    seed: u64,
-) -> Result<OutputComparison> {
-    let ctx = crate::builder::cuda_context(device)?;
-    let mut results: Vec<Vec<(String, ndarray::ArrayD<f32>)>> = Vec::with_capacity(plans.len());
-    let mut inputs: Option<Vec<(String, ndarray::ArrayD<f32>)>> = None;
-    for plan in plans {
-        let engine = runtime.deserialize(plan)?;
-        if inputs.is_none() {
-            inputs = Some(seeded_inputs(&engine, seed)?);
-        }
-        let given = inputs.as_ref().expect("set above");
-        let mut context = engine.create_context(ctx.new_stream()?)?;
-        let views: Vec<(&str, ndarray::ArrayViewD<'_, f32>)> =
-            given.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
-        results.push(context.run(&views)?);
-    }
-    let Some((first, rest)) = results.split_first() else {
+/// Runs every engine on the same seeded input (uniform in [-1, 1) per f32 element; dynamic
+/// inputs take profile 0's opt shape) and compares the outputs with the first engine's. This is
+/// what different reformat kernels, the last difference tactic replay leaves, actually change.
+pub fn compare_outputs(engines: &[Engine], device: usize, seed: u64) -> Result<OutputComparison> {
+    let Some(first_engine) = engines.first() else {
         return Ok(OutputComparison { per_build: vec![] });
     };
+    let ctx = crate::builder::cuda_context(device)?;
+    let stream = ctx.new_stream()?;
+    let inputs = seeded_inputs(first_engine, seed)?;
+    let views: Vec<(&str, ndarray::ArrayViewD<'_, f32>)> =
+        inputs.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
+    let mut results = Vec::with_capacity(engines.len());
+    for engine in engines {
+        results.push(engine.create_context(stream.clone())?.run(&views)?);
+    }
+    let (first, rest) = results
+        .split_first()
+        .expect("one result per engine, at least one");
     let per_build = rest
         .iter()
         .map(|outs| {
@@ -217,16 +219,9 @@ fn seeded_inputs(
     engine: &crate::engine::Engine,
     seed: u64,
 ) -> Result<Vec<(String, ndarray::ArrayD<f32>)>> {
-    let mut state = seed;
-    let mut next = move || {
-        // SplitMix64: small, seedable, the same everywhere.
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    };
+    let mut rng = trt_calib_data::SplitMix64(seed);
+    // 24 random bits: exact in f32.
+    let mut next = move || ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
     let mut inputs = Vec::new();
     for t in engine.inputs() {
         let mut shape = t.shape.clone();

@@ -396,25 +396,8 @@ fn gpu_08_replay_reproduces_resnet18_layers_tactics_and_outputs() {
         |_, _, _| {},
     )
     .unwrap();
-    let rt = Runtime::new().unwrap();
-    let plans = |r: &trt::repro::RepeatedBuilds| -> Vec<Vec<u8>> {
-        r.outputs.iter().map(|o| o.plan.clone()).collect()
-    };
-    let (pr, pi) = (plans(&replayed), plans(&independent));
-    let outputs_replayed = trt::repro::compare_outputs(
-        &rt,
-        &pr.iter().map(|p| p.as_slice()).collect::<Vec<_>>(),
-        0,
-        1,
-    )
-    .unwrap();
-    let outputs_independent = trt::repro::compare_outputs(
-        &rt,
-        &pi.iter().map(|p| p.as_slice()).collect::<Vec<_>>(),
-        0,
-        1,
-    )
-    .unwrap();
+    let outputs_replayed = replayed.compare_outputs(0, 1).unwrap();
+    let outputs_independent = independent.compare_outputs(0, 1).unwrap();
     let summary = |r: &trt::repro::RepeatedBuilds| -> Vec<serde_json::Value> {
         r.diffs
             .iter()

@@ -83,7 +83,7 @@ mod pixels;
 mod spec;
 
 pub use error::{Error, Result};
-pub use pipeline::{Batch, BatchSource, Pipeline};
+pub use pipeline::{Batch, BatchSource, Pipeline, SplitMix64};
 pub use spec::{
     ChannelOrder, Input, Interpolation, LastBatch, Layout, OnBadFile, PerChannel, Preprocess,
     Resize, Source, Spec,

@@ -180,10 +180,12 @@ fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// SplitMix64: tiny, fixed forever, so a seed gives the same order on every platform and version.
-struct SplitMix64(u64);
+/// SplitMix64: tiny, fixed forever, so a seed gives the same sequence on every platform and
+/// version (shuffles here; seeded test inputs in `trt::repro`).
+pub struct SplitMix64(pub u64);
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -195,7 +197,7 @@ impl SplitMix64 {
 fn shuffle(order: &mut [usize], seed: u64) {
     let mut rng = SplitMix64(seed);
     for i in (1..order.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
 }

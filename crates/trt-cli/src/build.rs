@@ -460,8 +460,7 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
     if let Some(tc) = &args.timing_cache {
         // Build 1's cache: the replaying builds run with the cache off. A build that replayed
         // --tactics-in with the cache off has nothing to write: keep the file as it is.
-        let cache_on = args.layer_timing_cache.unwrap_or(args.tactics_in.is_none());
-        if cache_on && !first.timing_cache.is_empty() {
+        if config.timing_cache_enabled() && !first.timing_cache.is_empty() {
             trt::write_atomic(tc, &first.timing_cache)
                 .with_context(|| format!("cannot write {}", tc.display()))?;
         } else {
@@ -570,9 +569,7 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
                 "differ"
             }
         )?;
-        let plans: Vec<&[u8]> = repeated.outputs.iter().map(|o| o.plan.as_slice()).collect();
-        let runtime = trt::Runtime::with_logger(builder.logger().clone())?;
-        let outputs = trt::repro::compare_outputs(&runtime, &plans, config.device, 1)?;
+        let outputs = repeated.compare_outputs(config.device, 1)?;
         for (i, d) in outputs.per_build.iter().enumerate() {
             writeln!(
                 out,

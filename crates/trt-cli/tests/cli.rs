@@ -476,6 +476,21 @@ fn build_checks_arguments_before_loading_tensorrt() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("MIN <= OPT <= MAX"), "{}", stderr(&o));
+
+    for (flag, value, says) in [
+        ("--layer-timing-cache", "maybe", "expected on or off"),
+        (
+            "--hardware-compat",
+            "turing",
+            "expected none, ampere-plus or same-cc",
+        ),
+    ] {
+        let o = trt(&["build", s(&onnx), "-o", "/tmp/never.engine", flag, value]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+    let o = trt(&["build", s(&onnx), "-o", "/tmp/never.engine", "--exact"]);
+    assert_eq!(o.status.code(), Some(2), "--exact needs --check-identical");
 }
 
 #[test]
