@@ -154,14 +154,21 @@ impl Builder {
                 "the network was created by another Builder".into(),
             ));
         }
-        match config.precision {
+        let out = match config.precision {
             Precision::StrictInt8 => self.build_strict(network, config, calibrator),
             Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
                 strict::keep_out(network, &config.keep_out_of_int8, config.fallback)?;
                 self.build_once(network, config, calibrator, Constraints::Prefer, None)
             }
             _ => self.build_once(network, config, calibrator, Constraints::None, None),
-        }
+        }?;
+        // Only now, with the engine built from a complete calibration, does the table reach
+        // the disk: a failed build never creates or replaces one.
+        crate::calibrator::save_table(
+            config.calibration_cache.as_ref(),
+            out.calibration_table.as_deref(),
+        )?;
+        Ok(out)
     }
 
     /// Strict INT8 (see `strict` for the rules):
@@ -469,11 +476,11 @@ impl Builder {
             sys::trt_config_set_algorithm_selector(c, std::ptr::null_mut());
         }
         let (mut calibration_table, mut batches, mut calls) = (None, 0, 0);
-        if let Some(results) = bound.map(BoundCalibrator::finish) {
-            if let Some(e) = results.error {
+        if let Some(mut results) = bound.map(BoundCalibrator::finish) {
+            if let Some(e) = results.error.take() {
                 return Err(e);
             }
-            calibration_table = results.table_written;
+            calibration_table = results.calibrated_table();
             batches = results.batches;
             calls = results.get_batch_calls;
         }

@@ -450,9 +450,13 @@ pub(crate) struct CalibrationSession<'c> {
     /// The table handed to TensorRT, if any (kept alive for readCalibrationCache).
     table_given: Option<Vec<u8>>,
     cache: Option<CachePolicy>,
+    /// What TensorRT handed writeCalibrationCache. Kept in memory only: the table reaches the
+    /// disk (atomically) once the whole build succeeded, see [`SessionResults::calibrated_table`].
     pub(crate) table_written: Option<Vec<u8>>,
     pub(crate) batches: usize,
     pub(crate) get_batch_calls: usize,
+    /// The calibrator said "no more data" (every batch was consumed).
+    pub(crate) ended: bool,
     pub(crate) error: Option<Error>,
 }
 
@@ -500,6 +504,7 @@ impl<'c> CalibrationSession<'c> {
             table_written: None,
             batches: 0,
             get_batch_calls: 0,
+            ended: false,
             error: None,
         })
     }
@@ -580,7 +585,10 @@ impl<'c> CalibrationSession<'c> {
         };
         match self.calibrator.next_batch(&mut batch) {
             Ok(true) => {}
-            Ok(false) => return 0,
+            Ok(false) => {
+                self.ended = true;
+                return 0;
+            }
             Err(e) => return self.fail(e),
         }
         if let Some(missing) = self.inputs.iter().find(|i| !i.filled) {
@@ -620,17 +628,14 @@ impl<'c> CalibrationSession<'c> {
         }
     }
 
+    /// Keeps the table in memory. Writing it here would leave a table computed from part of
+    /// the data whenever a later batch fails (TensorRT writes the table even then).
     fn write_cache(&mut self, data: *const c_void, length: usize) {
         if data.is_null() || length == 0 {
             return;
         }
         // SAFETY: TensorRT passes `length` readable bytes.
         let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec();
-        if let Some(policy) = &self.cache {
-            if let Err(e) = write_atomic(&policy.path, &bytes) {
-                self.fail(e);
-            }
-        }
         self.table_written = Some(bytes);
     }
 }
@@ -758,6 +763,31 @@ pub(crate) struct SessionResults {
     pub(crate) table_written: Option<Vec<u8>>,
     pub(crate) batches: usize,
     pub(crate) get_batch_calls: usize,
+    pub(crate) ended: bool,
+}
+
+impl SessionResults {
+    /// The table TensorRT wrote, only when it comes from a complete calibration: no callback
+    /// failed, at least one batch was consumed and the calibrator reached the end of its data.
+    pub(crate) fn calibrated_table(&mut self) -> Option<Vec<u8>> {
+        if self.error.is_none() && self.ended && self.batches > 0 {
+            self.table_written.take()
+        } else {
+            None
+        }
+    }
+}
+
+/// Writes a table that a successful build calibrated to the policy's path (atomically), unless
+/// the policy only reads. Called once the whole build succeeded, never from a callback.
+pub(crate) fn save_table(policy: Option<&CachePolicy>, table: Option<&[u8]>) -> Result<bool> {
+    match (policy, table) {
+        (Some(policy), Some(bytes)) if policy.mode != CacheMode::Require => {
+            write_atomic(&policy.path, bytes)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 impl<'c> BoundCalibrator<'c> {
@@ -807,6 +837,7 @@ impl<'c> BoundCalibrator<'c> {
             table_written: session.table_written.take(),
             batches: session.batches,
             get_batch_calls: session.get_batch_calls,
+            ended: session.ended,
         }
     }
 }
@@ -851,8 +882,24 @@ pub mod vtable {
             self.0.session.batches
         }
 
+        /// What writeCalibrationCache handed over (held in memory, never written by the callback).
         pub fn table_written(&self) -> Option<&[u8]> {
             self.0.session.table_written.as_deref()
+        }
+
+        /// Ends the session as a build does, and saves its table to the session's policy path
+        /// exactly as a successful build would: only a complete calibration's table is written.
+        /// Returns the stored error (if any) and whether a file was written.
+        pub fn finish_and_save(self) -> Result<(Option<Error>, bool)> {
+            let policy = self.0.session.cache.clone();
+            let mut results = self.0.finish();
+            let table = results.calibrated_table();
+            let written = if results.error.is_none() {
+                save_table(policy.as_ref(), table.as_deref())?
+            } else {
+                false
+            };
+            Ok((results.error, written))
         }
 
         /// Address of input `name`'s buffer (what getBatch writes into `bindings`).

@@ -249,7 +249,8 @@ fn cache_round_trip_and_rejected_table_detection() {
     ))
     .unwrap();
 
-    // writeCalibrationCache: written atomically to the policy's path.
+    // writeCalibrationCache: held in memory; the file is written only when the session ends
+    // after a complete calibration (what a successful build does).
     let mut c = Counting {
         batches: 1,
         next: 0,
@@ -263,13 +264,15 @@ fn cache_round_trip_and_rejected_table_detection() {
         Some(CachePolicy::read_write(&path)),
     )
     .unwrap();
+    assert!(get_batch(&h, &["image", "im_info"]).0);
+    assert!(!get_batch(&h, &["image", "im_info"]).0, "end of data");
     assert_eq!(
         unsafe {
             sys::trt_calibrator_vcall_write_cache(h.raw(), table.as_ptr().cast(), table.len())
         },
         0
     );
-    assert_eq!(std::fs::read(&path).unwrap(), table);
+    assert!(!path.exists(), "the callback itself writes no file");
     assert_eq!(h.table_written().unwrap(), &table[..]);
     // Without a table given, readCalibrationCache says "none".
     let (mut data, mut len) = (ptr::null(), 99usize);
@@ -279,7 +282,10 @@ fn cache_round_trip_and_rejected_table_detection() {
     );
     assert!(data.is_null());
     assert_eq!(len, 0);
-    drop(h);
+    let (error, written) = h.finish_and_save().unwrap();
+    assert!(error.is_none());
+    assert!(written);
+    assert_eq!(std::fs::read(&path).unwrap(), table);
 
     // readCalibrationCache hands TensorRT the given table, byte for byte.
     let mut c = Counting {
@@ -389,4 +395,115 @@ fn data_calibrator_refuses_data_that_does_not_match_the_network() {
         ),
         "{err}"
     );
+}
+
+/// Fills batches 0 and 1, then fails: what a bad file in the third batch does.
+struct FailsAtThird {
+    next: usize,
+}
+
+impl Calibrator for FailsAtThird {
+    fn next_batch(&mut self, batch: &mut CalibrationBatch<'_>) -> trt::Result<bool> {
+        if self.next == 2 {
+            return Err(Error::Calibration(
+                "photo_17.jpg: 1 channel, expected 3".into(),
+            ));
+        }
+        batch.copy_from_host("image", &[0.5f32; 6])?;
+        batch.copy_from_host("im_info", &[1.0f32; 4])?;
+        self.next += 1;
+        Ok(true)
+    }
+}
+
+/// A calibration that fails at its third batch, after which TensorRT still calls
+/// writeCalibrationCache with the table it computed from two batches: no file appears, and a
+/// table that was already there is left byte for byte as it was.
+#[test]
+fn a_failed_calibration_creates_or_replaces_no_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let partial = b"TRT-8503-EntropyCalibration2\nimage: 3c010a14\n".to_vec();
+    for existing in [
+        None,
+        Some(b"TRT-8503-EntropyCalibration2\nimage: 3d2020d2\n".to_vec()),
+    ] {
+        let path = dir.path().join("x.calib");
+        let _ = std::fs::remove_file(&path);
+        if let Some(old) = &existing {
+            std::fs::write(&path, old).unwrap();
+        }
+        let mut c = FailsAtThird { next: 0 };
+        // Recalibrate: the policy that replaces an existing table.
+        let h = Harness::new(
+            &mut c,
+            inputs(),
+            None,
+            None,
+            Some(CachePolicy::recalibrate(&path)),
+        )
+        .unwrap();
+        assert!(get_batch(&h, &["image", "im_info"]).0);
+        assert!(get_batch(&h, &["image", "im_info"]).0);
+        assert!(
+            !get_batch(&h, &["image", "im_info"]).0,
+            "the third batch fails"
+        );
+        assert_eq!(
+            unsafe {
+                sys::trt_calibrator_vcall_write_cache(
+                    h.raw(),
+                    partial.as_ptr().cast(),
+                    partial.len(),
+                )
+            },
+            0
+        );
+        let (error, written) = h.finish_and_save().unwrap();
+        let error = error.expect("the batch error comes back").to_string();
+        assert!(error.contains("photo_17.jpg"), "{error}");
+        assert!(!written);
+        match &existing {
+            None => assert!(
+                !path.exists(),
+                "a table appeared after a failed calibration"
+            ),
+            Some(old) => assert_eq!(&std::fs::read(&path).unwrap(), old),
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != "x.calib")
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+}
+
+/// TensorRT may write a table although the calibrator never reached the end of its data (a
+/// panic in the callback): that table is incomplete and never saved either.
+#[test]
+fn a_panicking_calibrator_saves_no_table() {
+    struct Panics;
+    impl Calibrator for Panics {
+        fn next_batch(&mut self, _: &mut CalibrationBatch<'_>) -> trt::Result<bool> {
+            panic!("decoder bug")
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.calib");
+    let mut c = Panics;
+    let h = Harness::new(
+        &mut c,
+        inputs(),
+        None,
+        None,
+        Some(CachePolicy::read_write(&path)),
+    )
+    .unwrap();
+    assert!(!get_batch(&h, &["image", "im_info"]).0);
+    let t = b"TRT-8503-EntropyCalibration2\n";
+    unsafe { sys::trt_calibrator_vcall_write_cache(h.raw(), t.as_ptr().cast(), t.len()) };
+    let (error, written) = h.finish_and_save().unwrap();
+    assert!(error.unwrap().to_string().contains("decoder bug"));
+    assert!(!written);
+    assert!(!path.exists());
 }
