@@ -24,6 +24,9 @@ pub(crate) struct BuilderInner {
     pub(crate) raw: NonNull<sys::trt_builder>,
     pub(crate) logger: Arc<Logger>,
     pub(crate) lib: &'static sys::Library,
+    /// The device's primary context, kept alive for the builder and made current on the
+    /// building thread: TensorRT builds on the thread's current device.
+    pub(crate) context: Arc<CudaContext>,
 }
 
 // SAFETY: IBuilder may be used from any thread, one call at a time; `Builder::build` takes &self
@@ -86,15 +89,25 @@ impl BuildOutput {
 }
 
 impl Builder {
-    /// Loads TensorRT (once per process) and creates a builder with a logger that forwards to `log`.
+    /// Loads TensorRT (once per process) and creates a builder on CUDA device 0 with a logger
+    /// that forwards to `log`.
     pub fn new() -> Result<Builder> {
-        Builder::with_logger(Arc::new(Logger::new()?))
+        Builder::on_device(0)
+    }
+
+    /// A builder on CUDA device `device` (checked against the devices present).
+    pub fn on_device(device: usize) -> Result<Builder> {
+        Builder::with_logger_on_device(Arc::new(Logger::new()?), device)
     }
 
     pub fn with_logger(logger: Arc<Logger>) -> Result<Builder> {
+        Builder::with_logger_on_device(logger, 0)
+    }
+
+    pub fn with_logger_on_device(logger: Arc<Logger>, device: usize) -> Result<Builder> {
         let lib = sys::Library::get()?;
         // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
-        let _ctx = cuda_context(0)?;
+        let context = cuda_context(device)?;
         let raw = out!(sys::trt_builder_create, lib.builder_factory(), logger.raw(); *mut sys::trt_builder)
             .map_err(|e| with_log(e, &logger))?;
         Ok(Builder {
@@ -102,8 +115,14 @@ impl Builder {
                 raw: NonNull::new(raw).expect("checked by the shim"),
                 logger,
                 lib,
+                context,
             }),
         })
+    }
+
+    /// The CUDA device this builder builds for.
+    pub fn device(&self) -> usize {
+        self.inner.context.ordinal()
     }
 
     pub fn logger(&self) -> &Arc<Logger> {
@@ -154,6 +173,17 @@ impl Builder {
                 "the network was created by another Builder".into(),
             ));
         }
+        if config.device != self.device() {
+            return Err(Error::Invalid(format!(
+                "the build config names CUDA device {} but the builder was created on device {}: \
+                 create it with Builder::on_device({})",
+                config.device,
+                self.device(),
+                config.device
+            )));
+        }
+        // The building thread may not be the one that created the builder.
+        self.inner.context.bind_to_thread()?;
         let out = match config.precision {
             Precision::StrictInt8 => self.build_strict(network, config, calibrator),
             Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
@@ -190,6 +220,7 @@ impl Builder {
         let mut released: Vec<(String, String)> = Vec::new();
 
         // 1. Probe.
+        log::info!(target: "trt::build", "strict INT8 probe: {} layers forced", plan.forced.len());
         self.inner.logger.take_messages();
         // No tactic recording or replay in the probe: only the final engine's tactics matter.
         let probe_config = BuildConfig {
@@ -221,6 +252,12 @@ impl Builder {
 
         // 2. Enforce.
         for attempt in 1..=strict::MAX_RETRIES {
+            log::info!(
+                target: "trt::build",
+                "strict INT8 build {attempt}: {} layers forced, {} released",
+                plan.forced.len(),
+                released.len()
+            );
             self.inner.logger.take_messages();
             #[allow(clippy::option_as_ref_deref)]
             // the reborrow must shorten the object lifetime too
@@ -315,6 +352,16 @@ impl Builder {
         table_override: Option<Vec<u8>>,
     ) -> Result<BuildOutput> {
         let started = Instant::now();
+        log::info!(
+            target: "trt::build",
+            "building: {:?}{}",
+            config.precision,
+            match constraints {
+                Constraints::None => "",
+                Constraints::Prefer => ", precision constraints preferred",
+                Constraints::Obey => ", precision constraints obeyed",
+            }
+        );
         let mut no_data = NoData;
         let b = self.inner.raw.as_ptr();
         let cfg = Owned::new(
@@ -410,7 +457,6 @@ impl Builder {
 
         // INT8 calibration: our calibrator, a table, or both.
         let mut bound = None;
-        let mut calibration_context = None;
         if config.precision.uses_int8() {
             let inputs = calibration_inputs(network, config)?;
             let table = match table_override {
@@ -434,9 +480,7 @@ impl Builder {
                     (&mut no_data, table_algorithm(config, bytes)?)
                 }
             };
-            let ctx = cuda_context(config.device)?;
-            let stream = ctx.new_stream()?;
-            calibration_context = Some(ctx);
+            let stream = self.inner.context.new_stream()?;
             let bc = BoundCalibrator::new(
                 calib,
                 algorithm,
@@ -484,7 +528,6 @@ impl Builder {
             batches = results.batches;
             calls = results.get_batch_calls;
         }
-        drop(calibration_context);
         let mem = Owned::new(
             built.map_err(|e| with_log(e, &self.inner.logger))?,
             sys::trt_host_memory_destroy,
@@ -513,6 +556,17 @@ impl Builder {
             .into_iter()
             .map(|(_, m)| m)
             .collect();
+        log::info!(
+            target: "trt::build",
+            "built in {:.1} s ({} bytes){}",
+            started.elapsed().as_secs_f64(),
+            plan.len(),
+            if batches > 0 {
+                format!(", calibrated on {batches} batches")
+            } else {
+                String::new()
+            }
+        );
         Ok(BuildOutput {
             plan,
             timing_cache,
@@ -680,14 +734,20 @@ fn make_profile(
     Ok(p)
 }
 
-/// The device's primary CUDA context, or a clear error when no CUDA driver is installed
-/// (cudarc would panic).
+/// The device's primary CUDA context, bound to this thread; a clear error when no CUDA driver is
+/// installed (cudarc would panic) or when the device does not exist.
 pub(crate) fn cuda_context(device: usize) -> Result<Arc<CudaContext>> {
     // SAFETY: only tries to open the driver library.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return Err(Error::Invalid(
             "no CUDA driver (libcuda.so) found: building and running engines needs an NVIDIA GPU and its driver".into(),
         ));
+    }
+    let count = CudaContext::device_count()?;
+    if device >= count.max(0) as usize {
+        return Err(Error::Invalid(format!(
+            "CUDA device {device} does not exist: this machine has {count} device(s), numbered from 0"
+        )));
     }
     Ok(CudaContext::new(device)?)
 }

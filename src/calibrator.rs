@@ -458,6 +458,7 @@ pub(crate) struct CalibrationSession<'c> {
     /// The calibrator said "no more data" (every batch was consumed).
     pub(crate) ended: bool,
     pub(crate) error: Option<Error>,
+    created: std::time::Instant,
 }
 
 impl<'c> CalibrationSession<'c> {
@@ -506,6 +507,7 @@ impl<'c> CalibrationSession<'c> {
             get_batch_calls: 0,
             ended: false,
             error: None,
+            created: std::time::Instant::now(),
         })
     }
 
@@ -534,6 +536,15 @@ impl<'c> CalibrationSession<'c> {
         self.get_batch_calls += 1;
         if self.error.is_some() {
             return 0;
+        }
+        if self.get_batch_calls == 1 {
+            // TensorRT builds its calibration engine before the first request: minutes on
+            // large models, so say when that step is over.
+            log::info!(
+                target: "trt::build",
+                "calibration engine ready after {:.1} s; calibrating",
+                self.created.elapsed().as_secs_f64()
+            );
         }
         if self.table_given.is_some() {
             // TensorRT only asks for data when it rejected the table it read: it would silently

@@ -334,12 +334,10 @@ impl BuildConfig {
             .unwrap_or(self.replay_tactics.is_none())
     }
 
-    /// Detailed by default when building INT8, so the build can be audited.
+    /// Detailed unless set: every precision needs it, for reports, `diff`, `--repeat` and strict
+    /// audits to see what each layer runs (FP32/FP16 engines are regression-tested too). It costs
+    /// a little plan size (layer metadata), measured in the README.
     pub(crate) fn effective_profiling(&self) -> ProfilingVerbosity {
-        self.profiling.unwrap_or(if self.precision.uses_int8() {
-            ProfilingVerbosity::Detailed
-        } else {
-            ProfilingVerbosity::LayerNamesOnly
-        })
+        self.profiling.unwrap_or(ProfilingVerbosity::Detailed)
     }
 }

@@ -80,6 +80,14 @@ impl EngineReport {
         m
     }
 
+    /// Whether the plan carries per-layer formats (built with detailed profiling). Without them
+    /// TensorRT tells only layer names: no precisions, formats or tactics.
+    pub fn is_detailed(&self) -> bool {
+        self.layers.iter().any(|l| {
+            !l.input_formats.is_empty() || !l.output_formats.is_empty() || l.tactic.is_some()
+        })
+    }
+
     /// The engine layer that computes network layer `name` (fused or not), if any survived.
     pub fn find_network_layer(&self, name: &str) -> Option<&EngineLayer> {
         self.layers

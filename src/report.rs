@@ -265,6 +265,36 @@ impl BuildReport {
         Ok(())
     }
 
+    /// A warning when an `Int8` build (not strict) runs few or none of its compute layers in
+    /// INT8: TensorRT picks each layer's precision by timing, and for small layers FP32 kernels
+    /// (no reformat to INT8) often win, so "INT8" may mean nothing ran INT8. `None` for other
+    /// precisions, for strict builds (their audit speaks), and when at least half run INT8.
+    pub fn int8_advice(&self) -> Option<String> {
+        if self.flags.precision != crate::Precision::Int8 {
+            return None;
+        }
+        let int8 = self.precision_counts.get("INT8").copied().unwrap_or(0);
+        let known: usize = self
+            .precision_counts
+            .iter()
+            .filter(|(p, _)| p.as_str() != "unknown")
+            .map(|(_, n)| n)
+            .sum();
+        if known == 0 || 2 * int8 >= known {
+            return None;
+        }
+        let what = if int8 == 0 {
+            format!("no compute layer runs INT8 (0 of {known})")
+        } else {
+            format!("only {int8} of {known} compute layers run INT8")
+        };
+        Some(format!(
+            "{what}: TensorRT chose each layer's precision by timing and found FP32/FP16 kernels faster \
+             (small layers, reformat costs), and a rebuild may choose differently. Use --strict-int8 \
+             (Precision::StrictInt8) to force INT8 wherever TensorRT has an INT8 kernel and audit it"
+        ))
+    }
+
     /// Parses a report (checks the marker and the format version).
     pub fn from_json(json: &str) -> Result<BuildReport> {
         let v: serde_json::Value = serde_json::from_str(json)
@@ -694,5 +724,63 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("format 99"));
+    }
+
+    #[test]
+    fn int8_builds_that_run_little_int8_are_told_to_use_strict_mode() {
+        let io = [];
+        let real = fixture("resnet18-int8-plain.a.inspector.json");
+        let int8 = BuildFlags::from_config(&BuildConfig::new(Precision::Int8));
+        let r = BuildReport::from_parts("8.5.3", &io, real.clone(), int8.clone());
+        assert!(r.precision_counts["INT8"] > 20, "{:?}", r.precision_counts);
+        assert_eq!(
+            r.int8_advice(),
+            None,
+            "a real INT8 ResNet-18 runs mostly INT8"
+        );
+
+        // What the README's Fashion-MNIST command printed on TensorRT 8.5.3: "FP32 8".
+        let mut fp32_only = r.clone();
+        fp32_only.precision_counts = [("FP32".to_string(), 8)].into_iter().collect();
+        let advice = fp32_only.int8_advice().expect("nothing ran INT8");
+        assert!(
+            advice.starts_with("no compute layer runs INT8 (0 of 8)"),
+            "{advice}"
+        );
+        assert!(advice.contains("--strict-int8"), "{advice}");
+
+        let mut few = r.clone();
+        few.precision_counts = [("FP32".to_string(), 5), ("INT8".to_string(), 3)]
+            .into_iter()
+            .collect();
+        let advice = few.int8_advice().unwrap();
+        assert!(
+            advice.starts_with("only 3 of 8 compute layers run INT8"),
+            "{advice}"
+        );
+
+        // Strict and FP32 builds get no such advice; neither do plans without precisions.
+        for flags in [
+            BuildFlags::from_config(&BuildConfig::new(Precision::StrictInt8)),
+            BuildFlags::from_config(&BuildConfig::new(Precision::Fp32)),
+        ] {
+            let mut other = fp32_only.clone();
+            other.flags = flags;
+            assert_eq!(other.int8_advice(), None);
+        }
+        let mut unknown = r.clone();
+        unknown.precision_counts = [("unknown".to_string(), 8)].into_iter().collect();
+        assert_eq!(unknown.int8_advice(), None);
+    }
+
+    #[test]
+    fn a_names_only_plan_is_not_detailed() {
+        let names_only = EngineReport::from_json(
+            r#"{"Layers": ["conv1 + relu1", "fc"], "Bindings": ["input", "logits"]}"#,
+        )
+        .unwrap();
+        assert!(!names_only.is_detailed());
+        assert_eq!(names_only.precision_counts()["unknown"], 2);
+        assert!(fixture("resnet18-int8-plain.a.inspector.json").is_detailed());
     }
 }

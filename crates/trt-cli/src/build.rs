@@ -1,6 +1,6 @@
 //! `trt build` and `trt calib`: ONNX in, engine (or calibration table) out.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,9 @@ fn calibrator(
         Some(trt_calib_data::BatchSource::batch_count(&pipeline) as u64),
         &label,
     );
+    // Without a terminal the bar draws nothing: print a line per batch instead, as cargo does.
+    let lines = !std::io::stderr().is_terminal() && log::max_level() >= log::LevelFilter::Warn;
+    let started = Instant::now();
     let c = DataCalibrator::new(pipeline)
         .with_algorithm(algorithm)
         .with_progress(move |done, total| {
@@ -352,6 +355,13 @@ fn calibrator(
                 pb.set_length(t as u64);
             }
             pb.set_position(done as u64);
+            if lines {
+                let total = total.map(|t| format!("/{t}")).unwrap_or_default();
+                eprintln!(
+                    "{label}: batch {done}{total}, {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             if Some(done) == total {
                 pb.finish_and_clear();
             }
@@ -376,7 +386,7 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
     common::require_tensorrt()?;
 
     let t_parse = Instant::now();
-    let builder = Builder::new()?;
+    let builder = Builder::on_device(config.device)?;
     let mut network = builder.network_from_onnx_file(&args.model)?;
     let parse_time = t_parse.elapsed();
     let algorithm = if args.minmax {
@@ -511,6 +521,9 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
         secs(audit_time)
     )?;
     crate::inspect::write_counts(&report.precision_counts, out)?;
+    if let Some(advice) = report.int8_advice() {
+        writeln!(out, "warning    {advice}")?;
+    }
     if first.timing_cache_refused() {
         writeln!(
             out,

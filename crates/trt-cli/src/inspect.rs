@@ -16,7 +16,7 @@ use crate::exit::Outcome;
 /// its precision and tactic, and layer counts by precision. Needs TensorRT and a GPU.
 ///
 /// Precisions and tactics are only known for engines built with detailed profiling
-/// (`trt build` does that for INT8).
+/// (`trt build` records it for every precision).
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     trt inspect model.engine\n  \
@@ -93,8 +93,17 @@ pub fn run(args: InspectArgs, out: &mut dyn Write) -> Result<Outcome> {
     write_layers(&report.layers, out)?;
     writeln!(out)?;
     write_counts(&info.precision_counts, out)?;
+    if !report.is_detailed() {
+        writeln!(out, "note      {NOT_DETAILED}")?;
+    }
     Ok(Outcome::Success)
 }
+
+/// Why a plan shows no precisions.
+pub const NOT_DETAILED: &str =
+    "this plan was built without detailed profiling, so TensorRT tells only its \
+    layer names: no precisions, formats or tactics. `trt build` records them for every precision; \
+    elsewhere build with ProfilingVerbosity::kDETAILED (trtexec --profilingVerbosity=detailed)";
 
 /// Layers with type, precision and tactic.
 pub fn write_layers(layers: &[EngineLayer], out: &mut dyn Write) -> Result<()> {

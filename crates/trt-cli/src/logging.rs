@@ -1,6 +1,6 @@
 //! `-v`/`-q`, for every command: log records go to stderr through `env_logger`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::Args;
 use log::LevelFilter;
@@ -42,6 +42,15 @@ pub fn init(verbosity: &Verbosity) {
         None => {
             builder.parse_default_env();
         }
+    }
+    // Long builds must not be silent in logs: without a terminal (CI, nohup, a Jetson over ssh
+    // with redirection) the build's phases with their times are shown, as cargo does.
+    let default_level = match verbosity.level() {
+        Some(level) => level == LevelFilter::Warn,
+        None => std::env::var_os("RUST_LOG").is_none(),
+    };
+    if default_level && !std::io::stderr().is_terminal() {
+        builder.filter_module("trt::build", LevelFilter::Info);
     }
     builder.format(|buf, record| {
         let level = record.level().as_str().to_ascii_lowercase();
