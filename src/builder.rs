@@ -218,6 +218,9 @@ impl Builder {
         let mut plan = strict::plan(network, &config.keep_out_of_int8)?;
         strict::apply(network, &plan)?;
         let mut released: Vec<(String, String)> = Vec::new();
+        // A given table is checked once, here, and its scales decide what may be INT8 at all.
+        let given = self.calibration_table(network, config, calibrator.as_deref())?;
+        self.release_unscaled(network, &mut plan, &mut released, given.as_deref(), config)?;
 
         // 1. Probe.
         log::info!(target: "trt::build", "strict INT8 probe: {} layers forced", plan.forced.len());
@@ -233,10 +236,11 @@ impl Builder {
             &probe_config,
             reborrow(&mut calibrator),
             Constraints::Prefer,
-            None,
+            given.clone(),
         )?;
         // When the probe calibrated, the enforcing builds use its table (the calibrator is spent).
-        let table = probe.calibration_table.clone();
+        let table = probe.calibration_table.clone().or(given);
+        self.release_unscaled(network, &mut plan, &mut released, table.as_deref(), config)?;
         let probe_report = self.engine_report(&probe.plan)?;
         let probe_audit = strict::audit(network, &plan, &[], &probe_report)?;
         for v in &probe_audit.violations {
@@ -334,6 +338,38 @@ impl Builder {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// Releases the forced layers whose outputs have no scale in `table` (nor a dynamic range
+    /// set on the network): TensorRT refuses INT8 outputs without one.
+    fn release_unscaled(
+        &self,
+        network: &mut Network,
+        plan: &mut strict::StrictPlan,
+        released: &mut Vec<(String, String)>,
+        table: Option<&[u8]>,
+        config: &BuildConfig,
+    ) -> Result<()> {
+        let Some(bytes) = table else {
+            return Ok(());
+        };
+        let path = config
+            .calibration_cache
+            .as_ref()
+            .map(|p| p.path.clone())
+            .unwrap_or_default();
+        let table = trt_calib_table::CalibrationTable::parse(bytes)
+            .map_err(|source| Error::Table(trt_calib_table::TableError::Parse { path, source }))?;
+        let ranged = network.ranged_tensors().clone();
+        let unscaled = strict::unscaled(network, plan, &|t: &str| {
+            table.get(t).is_some() || ranged.contains(t)
+        })?;
+        for (name, why) in &unscaled {
+            log::info!(target: "trt::strict", "keeping `{name}` out of INT8: {why}");
+        }
+        strict::release(network, plan, &unscaled, config.fallback)?;
+        released.extend(unscaled);
+        Ok(())
     }
 
     fn engine_report(&self, plan: &[u8]) -> Result<EngineReport> {

@@ -105,6 +105,9 @@ pub struct Network {
     parser: Option<NonNull<sys::trt_parser>>,
     pub(crate) builder: Arc<BuilderInner>,
     source: String,
+    /// Tensors given a dynamic range through [`Network::set_dynamic_range`]: they have an INT8
+    /// scale without a calibration table.
+    ranged: std::collections::HashSet<String>,
 }
 
 // SAFETY: a network is only touched through &mut self or &self by one thread at a time (it is not Sync).
@@ -121,6 +124,7 @@ impl Network {
             parser: None,
             builder,
             source: model.label(),
+            ranged: Default::default(),
         };
         let factory = network.builder.lib.parser_factory()?;
         let parser = out!(sys::trt_parser_create, factory, raw.as_ptr(), network.builder.logger.raw(); *mut sys::trt_parser)?;
@@ -301,6 +305,11 @@ impl Network {
         })
     }
 
+    /// Tensors given a dynamic range through [`Network::set_dynamic_range`].
+    pub fn ranged_tensors(&self) -> &std::collections::HashSet<String> {
+        &self.ranged
+    }
+
     /// Sets a tensor's INT8 dynamic range by name (explicit ranges instead of calibration).
     pub fn set_dynamic_range(&mut self, tensor: &str, min: f32, max: f32) -> Result<()> {
         for l in 0..self.layer_count()? {
@@ -309,7 +318,9 @@ impl Network {
             for o in 0..n {
                 let t = out!(sys::trt_layer_output, layer, o; *mut sys::trt_tensor)?;
                 if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == tensor {
-                    return ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) });
+                    ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) })?;
+                    self.ranged.insert(tensor.to_string());
+                    return Ok(());
                 }
             }
         }

@@ -106,7 +106,9 @@ fn constant_tensors(layers: &[LayerInfo], network_inputs: &HashSet<String>) -> H
                 .iter()
                 .flatten()
                 .all(|t| constant.contains(t) && !network_inputs.contains(t));
-            if l.kind == "CONSTANT" || (all_const && l.inputs.iter().flatten().next().is_some()) {
+            // A layer without inputs (CONSTANT, or a FILL with static dimensions, which is how
+            // TensorRT imports ONNX ConstantOfShape weights) produces a constant.
+            if l.kind == "CONSTANT" || all_const {
                 constant.extend(l.outputs.iter().map(|(n, _)| n.clone()));
             }
         }
@@ -227,6 +229,34 @@ pub(crate) fn release(
     Ok(())
 }
 
+/// Forced layers with a float output that has no INT8 scale: not in the calibration table and
+/// no dynamic range set. TensorRT cannot write such a tensor in INT8 ("Missing scale and
+/// zero-point for tensor ...", a build error when the constraints are obeyed), so these layers
+/// are released, each with the tensor that lacks its scale. Network outputs keep their declared
+/// type and need no scale.
+pub(crate) fn unscaled(
+    network: &Network,
+    plan: &StrictPlan,
+    scaled: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>> {
+    let outputs = network_outputs(network)?;
+    let mut found = Vec::new();
+    for &i in &plan.forced {
+        let l = network.layer(i)?;
+        if let Some((tensor, _)) = l
+            .outputs
+            .iter()
+            .find(|(t, dtype)| dtype.is_float() && !outputs.contains_key(t) && !scaled(t))
+        {
+            found.push((
+                l.name,
+                format!("its output `{tensor}` has no scale in the calibration table"),
+            ));
+        }
+    }
+    Ok(found)
+}
+
 /// `Int8` mode with exclusions: keep the named layers in the fallback precision (preferred).
 pub fn keep_out(network: &mut Network, filter: &LayerFilter, fallback: Fallback) -> Result<()> {
     let outputs = network_outputs(network)?;
@@ -238,17 +268,47 @@ pub fn keep_out(network: &mut Network, filter: &LayerFilter, fallback: Fallback)
     Ok(())
 }
 
-/// The forced layers TensorRT names in its error messages, each with the message.
+/// The forced layers TensorRT names in its error messages, each with the message: by layer
+/// name, or through a tensor it names ("Missing scale and zero-point for tensor X"): the forced
+/// layer that produces it, else the forced layers that read it.
 pub(crate) fn failing_layers(
     network: &Network,
     plan: &StrictPlan,
     messages: &[String],
 ) -> Result<Vec<(String, String)>> {
-    let mut failing = Vec::new();
-    for &i in &plan.forced {
-        let l = network.layer(i)?;
-        if let Some(m) = messages.iter().find(|m| mentions(m, &l.name)) {
-            failing.push((l.name, m.clone()));
+    let forced: Vec<LayerInfo> = plan
+        .forced
+        .iter()
+        .map(|&i| network.layer(i))
+        .collect::<Result<_>>()?;
+    let mut failing: Vec<(String, String)> = Vec::new();
+    let mut add = |l: &LayerInfo, m: &String| {
+        if !failing.iter().any(|(n, _)| *n == l.name) {
+            failing.push((l.name.clone(), m.clone()));
+        }
+    };
+    for m in messages {
+        let mut named = false;
+        for l in forced.iter().filter(|l| mentions(m, &l.name)) {
+            add(l, m);
+            named = true;
+        }
+        if named {
+            continue;
+        }
+        let producers: Vec<&LayerInfo> = forced
+            .iter()
+            .filter(|l| l.outputs.iter().any(|(t, _)| mentions(m, t)))
+            .collect();
+        if !producers.is_empty() {
+            producers.into_iter().for_each(|l| add(l, m));
+            continue;
+        }
+        for l in forced
+            .iter()
+            .filter(|l| l.inputs.iter().flatten().any(|t| mentions(m, t)))
+        {
+            add(l, m);
         }
     }
     Ok(failing)
@@ -268,7 +328,10 @@ fn mentions(message: &str, layer: &str) -> bool {
         let before = if at == 0 { b' ' } else { bytes[at - 1] };
         let end = at + layer.len();
         let after = if end >= bytes.len() { b' ' } else { bytes[end] };
-        (boundary(before) || before == b'_') && boundary(after)
+        // A full stop ends the name only when a space or the end follows ("tensor X. Tensor
+        // scale ..."): names such as `layer1.0` contain dots.
+        let full_stop = after == b'.' && bytes.get(end + 1).is_none_or(|c| c.is_ascii_whitespace());
+        (boundary(before) || before == b'_') && (boundary(after) || full_stop)
     })
 }
 
@@ -372,6 +435,52 @@ mod tests {
         assert!(mentions(m, "/layer1/layer1.0/relu/Relu"));
         assert!(!mentions(m, "/layer1/layer1.0/conv1"));
         assert!(!mentions(m, "layer1.0/conv1/Conv"));
+    }
+
+    fn layer(index: usize, kind: &str, inputs: &[&str], output: &str) -> LayerInfo {
+        LayerInfo {
+            index,
+            name: format!("{kind}_{index}"),
+            kind: kind.into(),
+            precision: DataType::Float,
+            precision_is_set: false,
+            inputs: inputs.iter().map(|t| Some(t.to_string())).collect(),
+            outputs: vec![(output.into(), DataType::Float)],
+        }
+    }
+
+    #[test]
+    fn weights_made_by_fill_layers_are_constants() {
+        // ONNX ConstantOfShape with a static shape: a FILL layer without inputs, reshaped before
+        // the Gemm (the `onnx` wheel's light_resnet50 builds its classifier this way).
+        let layers = vec![
+            layer(0, "CONVOLUTION", &["data"], "conv"),
+            layer(1, "FILL", &[], "fc_w"),
+            layer(2, "SHUFFLE", &["fc_w"], "fc_w_t"),
+            layer(3, "SHUFFLE", &["conv"], "flat"),
+            layer(4, "MATRIX_MULTIPLY", &["flat", "fc_w_t"], "fc"),
+        ];
+        let inputs: HashSet<String> = ["data".to_string()].into();
+        let constant = constant_tensors(&layers, &inputs);
+        let mut names: Vec<&str> = constant.iter().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["fc_w", "fc_w_t"]);
+        let filter = LayerFilter::default();
+        assert!(skip_reason(&layers[2], &filter, &constant)
+            .unwrap()
+            .contains("constants only"));
+        assert_eq!(skip_reason(&layers[3], &filter, &constant), None);
+        assert_eq!(skip_reason(&layers[4], &filter, &constant), None);
+    }
+
+    #[test]
+    fn mentions_sees_a_tensor_at_the_end_of_a_sentence() {
+        // TensorRT 8.5.3, strict INT8 on an ONNX-zoo ResNet-50 (Caffe2 export, opset 9).
+        let m = "4: [standardEngineBuilder.cpp::initCalibrationParams::1460] Error Code 4: Internal Error (Missing scale and zero-point for tensor (Unnamed Layer* 1832) [Shuffle]_output. Tensor scale and zero-point must be known when output type constraint for a tensor is set to int8 and BuilderFlag::kSTRICT_TYPES flag is set.)";
+        assert!(mentions(m, "(Unnamed Layer* 1832) [Shuffle]_output"));
+        assert!(!mentions(m, "(Unnamed Layer* 1832) [Shuffle]"));
+        assert!(!mentions(m, "(Unnamed Layer* 183) [Shuffle]_output"));
+        assert!(!mentions("layer /layer1.0/conv", "/layer1"));
     }
 
     #[test]
