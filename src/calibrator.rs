@@ -177,6 +177,37 @@ impl<'a> CalibrationBatch<'a> {
         Self::upload(stream, input, as_bytes(data))
     }
 
+    /// Copies raw host bytes of element type `dtype` into input `name`, checking type and size.
+    pub fn copy_bytes_from_host(
+        &mut self,
+        name: &str,
+        dtype: DataType,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let stream = self.stream;
+        let input = self.find(name)?;
+        check_host(&input.info, dtype, input.info.elements())?;
+        if bytes.len() != input.info.bytes() {
+            return Err(Error::Shape {
+                name: name.into(),
+                message: format!(
+                    "host data has {} bytes, the network input {:?} ({:?}) needs {}",
+                    bytes.len(),
+                    input.info.shape,
+                    input.info.dtype,
+                    input.info.bytes()
+                ),
+            });
+        }
+        Self::upload(stream, input, bytes)
+    }
+
+    /// Fails unless input `name` has element type `dtype`.
+    pub fn check_dtype(&mut self, name: &str, dtype: DataType) -> Result<()> {
+        let input = self.find(name)?;
+        check_host(&input.info, dtype, input.info.elements())
+    }
+
     /// Copies through a pinned staging buffer (the fast path): `staging` must hold exactly the input's bytes.
     pub fn copy_from_pinned(&mut self, name: &str, staging: &PinnedHostSlice<u8>) -> Result<()> {
         let stream = self.stream;
@@ -247,6 +278,39 @@ impl HostElement for i64 {
     const DTYPE: DataType = DataType::Int64;
 }
 
+/// The data pipeline's element type for a network input's type.
+fn data_dtype(name: &str, dtype: DataType) -> Result<trt_calib_data::DType> {
+    use trt_calib_data::DType as D;
+    Ok(match dtype {
+        DataType::Float => D::F32,
+        DataType::Half => D::F16,
+        DataType::Int32 => D::I32,
+        DataType::Int64 => D::I64,
+        DataType::Int8 => D::I8,
+        DataType::Uint8 => D::U8,
+        DataType::Bool => D::Bool,
+        other => {
+            return Err(Error::Shape {
+                name: name.into(),
+                message: format!("the data pipeline cannot produce {other:?} inputs"),
+            })
+        }
+    })
+}
+
+fn network_dtype(dtype: trt_calib_data::DType) -> Option<DataType> {
+    use trt_calib_data::DType as D;
+    Some(match dtype {
+        D::F32 => DataType::Float,
+        D::F16 => DataType::Half,
+        D::I32 => DataType::Int32,
+        D::I64 => DataType::Int64,
+        D::I8 => DataType::Int8,
+        D::U8 => DataType::Uint8,
+        D::Bool => DataType::Bool,
+    })
+}
+
 fn as_bytes<T: HostElement>(data: &[T]) -> &[u8] {
     // SAFETY: plain-old-data element types; the byte view covers exactly the slice.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast(), std::mem::size_of_val(data)) }
@@ -269,6 +333,7 @@ pub struct DataCalibrator<S: BatchSource> {
     names: Vec<String>,
     progress: Option<Progress>,
     done: usize,
+    skipped: usize,
 }
 
 impl<S: BatchSource> DataCalibrator<S> {
@@ -280,7 +345,13 @@ impl<S: BatchSource> DataCalibrator<S> {
             names: Vec::new(),
             progress: None,
             done: 0,
+            skipped: 0,
         }
+    }
+
+    /// Bad files the data check left out (`on_bad_file = "skip"`), known after `prepare`.
+    pub fn skipped_files(&self) -> usize {
+        self.skipped
     }
 
     pub fn with_algorithm(mut self, algorithm: CalibrationAlgorithm) -> Self {
@@ -313,7 +384,7 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
     ) -> Result<()> {
         let have = self.source.input_shapes().to_vec();
         for input in inputs {
-            let Some((_, shape)) = have.iter().find(|(n, _)| *n == input.name) else {
+            if !have.iter().any(|(n, _)| *n == input.name) {
                 return Err(Error::Calibration(format!(
                     "the network input `{}` has no calibration data; the data provides: {}",
                     input.name,
@@ -322,24 +393,6 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )));
-            };
-            if *shape != input.shape {
-                return Err(Error::Shape {
-                    name: input.name.clone(),
-                    message: format!(
-                        "calibration data has shape {shape:?}, the network expects {:?}",
-                        input.shape
-                    ),
-                });
-            }
-            if input.dtype != DataType::Float {
-                return Err(Error::Shape {
-                    name: input.name.clone(),
-                    message: format!(
-                        "the data pipeline yields f32; the network input is {:?}",
-                        input.dtype
-                    ),
-                });
             }
         }
         for (name, _) in &have {
@@ -351,6 +404,41 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
                 });
             }
         }
+        // The whole data set, before TensorRT builds its calibration engine (minutes on large
+        // models): every file decodes, shapes, dtypes and the batch size match the network.
+        let expected = inputs
+            .iter()
+            .map(|i| {
+                Ok(trt_calib_data::Expected::new(
+                    &i.name,
+                    i.shape.clone(),
+                    data_dtype(&i.name, i.dtype)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let report = self.source.check(&expected)?;
+        if !report.skipped.is_empty() {
+            log::warn!(
+                "calibration data: {} bad file(s) skipped (on_bad_file = \"skip\"): {}",
+                report.skipped.len(),
+                report
+                    .skipped
+                    .iter()
+                    .take(5)
+                    .map(|b| format!("{} ({})", b.path.display(), b.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+        log::info!(
+            target: "trt::build",
+            "calibration data checked: {} samples, {} batches, {} images decoded in {:.2} s",
+            report.samples,
+            report.batches,
+            report.images_checked,
+            report.seconds
+        );
+        self.skipped = report.skipped.len();
         self.staging.clear();
         if let Some(stream) = stream {
             for input in inputs {
@@ -372,21 +460,36 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
             None => return Ok(false),
             Some(b) => b?,
         };
+        let bytes = |name: &str| {
+            let dtype = host.dtype(name).and_then(|d| network_dtype(d));
+            match (host.bytes(name), dtype) {
+                (Some(b), Some(d)) => Ok((b, d)),
+                _ => Err(Error::Calibration(format!("batch has no input `{name}`"))),
+            }
+        };
         if self.staging.is_empty() {
             // No GPU (tests): plain copies into the bindings.
             for name in &self.names {
-                let data = host
-                    .as_slice(name)
-                    .ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
-                batch.copy_from_host(name, data)?;
+                let (data, dtype) = bytes(name)?;
+                batch.copy_bytes_from_host(name, dtype, data)?;
             }
         }
         for (name, pinned) in &mut self.staging {
-            let data = host
-                .as_slice(name)
-                .ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
+            let (data, dtype) = bytes(name)?;
+            batch.check_dtype(name, dtype)?;
             // Waits for the previous upload from this buffer, then overwrites it.
-            pinned.as_mut_slice()?.copy_from_slice(as_bytes(data));
+            let staged = pinned.as_mut_slice()?;
+            if staged.len() != data.len() {
+                return Err(Error::Shape {
+                    name: name.clone(),
+                    message: format!(
+                        "the batch holds {} bytes, the input needs {}",
+                        data.len(),
+                        staged.len()
+                    ),
+                });
+            }
+            staged.copy_from_slice(data);
             batch.copy_from_pinned(name, pinned)?;
         }
         self.done += 1;

@@ -389,12 +389,73 @@ fn data_calibrator_refuses_data_that_does_not_match_the_network() {
         .err()
         .expect("mismatch")
         .to_string();
+    // One error lists every mismatching input.
     assert!(
-        err.contains(
-            "tensor `image`: calibration data has shape [2, 4], the network expects [2, 3]"
-        ),
+        err.contains("input `image`: one sample is [4], the network expects [3]"),
         "{err}"
     );
+    assert!(
+        err.contains("input `im_info`: one sample is [4], the network expects [2]"),
+        "{err}"
+    );
+}
+
+/// An int32 network input (token ids) is filled with int32 bytes; int64 ids in the file are
+/// converted (with a range check) because the network's dtype is the default.
+#[test]
+fn data_calibrator_fills_integer_inputs_in_their_own_type() {
+    use ndarray::Array;
+    use trt_calib_data::{Input, Spec};
+    let dir = tempfile::tempdir().unwrap();
+    let ids = Array::from_shape_vec((4, 3), (0..12i64).map(|v| v * 1000).collect()).unwrap();
+    ndarray_npy::write_npy(dir.path().join("ids.npy"), &ids).unwrap();
+    let image = Array::from_shape_vec((4, 3), (0..12).map(|v| v as f32).collect()).unwrap();
+    ndarray_npy::write_npy(dir.path().join("image.npy"), &image).unwrap();
+    let spec = Spec::new(2)
+        .with_input(Input::npy("image", dir.path().join("image.npy")))
+        .with_input(Input::npy("ids", dir.path().join("ids.npy")));
+    let mut c = trt::DataCalibrator::new(spec.open().unwrap());
+    let inputs = vec![
+        CalibrationInput {
+            name: "image".into(),
+            shape: vec![2, 3],
+            dtype: DataType::Float,
+        },
+        CalibrationInput {
+            name: "ids".into(),
+            shape: vec![2, 3],
+            dtype: DataType::Int32,
+        },
+    ];
+    let h = Harness::new(&mut c, inputs.clone(), None, None, None).unwrap();
+    assert!(get_batch(&h, &["ids", "image"]).0);
+    assert!(get_batch(&h, &["ids", "image"]).0);
+    let ids: Vec<i32> = h
+        .host_data("ids")
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    assert_eq!(ids, [6000, 7000, 8000, 9000, 10000, 11000]);
+    assert_eq!(
+        floats(h.host_data("image").unwrap()),
+        [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+    );
+    drop(h);
+
+    // Out of the int32 range: refused before TensorRT would see a batch, naming the value.
+    let big = Array::from_shape_vec((4, 3), vec![3_000_000_000i64; 12]).unwrap();
+    ndarray_npy::write_npy(dir.path().join("big.npy"), &big).unwrap();
+    let spec = Spec::new(2)
+        .with_input(Input::npy("image", dir.path().join("image.npy")))
+        .with_input(Input::npy("ids", dir.path().join("big.npy")));
+    let mut c = trt::DataCalibrator::new(spec.open().unwrap());
+    let err = Harness::new(&mut c, inputs, None, None, None)
+        .err()
+        .expect("out of range")
+        .to_string();
+    assert!(err.contains("3000000000"), "{err}");
+    assert!(err.contains("int32"), "{err}");
 }
 
 /// Fills batches 0 and 1, then fails: what a bad file in the third batch does.

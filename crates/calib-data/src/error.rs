@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::check::CheckFailure;
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -29,6 +31,16 @@ pub enum Error {
         /// What the decoder said.
         #[source]
         source: image::ImageError,
+    },
+
+    /// A file is cut short: a JPEG without its end-of-image marker (which the decoder accepts
+    /// without a word, making up the missing part).
+    #[error("image {} is truncated: {message}", path.display())]
+    Truncated {
+        /// The image file.
+        path: PathBuf,
+        /// Where the data ends.
+        message: String,
     },
 
     /// A decoded image has a channel count other than the spec's.
@@ -77,6 +89,22 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+
+    /// An array's values do not convert exactly to the input's dtype.
+    #[error("input `{input}`: cannot use {}: {message}", path.display())]
+    Convert {
+        /// The array file.
+        path: PathBuf,
+        /// The input.
+        input: String,
+        /// The value, its index and the types.
+        message: String,
+    },
+
+    /// [`Pipeline::check`](crate::Pipeline::check) found bad files or inputs that do not match:
+    /// every problem in one list, with the fixes.
+    #[error("{0}")]
+    Check(Box<CheckFailure>),
 
     /// Inputs yield different numbers of samples.
     #[error("inputs yield different numbers of samples: {}", counts.iter().map(|(n, c)| format!("`{n}` has {c}")).collect::<Vec<_>>().join(", "))]
@@ -127,6 +155,7 @@ impl Error {
         matches!(
             self,
             Error::Decode { .. }
+                | Error::Truncated { .. }
                 | Error::Channels { .. }
                 | Error::ImageSize { .. }
                 | Error::Io { .. }

@@ -5,47 +5,170 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use half::f16;
+use ndarray::{ArrayD, ArrayViewD, Dimension, IxDyn};
 use rayon::prelude::*;
 
 use crate::arrays;
+use crate::check::{self, BadFile, BadFileKind, CheckFailure, CheckReport, Expected, InputInfo};
+use crate::dtype::{self, Buffer, DType, Element, FileData, SampleMut, Target};
 use crate::error::{Error, Result};
-use crate::pixels;
+use crate::pixels::{self, Pixel};
 use crate::spec::{Input, Interpolation, LastBatch, OnBadFile, Preprocess, Resize, Source, Spec};
 
-/// One calibration batch: per input name, an `[N, ...]` f32 array in one contiguous,
-/// standard-layout (C order) buffer.
+/// One calibration batch: per input name, an `[N, ...]` array of the input's [`DType`] in one
+/// contiguous, standard-layout (C order) buffer.
 #[derive(Debug, Clone)]
 pub struct Batch {
     index: usize,
     size: usize,
     real: usize,
-    inputs: Vec<(String, ArrayD<f32>)>,
+    inputs: Vec<BatchInput>,
+}
+
+#[derive(Debug, Clone)]
+struct BatchInput {
+    name: String,
+    /// Inline for up to 4 dimensions: no allocation per batch.
+    shape: IxDyn,
+    data: Buffer,
+}
+
+/// A read-only `[N, ...]` view of one input of a [`Batch`], in its own element type.
+#[derive(Debug, Clone)]
+pub enum TypedView<'a> {
+    /// float32.
+    F32(ArrayViewD<'a, f32>),
+    /// float16.
+    F16(ArrayViewD<'a, f16>),
+    /// int32.
+    I32(ArrayViewD<'a, i32>),
+    /// int64.
+    I64(ArrayViewD<'a, i64>),
+    /// int8.
+    I8(ArrayViewD<'a, i8>),
+    /// uint8.
+    U8(ArrayViewD<'a, u8>),
+    /// bool.
+    Bool(ArrayViewD<'a, bool>),
+}
+
+impl TypedView<'_> {
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        match self {
+            TypedView::F32(_) => DType::F32,
+            TypedView::F16(_) => DType::F16,
+            TypedView::I32(_) => DType::I32,
+            TypedView::I64(_) => DType::I64,
+            TypedView::I8(_) => DType::I8,
+            TypedView::U8(_) => DType::U8,
+            TypedView::Bool(_) => DType::Bool,
+        }
+    }
+    /// `[N, ...]`.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            TypedView::F32(a) => a.shape(),
+            TypedView::F16(a) => a.shape(),
+            TypedView::I32(a) => a.shape(),
+            TypedView::I64(a) => a.shape(),
+            TypedView::I8(a) => a.shape(),
+            TypedView::U8(a) => a.shape(),
+            TypedView::Bool(a) => a.shape(),
+        }
+    }
+    /// A float64 copy (for statistics; exact except for int64 beyond 2^53), bool as 0 / 1.
+    pub fn to_f64(&self) -> ArrayD<f64> {
+        match self {
+            TypedView::F32(a) => a.mapv(f64::from),
+            TypedView::F16(a) => a.mapv(f64::from),
+            TypedView::I32(a) => a.mapv(f64::from),
+            TypedView::I64(a) => a.mapv(|v| v as f64),
+            TypedView::I8(a) => a.mapv(f64::from),
+            TypedView::U8(a) => a.mapv(f64::from),
+            TypedView::Bool(a) => a.mapv(|v| f64::from(u8::from(v))),
+        }
+    }
+}
+
+impl BatchInput {
+    fn typed(&self) -> Option<TypedView<'_>> {
+        let shape = self.shape.clone();
+        Some(match &self.data {
+            Buffer::F32(v) => TypedView::F32(ArrayViewD::from_shape(shape, v).ok()?),
+            Buffer::F16(v) => TypedView::F16(ArrayViewD::from_shape(shape, v).ok()?),
+            Buffer::I32(v) => TypedView::I32(ArrayViewD::from_shape(shape, v).ok()?),
+            Buffer::I64(v) => TypedView::I64(ArrayViewD::from_shape(shape, v).ok()?),
+            Buffer::I8(v) => TypedView::I8(ArrayViewD::from_shape(shape, v).ok()?),
+            Buffer::U8(v) => TypedView::U8(ArrayViewD::from_shape(shape, v).ok()?),
+            Buffer::Bool(v) => TypedView::Bool(ArrayViewD::from_shape(shape, v).ok()?),
+        })
+    }
 }
 
 impl Batch {
-    /// The array of input `name`, shape `[N, ...]`.
-    pub fn get(&self, name: &str) -> Option<ArrayViewD<'_, f32>> {
-        self.inputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.view())
+    fn find(&self, name: &str) -> Option<&BatchInput> {
+        self.inputs.iter().find(|i| i.name == name)
     }
-    /// The contiguous data of input `name` (what a calibrator copies to the device).
+    /// The float32 array of input `name`, shape `[N, ...]`; `None` when the input has another
+    /// dtype (see [`Batch::view`]).
+    pub fn get(&self, name: &str) -> Option<ArrayViewD<'_, f32>> {
+        self.view::<f32>(name)
+    }
+    /// The contiguous float32 data of input `name`; `None` for another dtype (see
+    /// [`Batch::slice`], [`Batch::bytes`]).
     pub fn as_slice(&self, name: &str) -> Option<&[f32]> {
-        self.inputs
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, a)| a.as_slice())
+        self.slice::<f32>(name)
+    }
+    /// The array of input `name` as `T` (`f32`, [`f16`](struct@half::f16), `i32`, `i64`, `i8`, `u8`, `bool`);
+    /// `None` when the input has another dtype.
+    pub fn view<T: Element>(&self, name: &str) -> Option<ArrayViewD<'_, T>> {
+        let i = self.find(name)?;
+        ArrayViewD::from_shape(i.shape.clone(), i.data.slice::<T>()?).ok()
+    }
+    /// The contiguous data of input `name` as `T`; `None` when the input has another dtype.
+    pub fn slice<T: Element>(&self, name: &str) -> Option<&[T]> {
+        self.find(name)?.data.slice::<T>()
+    }
+    /// The contiguous data of input `name` as bytes, in this machine's byte order: what a
+    /// calibrator copies to the device (`N * product(dims) * dtype.size()` bytes, no copy made).
+    pub fn bytes(&self, name: &str) -> Option<&[u8]> {
+        Some(self.find(name)?.data.as_bytes())
+    }
+    /// The dtype of input `name`.
+    pub fn dtype(&self, name: &str) -> Option<DType> {
+        Some(self.find(name)?.data.dtype())
+    }
+    /// `[N, ...]` of input `name`.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        Some(self.find(name)?.shape.slice())
+    }
+    /// Input `name` in its own element type.
+    pub fn typed(&self, name: &str) -> Option<TypedView<'_>> {
+        self.find(name)?.typed()
     }
     /// Input names, in spec order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.inputs.iter().map(|(n, _)| n.as_str())
+        self.inputs.iter().map(|i| i.name.as_str())
     }
     /// `(name, array)` for every input, in spec order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, ArrayViewD<'_, f32>)> {
-        self.inputs.iter().map(|(n, a)| (n.as_str(), a.view()))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, TypedView<'_>)> {
+        self.inputs
+            .iter()
+            .filter_map(|i| Some((i.name.as_str(), i.typed()?)))
+    }
+    /// Write input `name` to `path` as `.npy`, in its dtype (float16 as `<f2`, bool as `|b1`).
+    pub fn write_npy(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let i = self
+            .find(name)
+            .ok_or_else(|| Error::spec(format!("the batch has no input `{name}`")))?;
+        let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        arrays::write_npy(std::io::BufWriter::new(file), i.shape.slice(), &i.data)
+            .map_err(|e| Error::io(path, e))
     }
     /// Position of this batch in the stream (0-based).
     pub fn index(&self) -> usize {
@@ -59,22 +182,66 @@ impl Batch {
     pub fn real_samples(&self) -> usize {
         self.real
     }
-    /// Take the arrays out.
-    pub fn into_arrays(self) -> Vec<(String, ArrayD<f32>)> {
-        self.inputs
-    }
 }
 
 /// Anything that hands out calibration batches; what a TensorRT calibrator consumes.
 pub trait BatchSource: Send {
     /// The next batch; `None` at the end. After an `Err`, the stream ends.
     fn next_batch(&mut self) -> Option<Result<Batch>>;
-    /// Number of batches a full pass yields (an upper bound when bad files are skipped).
+    /// Number of batches a full pass yields (an upper bound when bad files are skipped without
+    /// a [`check`](BatchSource::check)).
     fn batch_count(&self) -> usize;
     /// N.
     fn batch_size(&self) -> usize;
     /// `(input name, [N, ...])` for every input, in spec order; known before any batch.
     fn input_shapes(&self) -> &[(String, Vec<usize>)];
+    /// `(input name, dtype)` for every input, in spec order: the element type of its batches.
+    fn input_dtypes(&self) -> Vec<(String, DType)>;
+    /// Check the data against what the network expects (an empty `expected`: only the data's
+    /// own consistency), before any expensive work; every problem in one [`Error::Check`].
+    ///
+    /// The default compares names, batch size, shapes and dtypes. [`Pipeline`] also decodes
+    /// every image, leaves out bad files under `on_bad_file = "skip"`, and converts inputs
+    /// without an explicit dtype to the expected one.
+    fn check(&mut self, expected: &[Expected]) -> Result<CheckReport> {
+        let t = Instant::now();
+        let dtypes = self.input_dtypes();
+        let mut problems = Vec::new();
+        let inputs: Vec<InputInfo> = self
+            .input_shapes()
+            .iter()
+            .map(|(name, shape)| {
+                let dtype = dtypes.iter().find(|(n, _)| n == name).map(|d| d.1);
+                if dtype.is_none() {
+                    problems.push(format!("the source gives no dtype for input `{name}`"));
+                }
+                InputInfo {
+                    name: name.clone(),
+                    shape: shape.clone(),
+                    dtype: dtype.unwrap_or(DType::F32),
+                    source: "custom",
+                }
+            })
+            .collect();
+        problems.extend(check::compare(self.batch_size(), &inputs, expected));
+        if !problems.is_empty() {
+            return Err(Error::Check(Box::new(CheckFailure {
+                bad_files: Vec::new(),
+                problems,
+                fixes: Vec::new(),
+                skipped: Vec::new(),
+            })));
+        }
+        Ok(CheckReport {
+            batch_size: self.batch_size(),
+            batches: self.batch_count(),
+            samples: self.batch_count() * self.batch_size(),
+            inputs,
+            images_checked: 0,
+            skipped: Vec::new(),
+            seconds: t.elapsed().as_secs_f64(),
+        })
+    }
     /// Start again from the first batch.
     fn reset(&mut self) -> Result<()>;
 }
@@ -85,67 +252,164 @@ enum Data {
         pre: Preprocess,
         src_size: Option<(u32, u32)>,
     },
-    Array(ArrayD<f32>),
+    Array {
+        path: PathBuf,
+        /// Every sample, in the input's dtype.
+        buf: Buffer,
+    },
 }
 
 struct Resolved {
     name: String,
     data: Data,
+    sample_shape: Vec<usize>,
     sample_len: usize,
+    dtype: DType,
+    /// Set by the spec's input itself (not by a default): a check does not change it.
+    explicit: bool,
+    source: &'static str,
 }
 
 impl Resolved {
     fn count(&self) -> usize {
         match &self.data {
             Data::Images { paths, .. } => paths.len(),
-            Data::Array(a) => a.shape()[0],
+            Data::Array { buf, .. } => buf.len() / self.sample_len,
         }
     }
 
-    /// Write sample `i` of this input into `out` (exactly `sample_len` floats).
-    fn fill(&self, i: usize, out: &mut [f32]) -> Result<()> {
-        match &self.data {
-            Data::Array(a) => {
-                let all = a
-                    .as_slice()
-                    .ok_or_else(|| Error::Worker("array not contiguous".into()))?;
-                out.copy_from_slice(&all[i * self.sample_len..(i + 1) * self.sample_len]);
-                Ok(())
+    /// Write sample `i` of this input into `out` (exactly `sample_len` elements of its dtype).
+    fn fill(&self, i: usize, out: &mut SampleMut<'_>) -> Result<()> {
+        match (&self.data, out) {
+            (Data::Array { buf, .. }, out) => {
+                buf.copy_range_to(i * self.sample_len..(i + 1) * self.sample_len, out)
             }
-            Data::Images {
-                paths,
-                pre,
-                src_size,
-            } => {
-                let path = &paths[i];
-                pixels::with_decoded(path, &self.name, pre, |img| {
-                    if let Some((w, h)) = *src_size {
-                        if (img.w, img.h) != (w as usize, h as usize) {
-                            return Err(Error::ImageSize {
-                                path: path.clone(),
-                                input: self.name.clone(),
-                                expected_w: w,
-                                expected_h: h,
-                                found_w: img.w as u32,
-                                found_h: img.h as u32,
-                            });
-                        }
-                    }
-                    let geo = pixels::geometry(pre.resize, img.w, img.h);
-                    let (cw, ch) = (geo.4, geo.5);
-                    let norm = pixels::Normalizer::new(img.cn, pre);
-                    if pre.interpolation == Interpolation::Linear
-                        && (geo.0, geo.1) != (img.w, img.h)
-                    {
-                        // Resample and normalise row by row: no intermediate window.
-                        pixels::linear_rows(img, geo, |y, row| norm.row(y, row, cw, ch, out));
-                    } else {
-                        let window = pixels::resample(img, pre.interpolation, geo);
-                        pixels::normalize_into(&window, (cw, ch), &norm, out);
-                    }
-                    Ok(())
-                })
+            (Data::Images { .. }, SampleMut::F32(out)) => self.fill_image(i, out),
+            (Data::Images { .. }, SampleMut::F16(out)) => self.fill_image(i, out),
+            (Data::Images { .. }, _) => Err(Error::Worker(format!(
+                "internal: image input `{}` with dtype {}",
+                self.name, self.dtype
+            ))),
+        }
+    }
+
+    fn fill_image<T: Pixel>(&self, i: usize, out: &mut [T]) -> Result<()> {
+        let Data::Images {
+            paths,
+            pre,
+            src_size,
+        } = &self.data
+        else {
+            return Err(Error::Worker("internal: not an image input".into()));
+        };
+        let path = &paths[i];
+        pixels::with_decoded(path, &self.name, pre, |img| {
+            if let Some((w, h)) = *src_size {
+                if (img.w, img.h) != (w as usize, h as usize) {
+                    return Err(Error::ImageSize {
+                        path: path.clone(),
+                        input: self.name.clone(),
+                        expected_w: w,
+                        expected_h: h,
+                        found_w: img.w as u32,
+                        found_h: img.h as u32,
+                    });
+                }
             }
+            let geo = pixels::geometry(pre.resize, img.w, img.h);
+            let (cw, ch) = (geo.4, geo.5);
+            let norm = pixels::Normalizer::<T>::new(img.cn, pre);
+            if pre.interpolation == Interpolation::Linear && (geo.0, geo.1) != (img.w, img.h) {
+                // Resample and normalise row by row: no intermediate window.
+                pixels::linear_rows(img, geo, |y, row| norm.row(y, row, cw, ch, out));
+            } else {
+                let window = pixels::resample(img, pre.interpolation, geo);
+                pixels::normalize_into(&window, (cw, ch), &norm, out);
+            }
+            Ok(())
+        })
+    }
+
+    /// Decode image sample `i` completely and check its channels and size (no preprocessing).
+    fn probe(&self, i: usize) -> Result<()> {
+        let Data::Images {
+            paths,
+            pre,
+            src_size,
+        } = &self.data
+        else {
+            return Ok(());
+        };
+        let path = &paths[i];
+        let (w, h, cn) = pixels::probe(path)?;
+        if cn != pre.channels() && !pre.convert_channels {
+            return Err(Error::Channels {
+                path: path.clone(),
+                input: self.name.clone(),
+                expected: pre.channels(),
+                found: cn,
+            });
+        }
+        if let Some((ew, eh)) = *src_size {
+            if (w, h) != (ew as usize, eh as usize) {
+                return Err(Error::ImageSize {
+                    path: path.clone(),
+                    input: self.name.clone(),
+                    expected_w: ew,
+                    expected_h: eh,
+                    found_w: w as u32,
+                    found_h: h as u32,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Make the batches `dtype` (an input without an explicit dtype following the network).
+    fn adopt(&mut self, dtype: DType) -> Result<()> {
+        let (name, sample_len) = (self.name.as_str(), self.sample_len);
+        match &mut self.data {
+            Data::Images { .. } if dtype.is_float() => {}
+            Data::Images { .. } => {
+                return Err(Error::spec(format!(
+                    "input `{name}`: the network input is {dtype}, but images are preprocessed \
+                     into float32 or float16; give integer data as an `npy` array"
+                )))
+            }
+            Data::Array { path, buf } => {
+                let mut shape = vec![buf.len() / sample_len];
+                shape.extend_from_slice(&self.sample_shape);
+                let file = FileData::Known(std::mem::replace(buf, Buffer::U8(Vec::new())));
+                let t = Target {
+                    path,
+                    input: name,
+                    shape: &shape,
+                };
+                let converted = dtype::convert_ref(&file, dtype, &t);
+                let FileData::Known(old) = file else {
+                    unreachable!("built as Known above")
+                };
+                *buf = match converted {
+                    Ok(b) => b,
+                    Err(e) => {
+                        *buf = old;
+                        return Err(e);
+                    }
+                };
+            }
+        }
+        self.dtype = dtype;
+        Ok(())
+    }
+
+    fn info(&self, batch_size: usize) -> InputInfo {
+        let mut shape = vec![batch_size];
+        shape.extend_from_slice(&self.sample_shape);
+        InputInfo {
+            name: self.name.clone(),
+            shape,
+            dtype: self.dtype,
+            source: self.source,
         }
     }
 }
@@ -202,9 +466,11 @@ fn shuffle(order: &mut [usize], seed: u64) {
     }
 }
 
-fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
+fn resolve(input: &Input, default_dtype: Option<DType>) -> Result<Resolved> {
     let name = input.name.clone();
-    let (data, sample_shape) = match (&input.source, &input.preprocess) {
+    let explicit = input.dtype.is_some();
+    let wanted = input.dtype.or(default_dtype);
+    let (data, sample_shape, dtype, source) = match (&input.source, &input.preprocess) {
         (Source::ImageDir(_) | Source::ImageList(_), None) => {
             return Err(Error::spec(format!(
                 "input `{name}`: image inputs need a Preprocess"
@@ -213,38 +479,50 @@ fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
         (Source::ImageDir(_) | Source::ImageList(_), Some(pre)) => {
             pre.validate()
                 .map_err(|e| Error::spec(format!("input `{name}`: {e}")))?;
+            let dtype = wanted.unwrap_or(DType::F32);
+            if !dtype.is_float() {
+                return Err(Error::spec(format!(
+                    "input `{name}`: images are preprocessed into float32 or float16, not \
+                     {dtype}; give integer data as an `npy` array instead"
+                )));
+            }
             let paths = match &input.source {
                 Source::ImageDir(d) => list_images(d)?,
                 Source::ImageList(l) => l.clone(),
                 _ => unreachable!(),
             };
-            // Without a resize, the first readable image fixes the size.
+            // Without a resize, the first readable image fixes the size (an unreadable one is
+            // reported by the check, or by its batch).
             let mut src_size = None;
             let (w, h) = match pre.resize {
                 Resize::None => {
                     let mut found = None;
+                    let mut first_err = None;
                     for p in &paths {
                         match image::image_dimensions(p) {
                             Ok(d) => {
                                 found = Some(d);
                                 break;
                             }
-                            Err(e) if on_bad_file == OnBadFile::Skip => {
-                                log::warn!(
-                                    "skipping {} when sizing input `{name}`: {e}",
-                                    p.display()
-                                )
-                            }
                             Err(source) => {
-                                return Err(Error::Decode {
+                                log::debug!(
+                                    "cannot size input `{name}` from {}: {source}",
+                                    p.display()
+                                );
+                                first_err.get_or_insert(Error::Decode {
                                     path: p.clone(),
                                     source,
-                                })
+                                });
                             }
                         }
                     }
-                    let d = found
-                        .ok_or_else(|| Error::spec(format!("input `{name}`: no readable image")))?;
+                    let d = match (found, first_err) {
+                        (Some(d), _) => d,
+                        (None, Some(e)) => return Err(e),
+                        (None, None) => {
+                            return Err(Error::spec(format!("input `{name}`: no image")))
+                        }
+                    };
                     src_size = Some(d);
                     d
                 }
@@ -258,27 +536,42 @@ fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
                     src_size,
                 },
                 shape,
+                dtype,
+                "images",
             )
         }
         (source, _) => {
-            let a = match source {
-                Source::Npy(p) => arrays::load_npy(p)?,
-                Source::Npz { path, array } => arrays::load_npz(path, array)?,
-                Source::Raw { path, sample_shape } => arrays::load_raw(path, sample_shape)?,
+            let (loaded, path, kind) = match source {
+                Source::Npy(p) => (arrays::load_npy(p)?, p, "npy"),
+                Source::Npz { path, array } => (arrays::load_npz(path, array)?, path, "npz"),
+                Source::Raw { path, sample_shape } => (
+                    arrays::load_raw(path, sample_shape, input.dtype.unwrap_or(DType::F32))?,
+                    path,
+                    "raw",
+                ),
                 _ => unreachable!(),
             };
-            if a.ndim() == 0 {
+            if loaded.shape.is_empty() {
                 return Err(Error::spec(format!(
                     "input `{name}`: a 0-d array has no sample axis"
                 )));
             }
-            let shape = a.shape()[1..].to_vec();
-            let a = if a.is_standard_layout() {
-                a
-            } else {
-                a.as_standard_layout().into_owned()
+            let dtype = wanted.unwrap_or_else(|| loaded.data.natural_dtype());
+            let t = Target {
+                path,
+                input: &name,
+                shape: &loaded.shape,
             };
-            (Data::Array(a), shape)
+            let buf = dtype::convert(loaded.data, dtype, &t)?;
+            (
+                Data::Array {
+                    path: path.clone(),
+                    buf,
+                },
+                loaded.shape[1..].to_vec(),
+                dtype,
+                kind,
+            )
         }
     };
     let sample_len: usize = sample_shape.iter().product();
@@ -290,8 +583,19 @@ fn resolve(input: &Input, on_bad_file: OnBadFile) -> Result<Resolved> {
     Ok(Resolved {
         name,
         data,
+        sample_shape,
         sample_len,
+        dtype,
+        explicit,
+        source,
     })
+}
+
+fn count_batches(samples: usize, batch_size: usize, last_batch: LastBatch) -> usize {
+    match last_batch {
+        LastBatch::Drop => samples / batch_size,
+        LastBatch::Pad => samples.div_ceil(batch_size),
+    }
 }
 
 impl Plan {
@@ -303,26 +607,23 @@ impl Plan {
         shapes: &[(String, Vec<usize>)],
     ) -> Result<Option<Batch>> {
         let n = self.batch_size;
-        let mut bufs: Vec<Vec<f32>> = self
+        let mut bufs: Vec<Buffer> = self
             .inputs
             .iter()
-            .map(|i| vec![0f32; n * i.sample_len])
+            .map(|i| Buffer::zeros(i.dtype, n * i.sample_len))
             .collect();
         let mut filled = 0;
         while filled < n && *cursor < self.order.len() {
             let take = (n - filled).min(self.order.len() - *cursor);
             let idx = &self.order[*cursor..*cursor + take];
             *cursor += take;
-            let mut slots: Vec<Vec<&mut [f32]>> =
+            let mut slots: Vec<Vec<SampleMut<'_>>> =
                 (0..take).map(|_| Vec::with_capacity(bufs.len())).collect();
             for (buf, inp) in bufs.iter_mut().zip(&self.inputs) {
                 let l = inp.sample_len;
-                for (slot, chunk) in slots
-                    .iter_mut()
-                    .zip(buf[filled * l..(filled + take) * l].chunks_mut(l))
-                {
-                    slot.push(chunk);
-                }
+                buf.for_each_chunk_mut(filled * l..(filled + take) * l, l, |j, chunk| {
+                    slots[j].push(chunk)
+                });
             }
             let results: Vec<Result<()>> = slots
                 .into_par_iter()
@@ -367,12 +668,12 @@ impl Plan {
         let inputs = bufs
             .into_iter()
             .zip(shapes)
-            .map(|(buf, (name, shape))| {
-                ArrayD::from_shape_vec(IxDyn(shape), buf)
-                    .map(|a| (name.clone(), a))
-                    .map_err(|e| Error::Worker(e.to_string()))
+            .map(|(data, (name, shape))| BatchInput {
+                name: name.clone(),
+                shape: IxDyn(shape),
+                data,
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
         Ok(Some(Batch {
             index,
             size: n,
@@ -380,10 +681,61 @@ impl Plan {
             inputs,
         }))
     }
+
+    /// Decode every image of every used sample, in parallel; the bad ones, in input then
+    /// sample order, and how many images were decoded.
+    fn check_files(&self) -> (usize, Vec<BadFile>) {
+        let tasks: Vec<(usize, usize)> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i.data, Data::Images { .. }))
+            .flat_map(|(k, _)| self.order.iter().map(move |&s| (k, s)))
+            .collect();
+        let bad: Vec<BadFile> = tasks
+            .par_iter()
+            .filter_map(|&(k, s)| {
+                let inp = &self.inputs[k];
+                let e = inp.probe(s).err()?;
+                Some(BadFile::from_error(&inp.name, s, &e).unwrap_or_else(|| {
+                    let path = match &inp.data {
+                        Data::Images { paths, .. } => paths[s].clone(),
+                        Data::Array { path, .. } => path.clone(),
+                    };
+                    BadFile {
+                        input: inp.name.clone(),
+                        path,
+                        sample: s,
+                        kind: BadFileKind::Undecodable,
+                        message: e.to_string(),
+                    }
+                }))
+            })
+            .collect();
+        (tasks.len(), bad)
+    }
+
+    fn infos(&self) -> Vec<InputInfo> {
+        self.inputs
+            .iter()
+            .map(|i| i.info(self.batch_size))
+            .collect()
+    }
+}
+
+/// What the file check found, kept so that a second check does not decode again.
+#[derive(Debug, Clone)]
+struct FilesChecked {
+    images: usize,
+    skipped: Vec<BadFile>,
+    seconds: f64,
 }
 
 /// The [`BatchSource`] built from a [`Spec`]: a background thread decodes and preprocesses
 /// batches with rayon and keeps at most `prefetch` of them ready in a bounded channel.
+///
+/// The thread starts at [`Pipeline::check`] (which leaves bad files out first) or at the first
+/// [`next_batch`](BatchSource::next_batch), whichever comes first.
 pub struct Pipeline {
     plan: Arc<Plan>,
     shapes: Arc<Vec<(String, Vec<usize>)>>,
@@ -392,15 +744,18 @@ pub struct Pipeline {
     rx: Option<Receiver<Result<Batch>>>,
     worker: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+    started: bool,
     finished: bool,
+    files: Option<FilesChecked>,
 }
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
-            .field("input_shapes", &self.shapes)
+            .field("inputs", &self.plan.infos())
             .field("batch_count", &self.batch_count)
             .field("samples", &self.plan.order.len())
+            .field("checked", &self.files.is_some())
             .finish()
     }
 }
@@ -421,7 +776,14 @@ impl Pipeline {
         let inputs = spec
             .inputs
             .iter()
-            .map(|i| resolve(i, spec.on_bad_file))
+            .map(|i| {
+                let default = spec
+                    .default_dtypes
+                    .iter()
+                    .find(|(n, _)| *n == i.name)
+                    .map(|d| d.1);
+                resolve(i, default)
+            })
             .collect::<Result<Vec<_>>>()?;
         let counts: Vec<(String, usize)> =
             inputs.iter().map(|i| (i.name.clone(), i.count())).collect();
@@ -437,10 +799,7 @@ impl Pipeline {
             order.truncate(limit);
         }
         let bs = spec.batch_size;
-        let batch_count = match spec.last_batch {
-            LastBatch::Drop => order.len() / bs,
-            LastBatch::Pad => order.len().div_ceil(bs),
-        };
+        let batch_count = count_batches(order.len(), bs, spec.last_batch);
         if batch_count == 0 {
             return Err(Error::spec(format!(
                 "{} sample(s) with batch_size {bs} and last_batch = \"drop\" give no batch; \
@@ -448,20 +807,12 @@ impl Pipeline {
                 order.len()
             )));
         }
-        let shapes = spec
-            .inputs
+        let shapes = inputs
             .iter()
-            .zip(&inputs)
-            .map(|(spec_in, r)| {
+            .map(|r| {
                 let mut s = vec![bs];
-                match &r.data {
-                    Data::Array(a) => s.extend_from_slice(&a.shape()[1..]),
-                    Data::Images { pre, src_size, .. } => {
-                        let (w, h) = src_size.unwrap_or((0, 0));
-                        s.extend(pre.sample_shape(w, h));
-                    }
-                }
-                (spec_in.name.clone(), s)
+                s.extend_from_slice(&r.sample_shape);
+                (r.name.clone(), s)
             })
             .collect();
         let plan = Plan {
@@ -471,7 +822,7 @@ impl Pipeline {
             last_batch: spec.last_batch,
             on_bad_file: spec.on_bad_file,
         };
-        let mut p = Pipeline {
+        Ok(Pipeline {
             plan: Arc::new(plan),
             shapes: Arc::new(shapes),
             batch_count,
@@ -479,10 +830,129 @@ impl Pipeline {
             rx: None,
             worker: None,
             stop: Arc::new(AtomicBool::new(false)),
+            started: false,
             finished: false,
+            files: None,
+        })
+    }
+
+    /// Check the whole data set before any expensive work, and fix what can be fixed.
+    ///
+    /// - Decodes every image of every sample that will be used, in parallel (rayon): unreadable,
+    ///   undecodable and truncated files (a JPEG without its end-of-image marker, which the
+    ///   decoder accepts), channel counts other than the input's (unless `convert_channels`),
+    ///   sizes other than the first image's (without a resize). Only decodes: the batches
+    ///   decode again later; nothing is kept in memory.
+    /// - Under `on_bad_file = "skip"` leaves the bad files' samples out of every input (with a
+    ///   `log::warn!` each) before batches are formed, so [`batch_count`](BatchSource::batch_count)
+    ///   becomes exact; the report lists them.
+    /// - Against `expected` (empty: no network known, skip this): every network input has data
+    ///   and every data input is a network input; batch size = the network's batch dimension;
+    ///   sample shapes; dtypes. An input without an explicit dtype takes the expected one first
+    ///   (arrays convert when exact, images give float32 or float16).
+    ///
+    /// Every problem comes in one [`Error::Check`], with the fixes. The files are decoded once:
+    /// a second call only compares. On success the prefetch thread starts, so batches are ready
+    /// while TensorRT builds; called after batches were taken, the stream restarts from the
+    /// first batch.
+    pub fn check(&mut self, expected: &[Expected]) -> Result<CheckReport> {
+        if self.started {
+            if let Some(e) = self.shutdown() {
+                log::warn!("previous prefetch thread failed: {e}");
+            }
+            self.started = false;
+            self.finished = false;
+        }
+        let plan = Arc::get_mut(&mut self.plan)
+            .ok_or_else(|| Error::Worker("internal: the plan is still shared".into()))?;
+        let mut bad_files = Vec::new();
+        if self.files.is_none() {
+            let t = Instant::now();
+            let (images, bad) = plan.check_files();
+            let seconds = t.elapsed().as_secs_f64();
+            if bad.is_empty() || plan.on_bad_file == OnBadFile::Skip {
+                if !bad.is_empty() {
+                    let mut drop = vec![false; plan.inputs[0].count()];
+                    for b in &bad {
+                        log::warn!("skipping calibration sample {}: {b}", b.sample);
+                        drop[b.sample] = true;
+                    }
+                    plan.order.retain(|&s| !drop[s]);
+                }
+                self.files = Some(FilesChecked {
+                    images,
+                    skipped: bad,
+                    seconds,
+                });
+            } else {
+                bad_files = bad;
+            }
+        }
+        let mut problems = Vec::new();
+        // Inputs without an explicit dtype follow the network.
+        let mut compared: Vec<Expected> = expected.to_vec();
+        for e in &mut compared {
+            if let Some(inp) = plan.inputs.iter_mut().find(|i| i.name == e.name) {
+                if !inp.explicit && inp.dtype != e.dtype {
+                    if let Err(err) = inp.adopt(e.dtype) {
+                        problems.push(match err {
+                            Error::Spec { message, .. } => message,
+                            other => other.to_string(),
+                        });
+                        // Reported; do not report the dtype difference again.
+                        e.dtype = inp.dtype;
+                    }
+                }
+            }
+        }
+        let infos = plan.infos();
+        problems.extend(check::compare(plan.batch_size, &infos, &compared));
+        let samples = plan.order.len();
+        self.batch_count = count_batches(samples, plan.batch_size, plan.last_batch);
+        let skipped = self
+            .files
+            .as_ref()
+            .map(|f| f.skipped.clone())
+            .unwrap_or_default();
+        if self.batch_count == 0 {
+            problems.push(format!(
+                "{samples} sample(s) left{} with batch_size {} and last_batch = \"drop\" give no \
+                 batch; lower batch_size or use last_batch = \"pad\"",
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" after skipping {} bad file(s)", skipped.len())
+                },
+                plan.batch_size
+            ));
+        }
+        if !bad_files.is_empty() || !problems.is_empty() {
+            return Err(Error::Check(Box::new(CheckFailure {
+                fixes: check::fixes_for(&bad_files),
+                bad_files,
+                problems,
+                skipped,
+            })));
+        }
+        let Some(files) = self.files.as_ref() else {
+            return Err(Error::Worker("internal: files not checked".into()));
         };
-        p.start()?;
-        Ok(p)
+        let report = CheckReport {
+            batch_size: plan.batch_size,
+            batches: self.batch_count,
+            samples,
+            inputs: infos,
+            images_checked: files.images,
+            skipped,
+            seconds: files.seconds,
+        };
+        self.start()?;
+        Ok(report)
+    }
+
+    /// Every input: name, `[N, ...]`, dtype, kind of source.
+    pub fn input_info(&self) -> Vec<InputInfo> {
+        self.plan.infos()
     }
 
     fn start(&mut self) -> Result<()> {
@@ -496,6 +966,7 @@ impl Pipeline {
             .map_err(|e| Error::Worker(format!("cannot start the prefetch thread: {e}")))?;
         self.rx = Some(rx);
         self.worker = Some(handle);
+        self.started = true;
         self.finished = false;
         Ok(())
     }
@@ -507,7 +978,7 @@ impl Pipeline {
         h.join().err().map(|p| Error::Worker(panic_message(&p)))
     }
 
-    /// Samples used (after shuffle and limit, before batching).
+    /// Samples used (after shuffle, limit and, after a check, skipped files; before batching).
     pub fn sample_count(&self) -> usize {
         self.plan.order.len()
     }
@@ -548,6 +1019,12 @@ impl BatchSource for Pipeline {
         if self.finished {
             return None;
         }
+        if !self.started {
+            if let Err(e) = self.start() {
+                self.finished = true;
+                return Some(Err(e));
+            }
+        }
         let received = self.rx.as_ref()?.recv();
         match received {
             Ok(Ok(b)) => Some(Ok(b)),
@@ -570,6 +1047,16 @@ impl BatchSource for Pipeline {
     }
     fn input_shapes(&self) -> &[(String, Vec<usize>)] {
         &self.shapes
+    }
+    fn input_dtypes(&self) -> Vec<(String, DType)> {
+        self.plan
+            .inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.dtype))
+            .collect()
+    }
+    fn check(&mut self, expected: &[Expected]) -> Result<CheckReport> {
+        Pipeline::check(self, expected)
     }
     fn reset(&mut self) -> Result<()> {
         if let Some(e) = self.shutdown() {

@@ -1,4 +1,4 @@
-//! Decode, resample (OpenCV-exact), normalise into an f32 slice.
+//! Decode, resample (OpenCV-exact), normalise into an f32 (or f16) slice.
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -67,9 +67,23 @@ fn decode_into(path: &Path, buf: &mut Vec<u8>) -> Result<Decoded> {
         path: path.to_path_buf(),
         source,
     };
-    let reader = image::ImageReader::new(Cursor::new(bytes))
+    let reader = image::ImageReader::new(Cursor::new(&bytes[..]))
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    let is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
+    // The JPEG decoder accepts a file cut short (measured: the first 3000 bytes of a photo
+    // decode to a full-size image, without an error or warning): check
+    // that the data reaches its end-of-image marker (after decoding, so that data the decoder
+    // rejects is reported as undecodable).
+    let complete = || -> Result<()> {
+        if is_jpeg {
+            crate::check::jpeg_complete(&bytes).map_err(|message| Error::Truncated {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        }
+        Ok(())
+    };
     let decoder = reader.into_decoder().map_err(err)?;
     // What `ImageReader::decode` checks before allocating (default limits).
     image::Limits::default()
@@ -79,17 +93,13 @@ fn decode_into(path: &Path, buf: &mut Vec<u8>) -> Result<Decoded> {
     let cn = match decoder.color_type() {
         ColorType::L8 => 1,
         ColorType::Rgb8 => 3,
-        _ => {
-            return Ok(Decoded::Image(
-                DynamicImage::from_decoder(decoder).map_err(err)?,
-            ))
-        }
+        _ => 0,
     };
     let n = usize::try_from(decoder.total_bytes()).unwrap_or(usize::MAX);
-    if n != w as usize * h as usize * cn {
-        return Ok(Decoded::Image(
-            DynamicImage::from_decoder(decoder).map_err(err)?,
-        ));
+    if cn == 0 || n != w as usize * h as usize * cn {
+        let img = DynamicImage::from_decoder(decoder).map_err(err)?;
+        complete()?;
+        return Ok(Decoded::Image(img));
     }
     if buf.len() < n {
         buf.try_reserve(n - buf.len())
@@ -97,11 +107,41 @@ fn decode_into(path: &Path, buf: &mut Vec<u8>) -> Result<Decoded> {
         buf.resize(n, 0);
     }
     decoder.read_image(&mut buf[..n]).map_err(err)?;
+    complete()?;
     Ok(Decoded::Buffer {
         w: w as usize,
         h: h as usize,
         cn,
     })
+}
+
+/// Colour channels the pipeline makes of a decoded image (alpha dropped): 1 or 3.
+fn dynamic_channels(img: &DynamicImage) -> usize {
+    match img {
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) => 1,
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => 3,
+        other if other.color().has_color() => 3,
+        _ => 1,
+    }
+}
+
+/// Decode `path` completely (truncation included) and return its size and colour channels.
+/// What [`Pipeline::check`](crate::Pipeline::check) does for each image; uses the same
+/// per-thread buffer as the batches.
+pub(crate) fn probe(path: &Path) -> Result<(usize, usize, usize)> {
+    let mut buf = DECODE_BUF.take();
+    let r = decode_into(path, &mut buf).map(|d| match d {
+        Decoded::Buffer { w, h, cn } => (w, h, cn),
+        Decoded::Image(img) => (
+            img.width() as usize,
+            img.height() as usize,
+            dynamic_channels(&img),
+        ),
+    });
+    if buf.capacity() <= 64 << 20 {
+        DECODE_BUF.set(buf);
+    }
+    r
 }
 
 fn decode_dynamic(
@@ -523,28 +563,47 @@ fn antialias(
     }
 }
 
+/// An output element of image preprocessing: f32, or f16 (the f32 result rounded to nearest).
+pub(crate) trait Pixel: Copy + Send + Sync + 'static {
+    const ZERO: Self;
+    fn from_f32(v: f32) -> Self;
+}
+impl Pixel for f32 {
+    const ZERO: Self = 0.0;
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+}
+impl Pixel for half::f16 {
+    const ZERO: Self = half::f16::ZERO;
+    fn from_f32(v: f32) -> Self {
+        half::f16::from_f32(v)
+    }
+}
+
 /// Per-channel lookup tables for `(x - mean) * scale` or `(x - mean) / std` and the output
-/// channel order and layout: writes interleaved 8-bit rows into a sample's f32 slice.
-pub(crate) struct Normalizer {
+/// channel order and layout: writes interleaved 8-bit rows into a sample's f32 (or f16) slice.
+pub(crate) struct Normalizer<T: Pixel = f32> {
     cn: usize,
-    /// `lut[c][v]`: output channel `c` for decoded value `v` (the same f32 arithmetic).
-    lut: Vec<[f32; 256]>,
+    /// `lut[c][v]`: output channel `c` for decoded value `v` (the same f32 arithmetic, then
+    /// rounded to `T`).
+    lut: Vec<[T; 256]>,
     /// Output channel `c` reads decoded channel `src_c[c]`.
     src_c: [usize; 3],
     layout: Layout,
 }
 
-impl Normalizer {
+impl<T: Pixel> Normalizer<T> {
     pub(crate) fn new(cn: usize, pre: &Preprocess) -> Self {
-        let mut lut = vec![[0f32; 256]; cn];
+        let mut lut = vec![[T::ZERO; 256]; cn];
         for (c, table) in lut.iter_mut().enumerate() {
             let (m, f) = (pre.mean.get(c), pre.factor.get(c));
             for (v, t) in table.iter_mut().enumerate() {
-                *t = if pre.divide {
+                *t = T::from_f32(if pre.divide {
                     (v as f32 - m) / f
                 } else {
                     (v as f32 - m) * f
-                };
+                });
             }
         }
         let src_c = match pre.order {
@@ -561,7 +620,7 @@ impl Normalizer {
 
     /// Write row `y` (`w` interleaved pixels) of a `w` x `h` image into `out` (`w * h * cn`).
     #[inline]
-    pub(crate) fn row(&self, y: usize, pixels: &[u8], w: usize, h: usize, out: &mut [f32]) {
+    pub(crate) fn row(&self, y: usize, pixels: &[u8], w: usize, h: usize, out: &mut [T]) {
         let cn = self.cn;
         match self.layout {
             Layout::Nchw => {
@@ -593,11 +652,11 @@ impl Normalizer {
 
 /// Normalise an interleaved 8-bit `w` x `h` window (RGB or gray) into `out` with the spec's
 /// channel order, `(x - mean) * scale` or `(x - mean) / std`, and layout.
-pub(crate) fn normalize_into(
+pub(crate) fn normalize_into<T: Pixel>(
     pixels: &[u8],
     (w, h): (usize, usize),
-    norm: &Normalizer,
-    out: &mut [f32],
+    norm: &Normalizer<T>,
+    out: &mut [T],
 ) {
     let n = w * norm.cn;
     for (y, row) in pixels.chunks_exact(n).take(h).enumerate() {

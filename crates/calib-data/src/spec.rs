@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 
@@ -292,7 +293,9 @@ pub enum Source {
     ImageDir(PathBuf),
     /// These image files, in this order.
     ImageList(Vec<PathBuf>),
-    /// A `.npy` array; axis 0 indexes samples. Any of f32, f64, u8, i8, u16, i16, u32, i32, i64, converted to f32.
+    /// A `.npy` array; axis 0 indexes samples. Any of float32, float64, float16, int64, int32,
+    /// int16, int8, uint32, uint16, uint8, bool, loaded in its own type and converted (exactly)
+    /// to the input's [`DType`].
     Npy(PathBuf),
     /// The array `array` of a `.npz` file (compressed or not).
     Npz {
@@ -301,7 +304,8 @@ pub enum Source {
         /// Name of the array inside (without `.npy`).
         array: String,
     },
-    /// Raw little-endian f32, samples back to back, each of `sample_shape`.
+    /// Raw little-endian elements, samples back to back, each of `sample_shape`; the element
+    /// type is the input's explicit dtype ([`Input::with_dtype`], TOML `dtype`), else float32.
     Raw {
         /// The file.
         path: PathBuf,
@@ -316,6 +320,7 @@ pub struct Input {
     pub(crate) name: String,
     pub(crate) source: Source,
     pub(crate) preprocess: Option<Preprocess>,
+    pub(crate) dtype: Option<DType>,
 }
 
 impl Input {
@@ -329,6 +334,7 @@ impl Input {
             name: name.into(),
             source: Source::ImageDir(dir.into()),
             preprocess: Some(preprocess),
+            dtype: None,
         }
     }
     /// Images from an explicit list.
@@ -341,6 +347,7 @@ impl Input {
             name: name.into(),
             source: Source::ImageList(paths.into_iter().map(Into::into).collect()),
             preprocess: Some(preprocess),
+            dtype: None,
         }
     }
     /// A `.npy` array (axis 0 = samples).
@@ -349,6 +356,7 @@ impl Input {
             name: name.into(),
             source: Source::Npy(path.into()),
             preprocess: None,
+            dtype: None,
         }
     }
     /// A named array of a `.npz` file.
@@ -364,9 +372,11 @@ impl Input {
                 array: array.into(),
             },
             preprocess: None,
+            dtype: None,
         }
     }
-    /// Raw little-endian f32 with the given per-sample shape.
+    /// Raw little-endian data with the given per-sample shape (float32 unless
+    /// [`Input::with_dtype`] says otherwise).
     pub fn raw(
         name: impl Into<String>,
         path: impl Into<PathBuf>,
@@ -379,7 +389,22 @@ impl Input {
                 sample_shape: sample_shape.into(),
             },
             preprocess: None,
+            dtype: None,
         }
+    }
+    /// The element type the batches of this input have (what the network input takes).
+    ///
+    /// Without it, the dtype is the one given by [`Spec::with_default_dtype`] (the network's), else
+    /// float32 for images and raw files, and an array's own type for `.npy`/`.npz` (float64 gives
+    /// float32, int16/uint16 int32, uint32 int64). Arrays convert only when exact (see
+    /// [`DType`]); images give float32 or float16 only.
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.dtype = Some(dtype);
+        self
+    }
+    /// The dtype set with [`Input::with_dtype`] (or TOML `dtype`).
+    pub fn dtype(&self) -> Option<DType> {
+        self.dtype
     }
     /// The input (binding) name.
     pub fn name(&self) -> &str {
@@ -406,14 +431,16 @@ pub enum LastBatch {
     Pad,
 }
 
-/// What to do with an image that does not decode or has the wrong channel count.
+/// What to do with an image that cannot be used: unreadable, undecodable, truncated, or with
+/// the wrong channel count or size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnBadFile {
     /// Fail the batch with an error naming the file.
     #[default]
     Error,
-    /// Leave the sample out (for every input) with a `log::warn!`.
+    /// Leave the sample out (for every input) with a `log::warn!`. [`Pipeline::check`] leaves
+    /// them out before batches are formed, so that batch counts are exact.
     Skip,
 }
 
@@ -427,6 +454,7 @@ pub struct Spec {
     pub(crate) on_bad_file: OnBadFile,
     pub(crate) prefetch: usize,
     pub(crate) inputs: Vec<Input>,
+    pub(crate) default_dtypes: Vec<(String, DType)>,
 }
 
 impl Spec {
@@ -440,6 +468,7 @@ impl Spec {
             on_bad_file: OnBadFile::Error,
             prefetch: 2,
             inputs: Vec::new(),
+            default_dtypes: Vec::new(),
         }
     }
     /// Add an input.
@@ -471,6 +500,28 @@ impl Spec {
     pub fn with_prefetch(mut self, batches: usize) -> Self {
         self.prefetch = batches.max(1);
         self
+    }
+    /// The dtype of input `name` when the input has none of its own ([`Input::with_dtype`]):
+    /// call it with the network's input types. A name the spec has no input for is ignored.
+    pub fn with_default_dtype(mut self, name: impl Into<String>, dtype: DType) -> Self {
+        let name = name.into();
+        self.default_dtypes.retain(|(n, _)| *n != name);
+        self.default_dtypes.push((name, dtype));
+        self
+    }
+    /// [`Spec::with_default_dtype`] for several inputs.
+    pub fn with_default_dtypes<S: Into<String>>(
+        mut self,
+        dtypes: impl IntoIterator<Item = (S, DType)>,
+    ) -> Self {
+        for (n, d) in dtypes {
+            self = self.with_default_dtype(n, d);
+        }
+        self
+    }
+    /// Fail on bad files, or skip them.
+    pub fn on_bad_file(&self) -> OnBadFile {
+        self.on_bad_file
     }
     /// The batch size.
     pub fn batch_size(&self) -> usize {
@@ -588,6 +639,7 @@ struct RawInput {
     std: Option<NumOrList>,
     layout: Option<Layout>,
     convert_channels: Option<bool>,
+    dtype: Option<DType>,
 }
 
 impl RawSpec {
@@ -690,6 +742,12 @@ impl RawInput {
             if let Some(c) = self.convert_channels {
                 pre.convert_channels = c;
             }
+            if let Some(d) = self.dtype.filter(|d| !d.is_float()) {
+                return Err(err(format!(
+                    "images are preprocessed into float32 or float16, not {d}; \
+                     give integer data as an `npy` array instead"
+                )));
+            }
             pre.validate().map_err(|e| match e {
                 Error::Spec { message, .. } => err(message),
                 other => other,
@@ -704,6 +762,7 @@ impl RawInput {
                 name,
                 source,
                 preprocess: Some(pre),
+                dtype: self.dtype,
             });
         }
         if image_keys {
@@ -737,6 +796,7 @@ impl RawInput {
             name,
             source,
             preprocess: None,
+            dtype: self.dtype,
         })
     }
 }

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::{array, Axis};
-use trt_calib_data::{BatchSource, Error, Input, LastBatch, OnBadFile, Preprocess, Resize, Spec};
+use trt_calib_data::{
+    BatchSource, DType, Error, Input, LastBatch, OnBadFile, Preprocess, Resize, Spec,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -139,7 +141,19 @@ fn npy_and_npz_join_with_images_by_name() {
         b.as_slice("boxes").unwrap(),
         &[8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
     );
-    assert_eq!(b.as_slice("ids").unwrap(), &[2.0, 3.0]);
+    // `ids` is int64 in the file and nothing asks for another type: it stays int64.
+    assert_eq!(
+        src.input_dtypes(),
+        [
+            ("data".to_string(), DType::F32),
+            ("im_info".to_string(), DType::F32),
+            ("boxes".to_string(), DType::F32),
+            ("ids".to_string(), DType::I64),
+        ]
+    );
+    assert_eq!(b.dtype("ids"), Some(DType::I64));
+    assert_eq!(b.slice::<i64>("ids").unwrap(), &[2, 3]);
+    assert!(b.as_slice("ids").is_none(), "not f32");
     assert_eq!(b.get("data").unwrap()[[1, 0, 0, 0]], 3.0);
     assert!(b.get("nope").is_none());
     assert!(src.next_batch().is_none());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use trt_calib_data::{ChannelOrder, Input, Layout, Preprocess, Resize, Spec};
+use trt_calib_data::{ChannelOrder, Input, Layout, OnBadFile, Preprocess, Resize, Spec};
 
 /// Image preprocessing in flags: the quick form of a calibration-data TOML spec.
 #[derive(Args, Debug, Clone, Default)]
@@ -53,6 +53,14 @@ pub struct Preprocessing {
     /// NHWC layout instead of NCHW.
     #[arg(long, help_heading = "Preprocessing")]
     pub nhwc: bool,
+    /// Convert grey images to 3 channels (--rgb/--bgr) or colour images to 1 (--gray) instead
+    /// of refusing them (TOML: `convert_channels = true`).
+    #[arg(long, help_heading = "Preprocessing")]
+    pub convert_channels: bool,
+    /// Leave out unreadable, undecodable, truncated or mismatched images, with a warning each,
+    /// instead of failing (TOML: `on_bad_file = "skip"`).
+    #[arg(long, help_heading = "Preprocessing")]
+    pub skip_bad_files: bool,
     /// Images per batch (N).
     #[arg(
         long,
@@ -64,7 +72,7 @@ pub struct Preprocessing {
     /// Use at most N images (in file-name order).
     #[arg(long, value_name = "N", help_heading = "Preprocessing")]
     pub limit: Option<usize>,
-    /// The network input the images feed (default: the network's only input; `input` for data preview).
+    /// The network input the images feed (default: the network's only input; `input` for `trt data`).
     #[arg(long, value_name = "NAME", help_heading = "Preprocessing")]
     pub input_name: Option<String>,
 }
@@ -116,7 +124,7 @@ impl Preprocessing {
         if self.nhwc {
             p = p.with_layout(Layout::Nhwc);
         }
-        Ok(p)
+        Ok(p.with_convert_channels(self.convert_channels))
     }
 
     /// A one-input spec over the images in `dir`, feeding input `name`.
@@ -131,6 +139,9 @@ impl Preprocessing {
             Spec::new(self.batch).with_input(Input::images(name, dir, self.preprocess()?));
         if let Some(limit) = self.limit {
             spec = spec.with_limit(limit);
+        }
+        if self.skip_bad_files {
+            spec = spec.with_on_bad_file(OnBadFile::Skip);
         }
         Ok(spec)
     }

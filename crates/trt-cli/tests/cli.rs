@@ -542,3 +542,250 @@ fn inspect_without_tensorrt_names_the_paths_and_trt_lib_dir() {
     );
     assert!(err.contains("Set TRT_LIB_DIR"), "{err}");
 }
+
+// ---------- data check ----------
+
+/// A fresh folder with these 8x6 images: `Some(v)` an RGB PNG of red `v`, `None` a grey PNG.
+fn image_dir(files: &[(&str, Option<u8>)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, red) in files {
+        let path = dir.path().join(name);
+        match red {
+            Some(v) => image::RgbImage::from_pixel(8, 6, image::Rgb([*v, 50, 200]))
+                .save(&path)
+                .unwrap(),
+            None => image::GrayImage::from_pixel(8, 6, image::Luma([90]))
+                .save(&path)
+                .unwrap(),
+        }
+    }
+    dir
+}
+
+#[test]
+fn data_check_names_a_grey_image_among_colour_ones_and_the_flag() {
+    let dir = image_dir(&[
+        ("a.png", Some(1)),
+        ("b.png", Some(2)),
+        ("c_grey.png", None),
+        ("d.png", Some(4)),
+    ]);
+    let o = trt(&[
+        "data",
+        "check",
+        "--images",
+        s(dir.path()),
+        "--rgb",
+        "--batch",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("calibration data check failed: 1 bad file(s)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("c_grey.png (input `input`): has 1 channel(s), the input has 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`convert_channels = true`") && out.contains("--convert-channels"),
+        "{out}"
+    );
+
+    let o = trt(&[
+        "data",
+        "check",
+        "--images",
+        s(dir.path()),
+        "--rgb",
+        "--batch",
+        "2",
+        "--convert-channels",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("ok: 4 sample(s) per input, 2 batch(es) of 2, 0 skipped"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn data_check_and_preview_find_a_text_file_in_the_second_batch() {
+    let dir = image_dir(&[("a.png", Some(1)), ("b.png", Some(2)), ("y.png", Some(3))]);
+    // File-name order: a, b | x, y: the second batch of 2.
+    std::fs::write(dir.path().join("x.jpg"), "not a picture\n").unwrap();
+    let o = trt(&[
+        "data",
+        "check",
+        "--images",
+        s(dir.path()),
+        "--rgb",
+        "--batch",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["bad_files"].as_array().unwrap().len(), 1);
+    assert!(
+        v["bad_files"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("x.jpg"),
+        "{v}"
+    );
+    assert_eq!(v["bad_files"][0]["kind"], "undecodable");
+    assert_eq!(v["bad_files"][0]["sample"], 2);
+
+    // preview checks the whole set first, so it fails too, naming the file.
+    let npy = dir.path().join("batch.npy");
+    let o = trt(&[
+        "data",
+        "preview",
+        "--images",
+        s(dir.path()),
+        "--rgb",
+        "--batch",
+        "2",
+        "--out",
+        s(&npy),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("x.jpg (input `input`): not a decodable image"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!npy.exists(), "nothing written");
+
+    // Skipped: the counts are exact and the file is named.
+    let o = trt(&[
+        "data",
+        "check",
+        "--images",
+        s(dir.path()),
+        "--rgb",
+        "--batch",
+        "2",
+        "--skip-bad-files",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("ok: 3 sample(s) per input, 1 batch(es) of 2, 1 skipped"),
+        "{out}"
+    );
+    assert!(out.contains("skipped  ") && out.contains("x.jpg"), "{out}");
+    assert!(stderr(&o).contains("x.jpg"), "a warning: {}", stderr(&o));
+}
+
+#[test]
+fn data_check_refuses_a_truncated_jpeg_unless_skipping() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = root().join("crates/calib-data/tests/fixtures/chelsea_150x100.jpg");
+    let bytes = std::fs::read(&photo).unwrap();
+    assert!(bytes.len() > 3000);
+    std::fs::write(dir.path().join("a.jpg"), &bytes).unwrap();
+    std::fs::write(dir.path().join("b_cut.jpg"), &bytes[..3000]).unwrap();
+    std::fs::write(dir.path().join("c.jpg"), &bytes).unwrap();
+    let args = [
+        "data",
+        "check",
+        "--images",
+        s(dir.path()),
+        "--rgb",
+        "--size",
+        "32x32",
+        "--batch",
+        "1",
+    ];
+    let o = trt(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("b_cut.jpg (input `input`): the JPEG data ends (3000 bytes)")
+            && out.contains("end-of-image marker (FF D9)"),
+        "{out}"
+    );
+    let mut skip = args.to_vec();
+    skip.push("--skip-bad-files");
+    let o = trt(&skip);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("ok: 2 sample(s) per input, 2 batch(es) of 1, 1 skipped"),
+        "{}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("skipping calibration sample 1") && err.contains("b_cut.jpg"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_preview_writes_each_input_in_its_dtype() {
+    let dir = image_dir(&[("a.png", Some(10)), ("b.png", Some(20))]);
+    let ids = ndarray::array![[1i64, -2], [2_000_000_000, 4]];
+    ndarray_npy::write_npy(dir.path().join("ids.npy"), &ids).unwrap();
+    let toml = dir.path().join("calib.toml");
+    std::fs::write(
+        &toml,
+        "batch_size = 2\n[[input]]\nname = \"image\"\nimages = \".\"\nchannel_order = \"rgb\"\n\
+         dtype = \"float16\"\n[[input]]\nname = \"ids\"\nnpy = \"ids.npy\"\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("preview");
+    let o = trt(&[
+        "data",
+        "preview",
+        s(&toml),
+        "--dtype",
+        "ids:int32",
+        "--shape",
+        "ids:2x2",
+        "--out-dir",
+        s(&out_dir),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("input `ids`  shape 2x2  int32"), "{out}");
+    assert!(
+        out.contains("input `image`  shape 2x3x6x8  float16"),
+        "{out}"
+    );
+    let written: ndarray::ArrayD<i32> = ndarray_npy::read_npy(out_dir.join("ids.npy")).unwrap();
+    assert_eq!(
+        written,
+        ndarray::array![[1, -2], [2_000_000_000, 4]].into_dyn()
+    );
+    // float16 on disk: header `<f2`, 2 bytes per element; red 20 of the second image is exact.
+    let half = std::fs::read(out_dir.join("image.npy")).unwrap();
+    let header = String::from_utf8_lossy(&half[..128]).to_string();
+    assert!(header.contains("'descr': '<f2'"), "{header}");
+    assert_eq!(half.len() % 64, (2 * 3 * 6 * 8 * 2) % 64);
+    let data = &half[half.len() - 2 * 3 * 6 * 8 * 2..];
+    let second_red = u16::from_le_bytes([data[3 * 6 * 8 * 2], data[3 * 6 * 8 * 2 + 1]]);
+    assert_eq!(second_red, 0x4d00, "20.0 in binary16");
+
+    // The same check with the network's shapes: a wrong batch dimension is exit 1.
+    let o = trt(&["data", "check", s(&toml), "--shape", "image:4x3x6x8"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("batch_size is 2 but the network's batch dimension is 4"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn data_check_has_examples() {
+    let o = trt(&["data", "check", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Examples:"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("--convert-channels"), "{}", stdout(&o));
+}
