@@ -125,8 +125,9 @@ fn main() {
     let mut ctx = engine.create_context(stream.clone()).unwrap();
     let input = stream.alloc_zeros::<f32>(3 * 224 * 224).unwrap();
     let mut output = stream.alloc_zeros::<f32>(1000).unwrap();
-    ctx.bind_input("input", &input).unwrap();
-    ctx.bind_output("logits", &mut output).unwrap();
+    let mut ctx = ctx.bindings();
+    ctx.input("input", &input).unwrap();
+    ctx.output("logits", &mut output).unwrap();
     let start = ctx0
         .new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))
         .unwrap();

@@ -107,7 +107,7 @@ impl Builder {
     pub fn with_logger_on_device(logger: Arc<Logger>, device: usize) -> Result<Builder> {
         let lib = sys::Library::get()?;
         // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
-        let context = cuda_context(device)?;
+        let context = crate::engine::device_context(device)?;
         let raw = out!(sys::trt_builder_create, lib.builder_factory(), logger.raw(); *mut sys::trt_builder)
             .map_err(|e| with_log(e, &logger))?;
         Ok(Builder {
@@ -373,7 +373,7 @@ impl Builder {
     }
 
     fn engine_report(&self, plan: &[u8]) -> Result<EngineReport> {
-        let runtime = Runtime::with_logger(self.inner.logger.clone())?;
+        let runtime = Runtime::with_logger_on_device(self.inner.logger.clone(), self.device())?;
         EngineReport::from_json(&runtime.deserialize(plan)?.inspect_json()?)
     }
 
@@ -770,24 +770,6 @@ fn make_profile(
     Ok(p)
 }
 
-/// The device's primary CUDA context, bound to this thread; a clear error when no CUDA driver is
-/// installed (cudarc would panic) or when the device does not exist.
-pub(crate) fn cuda_context(device: usize) -> Result<Arc<CudaContext>> {
-    // SAFETY: only tries to open the driver library.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err(Error::Invalid(
-            "no CUDA driver (libcuda.so) found: building and running engines needs an NVIDIA GPU and its driver".into(),
-        ));
-    }
-    let count = CudaContext::device_count()?;
-    if device >= count.max(0) as usize {
-        return Err(Error::Invalid(format!(
-            "CUDA device {device} does not exist: this machine has {count} device(s), numbered from 0"
-        )));
-    }
-    Ok(CudaContext::new(device)?)
-}
-
 pub(crate) fn host_memory(mem: *mut sys::trt_host_memory) -> Result<Vec<u8>> {
     let (mut data, mut size) = (std::ptr::null(), 0usize);
     ffi::check(unsafe { sys::trt_host_memory_data(mem, &mut data, &mut size) })?;
@@ -946,27 +928,4 @@ extern "C" fn report_cb(
             });
         }
     }));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// CI machines have no NVIDIA driver: this is the error users without one see (before
-    /// cudarc's dynamic loader could panic). On a machine with a driver there is nothing to check.
-    #[test]
-    fn no_cuda_driver_is_a_clear_error() {
-        if unsafe { cudarc::driver::sys::is_culib_present() } {
-            return;
-        }
-        let Err(e) = cuda_context(0) else {
-            panic!("a CUDA context without a driver")
-        };
-        let e = e.to_string();
-        assert!(e.contains("no CUDA driver (libcuda.so)"), "{e}");
-        let e = crate::bundle::GpuInfo::of_device(0)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("--compute-capability"), "{e}");
-    }
 }

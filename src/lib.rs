@@ -39,6 +39,7 @@ mod inspector;
 mod logger;
 mod network;
 pub mod strict;
+mod tensor;
 
 pub use builder::{BuildOutput, Builder};
 pub use calibrator::{
@@ -49,14 +50,16 @@ pub use config::{
     BuildConfig, Fallback, HardwareCompatibility, LayerFilter, Precision, Profile, ProfileInput,
     ProfilingVerbosity, TacticChoice, TacticSources,
 };
-pub use engine::{Engine, ExecutionContext, IoMode, IoTensor, Runtime};
+pub use engine::{Bindings, Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};
 pub use inspector::{format_precision, EngineLayer, EngineReport};
 pub use logger::{Logger, Severity};
 pub use network::{DataType, LayerInfo, Network, TensorInfo};
 pub use strict::StrictReport;
+pub use tensor::{dtype_name, HostTensor, HostTensorView, TensorElement};
 
 pub use cudarc;
+pub use half;
 pub use tensorrt_sys as sys;
 pub use trt_calib_data as data;
 pub use trt_calib_table as table;

@@ -93,7 +93,7 @@ pub fn build_repeated(
             "build_repeated: n must be at least 1".into(),
         ));
     }
-    let runtime = Runtime::with_logger(builder.logger().clone())?;
+    let runtime = Runtime::with_logger_on_device(builder.logger().clone(), config.device)?;
     let mut outputs = Vec::with_capacity(n);
     let mut reports = Vec::with_capacity(n);
     let mut audit_times = Vec::with_capacity(n);
@@ -167,17 +167,17 @@ impl OutputComparison {
     }
 }
 
-/// Runs every engine on the same seeded input (uniform in [-1, 1) per f32 element; dynamic
-/// inputs take profile 0's opt shape) and compares the outputs with the first engine's. This is
-/// what different reformat kernels, the last difference tactic replay leaves, actually change.
+/// Runs every engine on the same seeded inputs ([`Engine::seeded_inputs`]: each input's own type;
+/// dynamic inputs take profile 0's opt shape) and compares the outputs with the first engine's.
+/// This is what different reformat kernels, the last difference tactic replay leaves, change.
 pub fn compare_outputs(engines: &[Engine], device: usize, seed: u64) -> Result<OutputComparison> {
     let Some(first_engine) = engines.first() else {
         return Ok(OutputComparison { per_build: vec![] });
     };
-    let ctx = crate::builder::cuda_context(device)?;
+    let ctx = crate::engine::device_context(device)?;
     let stream = ctx.new_stream()?;
-    let inputs = seeded_inputs(first_engine, seed)?;
-    let views: Vec<(&str, ndarray::ArrayViewD<'_, f32>)> =
+    let inputs = first_engine.seeded_inputs(seed)?;
+    let views: Vec<(&str, crate::HostTensorView<'_>)> =
         inputs.iter().map(|(n, a)| (n.as_str(), a.view())).collect();
     let mut results = Vec::with_capacity(engines.len());
     for engine in engines {
@@ -194,53 +194,22 @@ pub fn compare_outputs(engines: &[Engine], device: usize, seed: u64) -> Result<O
                 ..Default::default()
             };
             for ((na, a), (nb, b)) in first.iter().zip(outs) {
-                if na != nb || a.shape() != b.shape() {
+                let Some((elements, differing, max)) = a.diff(b).filter(|_| na == nb) else {
                     d.bit_identical = false;
                     d.max_abs_diff = f32::INFINITY;
                     continue;
-                }
-                for (x, y) in a.iter().zip(b.iter()) {
-                    d.elements += 1;
-                    if x.to_bits() != y.to_bits() {
-                        d.bit_identical = false;
-                        d.differing += 1;
-                        d.max_abs_diff = d.max_abs_diff.max((x - y).abs());
-                    }
+                };
+                d.elements += elements;
+                if differing > 0 {
+                    d.bit_identical = false;
+                    d.differing += differing;
+                    d.max_abs_diff = d.max_abs_diff.max(max as f32);
                 }
             }
             d
         })
         .collect();
     Ok(OutputComparison { per_build })
-}
-
-/// One seeded f32 array per engine input.
-fn seeded_inputs(
-    engine: &crate::engine::Engine,
-    seed: u64,
-) -> Result<Vec<(String, ndarray::ArrayD<f32>)>> {
-    let mut rng = trt_calib_data::SplitMix64(seed);
-    // 24 random bits: exact in f32.
-    let mut next = move || ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-    let mut inputs = Vec::new();
-    for t in engine.inputs() {
-        let mut shape = t.shape.clone();
-        if shape.iter().any(|&d| d < 0) {
-            shape = engine.profile_shapes(&t.name, 0)?[1].clone();
-        }
-        let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-        let n = shape.iter().product();
-        let values: Vec<f32> = (0..n).map(|_| next()).collect();
-        let array =
-            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), values).map_err(|e| {
-                Error::Shape {
-                    name: t.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-        inputs.push((t.name.clone(), array));
-    }
-    Ok(inputs)
 }
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ fn fashion_accuracy(engine: &trt::Engine) -> f64 {
             (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD
         });
         let out = ctx.run(&[("image", x.into_dyn().view())]).unwrap();
-        let logits = &out[0].1;
+        let logits = out[0].1.as_array::<f32>().unwrap();
         for n in 0..8 {
             let row: Vec<f32> = logits.index_axis(Axis(0), n).iter().copied().collect();
             if argmax(&row) == labels[b * 8 + n] as usize {
@@ -349,14 +349,17 @@ fn gpu_07_run_checks_names_and_shapes_and_matches_enqueue() {
     // The low-level path on device buffers gives the same logits.
     let input = stream.clone_htod(x.as_slice().unwrap()).unwrap();
     let mut output = stream.alloc_zeros::<f32>(80).unwrap();
-    ctx.bind_input("image", &input).unwrap();
-    ctx.bind_output("logits", &mut output).unwrap();
-    ctx.enqueue().unwrap();
+    let mut b = ctx.bindings();
+    b.input("image", &input).unwrap();
+    b.output("logits", &mut output).unwrap();
+    b.enqueue().unwrap();
+    drop(b);
     let device: Vec<f32> = stream.clone_dtoh(&output).unwrap();
-    assert_eq!(host[0].1.as_slice().unwrap(), &device[..]);
+    let host = host[0].1.as_array::<f32>().unwrap();
+    assert_eq!(host.as_slice().unwrap(), &device[..]);
     let small = stream.alloc_zeros::<f32>(10).unwrap();
     assert!(
-        ctx.bind_input("image", &small).is_err(),
+        ctx.bindings().input("image", &small).is_err(),
         "undersized buffers are refused"
     );
 }

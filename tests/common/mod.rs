@@ -113,7 +113,7 @@ pub fn logits(engine: &Engine, spec: &Spec, input: &str, output: &str) -> Vec<Ve
         let batch = batch.unwrap();
         let outs = ctx.run(&[(input, batch.get(input).unwrap())]).unwrap();
         let (_, out) = outs.into_iter().find(|(n, _)| n == output).unwrap();
-        let out: ArrayD<f32> = out;
+        let out: ArrayD<f32> = out.into_array().unwrap();
         for row in out.axis_iter(Axis(0)).take(batch.real_samples()) {
             rows.push(row.iter().copied().collect());
         }

@@ -649,12 +649,12 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
         bail!("{}: no such ONNX model", args.model.display());
     }
     common::require_tensorrt()?;
-    let builder = Builder::new()?;
-    let mut network = builder.network_from_onnx_file(&args.model)?;
     let config = args
         .shapes
         .apply(BuildConfig::new(Precision::Int8))
         .with_calibration_cache(CachePolicy::recalibrate(&args.calib_cache));
+    let builder = Builder::on_device(config.device)?;
+    let mut network = builder.network_from_onnx_file(&args.model)?;
     let spec = args
         .data
         .spec(|| only_input(&network))?
@@ -666,7 +666,9 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
     };
     let mut c = calibrator(&spec, algorithm, "calibrating".into())?;
     let t = Instant::now();
-    let built: BuildOutput = builder.build_calibrated(&mut network, &config, &mut *c)?;
+    let built: BuildOutput = builder
+        .build_calibrated(&mut network, &config, &mut *c)
+        .map_err(missing_library_hint)?;
     if built.calibration_table.is_none() {
         bail!("TensorRT built the engine without writing a calibration table");
     }
