@@ -188,9 +188,23 @@ impl Builder {
             Precision::StrictInt8 => self.build_strict(network, config, calibrator),
             Precision::Int8 if !config.keep_out_of_int8.is_empty() => {
                 strict::keep_out(network, &config.keep_out_of_int8, config.fallback)?;
-                self.build_once(network, config, calibrator, Constraints::Prefer, None)
+                self.build_once(
+                    network,
+                    config,
+                    calibrator,
+                    Constraints::Prefer,
+                    None,
+                    &mut None,
+                )
             }
-            _ => self.build_once(network, config, calibrator, Constraints::None, None),
+            _ => self.build_once(
+                network,
+                config,
+                calibrator,
+                Constraints::None,
+                None,
+                &mut None,
+            ),
         }?;
         // Only now, with the engine built from a complete calibration, does the table reach
         // the disk: a failed build never creates or replaces one.
@@ -231,15 +245,55 @@ impl Builder {
             replay_tactics: None,
             ..config.clone()
         };
-        let probe = self.build_once(
-            network,
-            &probe_config,
-            reborrow(&mut calibrator),
-            Constraints::Prefer,
-            given.clone(),
-        )?;
-        // When the probe calibrated, the enforcing builds use its table (the calibrator is spent).
-        let table = probe.calibration_table.clone().or(given);
+        // When the probe calibrates, every later build uses its table (the calibrator is spent),
+        // including a probe retried after TensorRT refused it: a tensor it found without a scale
+        // ("Missing scale and zero-point for tensor ...", TensorRT 8.6 even with the constraints
+        // preferred) releases its layer, as in the enforcing builds.
+        let mut table = given;
+        let mut made: Option<Vec<u8>> = None;
+        let mut probe_attempt = 0;
+        let probe = loop {
+            probe_attempt += 1;
+            self.inner.logger.take_messages();
+            let mut calibrated = None;
+            let r = self.build_once(
+                network,
+                &probe_config,
+                reborrow(&mut calibrator),
+                Constraints::Prefer,
+                table.clone(),
+                &mut calibrated,
+            );
+            if calibrated.is_some() {
+                made.clone_from(&calibrated);
+                table = calibrated;
+            }
+            match r {
+                Ok(probe) => break probe,
+                Err(e @ Error::TensorRt { .. }) if table.is_some() => {
+                    let before = released.len();
+                    self.release_unscaled(
+                        network,
+                        &mut plan,
+                        &mut released,
+                        table.as_deref(),
+                        config,
+                    )?;
+                    let failing = self.failing_from_log(network, &plan)?;
+                    if (failing.is_empty() && released.len() == before)
+                        || probe_attempt == strict::MAX_RETRIES
+                    {
+                        return Err(e);
+                    }
+                    for (name, why) in &failing {
+                        log::warn!(target: "trt::strict", "keeping `{name}` out of INT8: {why}");
+                    }
+                    strict::release(network, &mut plan, &failing, config.fallback)?;
+                    released.extend(failing);
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.release_unscaled(network, &mut plan, &mut released, table.as_deref(), config)?;
         let probe_report = self.engine_report(&probe.plan)?;
         let probe_audit = strict::audit(network, &plan, &[], &probe_report)?;
@@ -271,6 +325,7 @@ impl Builder {
                 reborrow(&mut calibrator),
                 Constraints::Obey,
                 table.clone(),
+                &mut None,
             );
             match r {
                 Ok(mut out) => {
@@ -307,7 +362,7 @@ impl Builder {
                             violations: audit.violations.iter().map(|v| v.to_string()).collect(),
                         });
                     }
-                    out.calibration_table = out.calibration_table.or(probe.calibration_table);
+                    out.calibration_table = out.calibration_table.or(made);
                     out.calibration_batches += probe.calibration_batches;
                     out.get_batch_calls += probe.get_batch_calls;
                     out.build_time += probe.build_time;
@@ -316,15 +371,7 @@ impl Builder {
                 }
                 Err(e @ Error::TensorRt { .. }) => {
                     // TensorRT names the layers it could not implement; pin exactly those.
-                    let messages: Vec<String> = self
-                        .inner
-                        .logger
-                        .take_messages()
-                        .into_iter()
-                        .filter(|(s, _)| *s <= Severity::Error)
-                        .map(|(_, m)| m)
-                        .collect();
-                    let failing = strict::failing_layers(network, &plan, &messages)?;
+                    let failing = self.failing_from_log(network, &plan)?;
                     if failing.is_empty() || attempt == strict::MAX_RETRIES {
                         return Err(e);
                     }
@@ -338,6 +385,24 @@ impl Builder {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    /// The forced layers that TensorRT's errors since the last build name (see
+    /// [`strict::failing_layers`]).
+    fn failing_from_log(
+        &self,
+        network: &Network,
+        plan: &strict::StrictPlan,
+    ) -> Result<Vec<(String, String)>> {
+        let messages: Vec<String> = self
+            .inner
+            .logger
+            .take_messages()
+            .into_iter()
+            .filter(|(s, _)| *s <= Severity::Error)
+            .map(|(_, m)| m)
+            .collect();
+        strict::failing_layers(network, plan, &messages)
     }
 
     /// Releases the forced layers whose outputs have no scale in `table` (nor a dynamic range
@@ -386,6 +451,7 @@ impl Builder {
         calibrator: Option<&mut (dyn Calibrator + 'c)>,
         constraints: Constraints,
         table_override: Option<Vec<u8>>,
+        calibrated: &mut Option<Vec<u8>>,
     ) -> Result<BuildOutput> {
         let started = Instant::now();
         log::info!(
@@ -561,6 +627,8 @@ impl Builder {
                 return Err(e);
             }
             calibration_table = results.calibrated_table();
+            // Kept even when TensorRT fails after calibrating: strict mode retries from it.
+            calibrated.clone_from(&calibration_table);
             batches = results.batches;
             calls = results.get_batch_calls;
         }

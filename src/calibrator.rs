@@ -461,7 +461,7 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
             Some(b) => b?,
         };
         let bytes = |name: &str| {
-            let dtype = host.dtype(name).and_then(|d| network_dtype(d));
+            let dtype = host.dtype(name).and_then(network_dtype);
             match (host.bytes(name), dtype) {
                 (Some(b), Some(d)) => Ok((b, d)),
                 _ => Err(Error::Calibration(format!("batch has no input `{name}`"))),

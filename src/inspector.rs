@@ -46,6 +46,7 @@ impl EngineReport {
     /// detailed form (objects) or the names-only form (strings).
     pub fn from_json(json: &str) -> Result<EngineReport> {
         let v: Value = serde_json::from_str(json)
+            .or_else(|_| serde_json::from_str(&escape_raw_control_characters(json)))
             .map_err(|e| Error::Invalid(format!("engine inspector JSON: {e}")))?;
         let layers = v
             .get("Layers")
@@ -95,6 +96,30 @@ impl EngineReport {
             .filter(|l| !l.is_reformat())
             .find(|l| l.fused_names().any(|n| n == name))
     }
+}
+
+/// TensorRT 8.6.0's detailed inspector output can hold raw control characters inside strings
+/// (measured on the H200: "control character found while parsing a string at line 42"), which
+/// JSON forbids. They are escaped (`\u0001`), so the text parses and keeps every character.
+fn escape_raw_control_characters(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string && (c as u32) < 0x20 {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+            escaped = false;
+            continue;
+        }
+        out.push(c);
+        if escaped {
+            escaped = false;
+        } else if in_string && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            in_string = !in_string;
+        }
+    }
+    out
 }
 
 fn strings(v: Option<&Value>, key: &str) -> Vec<String> {
@@ -181,6 +206,24 @@ fn precision_of(inputs: &[String], outputs: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_control_characters_in_strings_are_escaped() {
+        let raw = "{\"Layers\": [{\"Name\": \"conv\u{1}1 \\\"q\\\"\tx\", \"LayerType\": \"CaskConvolution\"}],\n\t\"Bindings\": [\"in\"]}";
+        assert!(
+            serde_json::from_str::<Value>(raw).is_err(),
+            "the input must be invalid JSON"
+        );
+        let r = EngineReport::from_json(raw).unwrap();
+        assert_eq!(r.layers[0].name, "conv\u{1}1 \"q\"\tx");
+        assert_eq!(r.layers[0].layer_type, "CaskConvolution");
+        assert_eq!(r.bindings, ["in"]);
+        // Outside strings, whitespace stays as it is.
+        assert_eq!(
+            escape_raw_control_characters("{\"a\":\n\t\"b\u{2}\"}"),
+            "{\"a\":\n\t\"b\\u0002\"}"
+        );
+    }
 
     #[test]
     fn format_strings() {

@@ -425,7 +425,20 @@ trt_status trt_parser_create(
     SHIM_CATCH
 }
 
-void trt_parser_destroy(trt_parser* parser) { delete OBJ(nvonnxparser::IParser, parser); }
+// Through destroy() on 8.x, not the virtual destructor: the destructor's vtable slot moved
+// between NvOnnxParser.h versions (onnx-tensorrt's 8.6-EA header puts five flag methods before
+// it, 8.5 and 8.6-GA do not), and a header/library mismatch there crashed every `trt build` on
+// TensorRT 8.6.0. destroy() sits at the same slot in every 8.x header; 10.x removed it.
+void trt_parser_destroy(trt_parser* parser) {
+#if NV_TENSORRT_MAJOR < 10
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    if (parser) OBJ(nvonnxparser::IParser, parser)->destroy();
+#pragma GCC diagnostic pop
+#else
+    delete OBJ(nvonnxparser::IParser, parser);
+#endif
+}
 
 trt_status trt_parser_parse(trt_parser* parser, const void* data, size_t size, const char* model_path, int32_t* parse_ok) {
     CHECK_ARG(parser);
