@@ -318,6 +318,7 @@ impl Network {
             for o in 0..n {
                 let t = out!(sys::trt_layer_output, layer, o; *mut sys::trt_tensor)?;
                 if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == tensor {
+                    // SAFETY: `t` is an output tensor of a layer of this live network.
                     ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) })?;
                     self.ranged.insert(tensor.to_string());
                     return Ok(());

@@ -486,6 +486,23 @@ impl<'a> HostTensorView<'a> {
     }
 }
 
+/// A calibration batch's input goes into [`crate::ExecutionContext::run`] as it is (evaluating
+/// an engine on calibration-style data), in its own element type.
+impl<'a> From<trt_calib_data::TypedView<'a>> for HostTensorView<'a> {
+    fn from(v: trt_calib_data::TypedView<'a>) -> Self {
+        use trt_calib_data::TypedView as T;
+        match v {
+            T::F32(a) => HostTensorView::F32(a),
+            T::F16(a) => HostTensorView::F16(a),
+            T::I32(a) => HostTensorView::I32(a),
+            T::I64(a) => HostTensorView::I64(a),
+            T::I8(a) => HostTensorView::I8(a),
+            T::U8(a) => HostTensorView::U8(a),
+            T::Bool(a) => HostTensorView::Bool(a),
+        }
+    }
+}
+
 impl<'a> From<&'a HostTensor> for HostTensorView<'a> {
     fn from(t: &'a HostTensor) -> Self {
         t.view()

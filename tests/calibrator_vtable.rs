@@ -510,6 +510,7 @@ fn a_failed_calibration_creates_or_replaces_no_table() {
             "the third batch fails"
         );
         assert_eq!(
+            // SAFETY: a live calibrator and `partial.len()` readable bytes.
             unsafe {
                 sys::trt_calibrator_vcall_write_cache(
                     h.raw(),
@@ -562,6 +563,7 @@ fn a_panicking_calibrator_saves_no_table() {
     .unwrap();
     assert!(!get_batch(&h, &["image", "im_info"]).0);
     let t = b"TRT-8503-EntropyCalibration2\n";
+    // SAFETY: a live calibrator and `t.len()` readable bytes.
     unsafe { sys::trt_calibrator_vcall_write_cache(h.raw(), t.as_ptr().cast(), t.len()) };
     let (error, written) = h.finish_and_save().unwrap();
     assert!(error.unwrap().to_string().contains("decoder bug"));
