@@ -33,6 +33,7 @@ fn main() {
         println!("cargo:major=10");
         println!("cargo:minor=0");
         println!("cargo:patch=0");
+        println!("cargo:rustc-env=TENSORRT_HEADER_VERSION=10.0.0");
         return;
     }
 

@@ -1,7 +1,7 @@
 //! Project tasks.
 //!
 //!     cargo xtask test      run the workspace's tests (no GPU or TensorRT library needed)
-//!     cargo xtask ci        what CI runs: fmt, clippy, bindings check, tests
+//!     cargo xtask ci        what CI runs: fmt, clippy (GPU tests included), a docs.rs check, bindings check, tests
 //!     cargo xtask headers   print the TensorRT include directory the tasks use
 //!
 //! Only TensorRT's headers are needed to build. When none are installed (and
@@ -165,12 +165,21 @@ fn ci(headers: &Path) -> Result<(), String> {
         "clippy",
         "--workspace",
         "--all-targets",
+        "--features",
+        "gpu",
         "--locked",
         "--",
         "-D",
         "warnings",
     ]);
+    // With the GPU tests, so code that only a GPU machine runs stays compiled and lint-clean.
     run(clippy, headers)?;
+    // What docs.rs does: no TensorRT headers, no shim.
+    let mut docs_rs = cargo();
+    docs_rs
+        .args(["check", "--locked", "-p", "tensorrt-sys", "-p", "trt"])
+        .env("DOCS_RS", "1");
+    run(docs_rs, headers)?;
     let mut bindings = cargo();
     bindings.args([
         "run",
