@@ -108,7 +108,7 @@ impl Builder {
         let lib = sys::Library::get()?;
         // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
         let context = crate::engine::device_context(device)?;
-        let raw = out!(sys::trt_builder_create, lib.builder_factory(), logger.raw(); *mut sys::trt_builder)
+        let raw = out!(sys::trt_builder_create, lib.builder_factory()?, logger.raw(); *mut sys::trt_builder)
             .map_err(|e| with_log(e, &logger))?;
         Ok(Builder {
             inner: Arc::new(BuilderInner {

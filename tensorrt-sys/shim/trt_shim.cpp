@@ -13,6 +13,7 @@
 #include <NvInfer.h>
 #include <NvOnnxParser.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -316,13 +317,18 @@ trt_status trt_logger_vcall_log(trt_logger* logger, int32_t severity, const char
 
 #define OBJ(T, p) reinterpret_cast<T*>(p)
 
+// TensorRT's factories may fail without returning null: the 10.16 lean runtime, on a machine
+// without a usable CUDA driver, logs "CUDA initialization failure with error: 35" and returns
+// 0x228 (measured). No object lives in the first 64 KiB of the address space.
+static bool factory_failed(const void* p) { return reinterpret_cast<uintptr_t>(p) < 0x10000; }
+
 trt_status trt_builder_create(trt_factory_fn create_builder, trt_logger* logger, trt_builder** out) {
     CHECK_ARG(create_builder);
     CHECK_ARG(logger);
     CHECK_ARG(out);
     SHIM_TRY
     void* b = create_builder(static_cast<void*>(OBJ(ILogger, logger)), NV_TENSORRT_VERSION);
-    if (!b) return fail(TRT_ERR_TENSORRT, "createInferBuilder failed (see the TensorRT log; is a CUDA device visible?)");
+    if (factory_failed(b)) return fail(TRT_ERR_TENSORRT, "createInferBuilder failed (see the TensorRT log; is a CUDA device visible?)");
     *out = reinterpret_cast<trt_builder*>(static_cast<IBuilder*>(b));
     return TRT_OK;
     SHIM_CATCH
@@ -419,7 +425,7 @@ trt_status trt_parser_create(
     SHIM_TRY
     void* p = create_parser(
         static_cast<void*>(OBJ(INetworkDefinition, network)), static_cast<void*>(OBJ(ILogger, logger)), NV_ONNX_PARSER_VERSION);
-    if (!p) return fail(TRT_ERR_TENSORRT, "createNvOnnxParser failed");
+    if (factory_failed(p)) return fail(TRT_ERR_TENSORRT, "createNvOnnxParser failed");
     *out = reinterpret_cast<trt_parser*>(static_cast<nvonnxparser::IParser*>(p));
     return TRT_OK;
     SHIM_CATCH
@@ -902,7 +908,7 @@ trt_status trt_runtime_create(trt_factory_fn create_runtime, trt_logger* logger,
     CHECK_ARG(out);
     SHIM_TRY
     void* r = create_runtime(static_cast<void*>(OBJ(ILogger, logger)), NV_TENSORRT_VERSION);
-    if (!r) return fail(TRT_ERR_TENSORRT, "createInferRuntime failed (see the TensorRT log)");
+    if (factory_failed(r)) return fail(TRT_ERR_TENSORRT, "createInferRuntime failed (see the TensorRT log)");
     *out = reinterpret_cast<trt_runtime*>(static_cast<IRuntime*>(r));
     return TRT_OK;
     SHIM_CATCH

@@ -71,6 +71,9 @@ pub enum LoadError {
         library: LibVersion,
         headers: String,
     },
+    /// The library is TensorRT's lean runtime: it runs version-compatible plans but has no
+    /// builder and no ONNX parser. `what` names what was asked for.
+    LeanRuntime { path: String, what: &'static str },
 }
 
 impl fmt::Display for LoadError {
@@ -98,6 +101,12 @@ impl fmt::Display for LoadError {
                 library.major,
                 headers.split('.').next().unwrap_or("?")
             ),
+            LoadError::LeanRuntime { path, what } => write!(
+                f,
+                "{path} is TensorRT's lean runtime: it deserializes and runs version-compatible plans, \
+                 but has no {what}. Building needs the full library (libnvinfer.so.N with \
+                 libnvonnxparser.so.N): set {TRT_LIB_DIR} to a directory that holds it."
+            ),
         }
     }
 }
@@ -108,7 +117,8 @@ impl std::error::Error for LoadError {}
 pub struct Library {
     path: PathBuf,
     version: LibVersion,
-    create_builder: trt_factory_fn,
+    /// `None` for the lean runtime, which has no builder.
+    create_builder: Option<trt_factory_fn>,
     create_runtime: trt_factory_fn,
     parser: OnceLock<Result<Parser, LoadError>>,
     dir_hint: Option<PathBuf>,
@@ -143,7 +153,8 @@ fn header_major() -> u32 {
 
 impl Library {
     /// The process-wide TensorRT, loaded on first use from `TRT_LIB_DIR`, then the loader's
-    /// search path. Later calls return the same library (or the same error).
+    /// search path; the lean runtime when that is all there is (see [`Library::open`]). Later
+    /// calls return the same library (or the same error).
     pub fn get() -> Result<&'static Library, LoadError> {
         LIBRARY
             .get_or_init(|| {
@@ -156,12 +167,31 @@ impl Library {
             .map_err(Clone::clone)
     }
 
-    /// Opens `libnvinfer.so.<header major>` from `dir` (when given) or the loader's search path.
+    /// Opens `libnvinfer.so.<header major>` from `dir` (when given) or the loader's search path;
+    /// when that is nowhere, the lean runtime `libnvinfer_lean.so.<major>` (runtime only).
     /// Not cached: use [`Library::get`] in applications.
     pub fn open(dir: Option<&Path>) -> Result<Library, LoadError> {
+        match Library::open_named(&format!("libnvinfer.so.{}", header_major()), dir, false) {
+            Err(LoadError::NotFound { library, mut tried }) => match Library::open_lean(dir) {
+                Err(LoadError::NotFound { tried: lean, .. }) => {
+                    tried.extend(lean);
+                    Err(LoadError::NotFound { library, tried })
+                }
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    /// Opens TensorRT's lean runtime `libnvinfer_lean.so.<header major>` (TensorRT >= 8.6): it
+    /// deserializes and runs version-compatible plans; it has no builder and no ONNX parser.
+    pub fn open_lean(dir: Option<&Path>) -> Result<Library, LoadError> {
+        Library::open_named(&format!("libnvinfer_lean.so.{}", header_major()), dir, true)
+    }
+
+    fn open_named(name: &str, dir: Option<&Path>, lean: bool) -> Result<Library, LoadError> {
         let major = header_major();
-        let name = format!("libnvinfer.so.{major}");
-        let (nvinfer, path) = open_first(&name, dir)?;
+        let (nvinfer, path) = open_first(name, dir)?;
         let path_str = path.display().to_string();
 
         // SAFETY: the symbols have these C signatures in every TensorRT 8.x/10.x (NvInfer*.h).
@@ -177,7 +207,13 @@ impl Library {
                 headers: crate::HEADER_VERSION.to_string(),
             });
         }
-        let create_builder = unsafe { factory(&nvinfer, &path_str, SYM_BUILDER)? };
+        let create_builder = if lean {
+            None
+        } else {
+            // SAFETY: the factory's C signature is `trt_factory_fn` in every 8.x/10.x library.
+            Some(unsafe { factory(&nvinfer, &path_str, SYM_BUILDER)? })
+        };
+        // SAFETY: as above.
         let create_runtime = unsafe { factory(&nvinfer, &path_str, SYM_RUNTIME)? };
         Ok(Library {
             path,
@@ -190,6 +226,11 @@ impl Library {
         })
     }
 
+    /// Whether this is the lean runtime (no builder, no ONNX parser).
+    pub fn is_lean(&self) -> bool {
+        self.create_builder.is_none()
+    }
+
     /// Where `libnvinfer` was opened from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -200,9 +241,12 @@ impl Library {
         self.version
     }
 
-    /// `createInferBuilder_INTERNAL`, for `trt_builder_create`.
-    pub fn builder_factory(&self) -> trt_factory_fn {
-        self.create_builder
+    /// `createInferBuilder_INTERNAL`, for `trt_builder_create`; an error for the lean runtime.
+    pub fn builder_factory(&self) -> Result<trt_factory_fn, LoadError> {
+        self.create_builder.ok_or_else(|| LoadError::LeanRuntime {
+            path: self.path.display().to_string(),
+            what: "builder",
+        })
     }
 
     /// `createInferRuntime_INTERNAL`, for `trt_runtime_create`.
@@ -213,6 +257,12 @@ impl Library {
     /// `createNvOnnxParser_INTERNAL` from `libnvonnxparser.so.N`, opened on first use (deployments
     /// that only run engines never need it).
     pub fn parser_factory(&self) -> Result<trt_parser_factory_fn, LoadError> {
+        if self.is_lean() {
+            return Err(LoadError::LeanRuntime {
+                path: self.path.display().to_string(),
+                what: "ONNX parser",
+            });
+        }
         self.parser
             .get_or_init(|| {
                 let name = format!("libnvonnxparser.so.{}", self.version.major);

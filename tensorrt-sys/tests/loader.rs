@@ -40,12 +40,16 @@ fn missing_library_names_every_path_and_the_variable() {
     match Library::open(Some(dir.path())) {
         Err(LoadError::NotFound { library, tried }) => {
             assert_eq!(library, lib_name());
-            assert_eq!(tried.len(), 2, "{tried:?}");
+            // The full library, then the lean runtime, each in the folder and on the loader path.
+            assert_eq!(tried.len(), 4, "{tried:?}");
             assert_eq!(
                 tried[0].0,
                 dir.path().join(lib_name()).display().to_string()
             );
             assert!(tried[1].0.contains("loader search path"), "{tried:?}");
+            let lean = format!("libnvinfer_lean.so.{}", header_version().0);
+            assert_eq!(tried[2].0, dir.path().join(&lean).display().to_string());
+            assert!(tried[3].0.starts_with(&lean), "{tried:?}");
             let msg = Library::open(Some(dir.path())).unwrap_err().to_string();
             assert!(msg.contains("TRT_LIB_DIR"), "{msg}");
             assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
@@ -162,4 +166,35 @@ fn compiled_shim_leaves_no_tensorrt_symbol_undefined() {
         offending.is_empty(),
         "the shim references TensorRT symbols directly: {offending:#?}"
     );
+}
+
+/// A folder that holds only a lean runtime (runtime factory, no builder): opened as such, and
+/// what needs a builder or a parser says why it cannot have one.
+#[test]
+fn a_lean_runtime_alone_is_opened_runtime_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (major, minor, patch) = header_version();
+    let v = encoded(major, minor) + patch;
+    let lean = format!("libnvinfer_lean.so.{major}");
+    compile_stand_in(
+        dir.path(),
+        &lean,
+        &format!(
+            "int getInferLibVersion(void) {{ return {v}; }}\n\
+             void* createInferRuntime_INTERNAL(void* l, int v) {{ (void)l; (void)v; return 0; }}\n"
+        ),
+    );
+    let lib = Library::open(Some(dir.path())).unwrap();
+    assert!(lib.is_lean());
+    assert_eq!(lib.path(), dir.path().join(&lean));
+    let e = lib.builder_factory().unwrap_err().to_string();
+    assert!(
+        e.contains("is TensorRT's lean runtime") && e.contains("no builder"),
+        "{e}"
+    );
+    assert!(e.contains("TRT_LIB_DIR"), "{e}");
+    let e = lib.parser_factory().unwrap_err().to_string();
+    assert!(e.contains("no ONNX parser"), "{e}");
+    // Explicitly, too.
+    assert!(Library::open_lean(Some(dir.path())).unwrap().is_lean());
 }

@@ -1,6 +1,7 @@
 //! Project tasks.
 //!
-//!     cargo xtask test      run the workspace's tests (no GPU or TensorRT library needed)
+//!     cargo xtask test      run the workspace's tests (no GPU or TensorRT library needed), plus a test
+//!                           on TensorRT 10.16's real lean runtime, fetched from PyPI
 //!     cargo xtask ci        what CI runs: fmt, clippy (GPU tests included), a docs.rs check, bindings check, tests
 //!     cargo xtask headers   print the TensorRT include directory the tasks use
 //!
@@ -153,7 +154,105 @@ fn registry_headers() -> Result<PathBuf, String> {
 fn test(headers: &Path) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--locked"]);
-    run(cmd, headers)
+    run(cmd, headers)?;
+    // Real TensorRT code without a GPU: the 10.x lean runtime from PyPI, loaded and asked for a
+    // runtime (TensorRT's own CUDA error must come back through our logger).
+    match header_major(headers) {
+        Some(LEAN_MAJOR) if cfg!(all(target_os = "linux", target_arch = "x86_64")) => {
+            let dir = lean_runtime()?;
+            let mut cmd = cargo();
+            cmd.args([
+                "test",
+                "--locked",
+                "-p",
+                "tensorrt-sys",
+                "--features",
+                "lean-runtime-test",
+                "--test",
+                "lean_runtime",
+            ])
+            .env("TRT_LEAN_LIB_DIR", &dir);
+            run(cmd, headers)
+        }
+        major => {
+            eprintln!(
+                "xtask: the lean-runtime test needs TensorRT {LEAN_MAJOR}.x headers on x86_64 Linux \
+                 (these are {major:?}): not run"
+            );
+            Ok(())
+        }
+    }
+}
+
+const LEAN_MAJOR: u32 = 10;
+const LEAN_WHEEL: &str = "tensorrt-lean-cu12-libs==10.16.1.11";
+const LEAN_LIB: &str = "libnvinfer_lean.so.10";
+
+/// `NV_TENSORRT_MAJOR` of the headers (a number, or a macro that names one).
+fn header_major(headers: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(headers.join("NvInferVersion.h")).ok()?;
+    let define = |name: &str| {
+        text.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("#define") && w.next() == Some(name))
+                .then(|| w.next().map(String::from))?
+        })
+    };
+    let v = define("NV_TENSORRT_MAJOR")?;
+    v.parse().ok().or_else(|| define(&v)?.parse().ok())
+}
+
+/// The TensorRT 10.16 lean runtime (`libnvinfer_lean.so.10`, 111 MB) from its PyPI wheel,
+/// downloaded once into target/xtask.
+fn lean_runtime() -> Result<PathBuf, String> {
+    let dir = root().join("target/xtask/lean-10.16.1.11");
+    if dir.join(LEAN_LIB).is_file() {
+        return Ok(dir);
+    }
+    let wheels = dir.join("wheel");
+    std::fs::create_dir_all(&wheels).map_err(|e| format!("{}: {e}", wheels.display()))?;
+    eprintln!("xtask: fetching {LEAN_WHEEL} from PyPI (46 MB) for the lean-runtime test");
+    let python = |args: &[&std::ffi::OsStr]| -> Result<(), String> {
+        let status = Command::new("python3")
+            .args(args)
+            .status()
+            .map_err(|e| format!("cannot run python3 (needed to fetch {LEAN_WHEEL}): {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("python3 {args:?} failed ({status})"))
+        }
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    python(&[
+        &os("-m"),
+        &os("pip"),
+        &os("download"),
+        &os("--quiet"),
+        &os("--no-deps"),
+        &os("--only-binary=:all:"),
+        &os("--python-version"),
+        &os("3.12"),
+        &os("--implementation"),
+        &os("cp"),
+        &os("--platform"),
+        &os("manylinux_2_28_x86_64"),
+        &os("-d"),
+        wheels.as_os_str(),
+        &os(LEAN_WHEEL),
+    ])?;
+    let tmp = dir.join(format!("{LEAN_LIB}.tmp"));
+    python(&[
+        &os("-c"),
+        &os("import glob, sys, zipfile\n\
+             z = zipfile.ZipFile(glob.glob(sys.argv[1] + '/*.whl')[0])\n\
+             open(sys.argv[2], 'wb').write(z.read('tensorrt_lean_libs/' + sys.argv[3]))"),
+        wheels.as_os_str(),
+        tmp.as_os_str(),
+        &os(LEAN_LIB),
+    ])?;
+    std::fs::rename(&tmp, dir.join(LEAN_LIB)).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    Ok(dir)
 }
 
 fn ci(headers: &Path) -> Result<(), String> {
