@@ -27,13 +27,14 @@ fn lean_dir() -> PathBuf {
 static LOGGED: Mutex<Vec<(i32, String)>> = Mutex::new(Vec::new());
 
 extern "C" fn log(_user: *mut c_void, severity: i32, msg: *const c_char) {
-    if msg.is_null() {
-        return;
-    }
-    // SAFETY: TensorRT passes a NUL-terminated message.
-    let text = unsafe { CStr::from_ptr(msg) }
-        .to_string_lossy()
-        .into_owned();
+    let text = if msg.is_null() {
+        "(null)".to_string()
+    } else {
+        // SAFETY: TensorRT passes a NUL-terminated message.
+        unsafe { CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .into_owned()
+    };
     if let Ok(mut l) = LOGGED.lock() {
         l.push((severity, text));
     }
