@@ -16,7 +16,8 @@ use crate::engine::Runtime;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
 use crate::inspector::EngineReport;
-use crate::logger::{Logger, Severity};
+use crate::handle::{create, host_memory, own_host_memory};
+use crate::logger::{with_log, Logger, Severity};
 use crate::network::{Network, OnnxModel};
 use crate::strict::{self, StrictReport};
 
@@ -107,7 +108,7 @@ impl Builder {
     pub fn with_logger_on_device(logger: Arc<Logger>, device: usize) -> Result<Builder> {
         let lib = sys::Library::get()?;
         // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
-        let context = crate::engine::device_context(device)?;
+        let context = crate::device::device_context(device)?;
         let raw = out!(sys::trt_builder_create, lib.builder_factory()?, logger.raw(); *mut sys::trt_builder)
             .map_err(|e| with_log(e, &logger))?;
         Ok(Builder {
@@ -466,11 +467,8 @@ impl Builder {
         );
         let mut no_data = NoData;
         let b = self.inner.raw.as_ptr();
-        let cfg = Owned::new(
-            out!(sys::trt_builder_create_config, b; *mut sys::trt_config)?,
-            sys::trt_config_destroy,
-        );
-        let c = cfg.0;
+        let cfg = create!(sys::trt_builder_create_config, b; sys::trt_config_destroy, "builder config")?;
+        let c = cfg.as_ptr();
         let set = |flag: u32, on: bool| {
             ffi::check(unsafe { sys::trt_config_set_flag(c, flag as i32, on as i32) })
         };
@@ -632,16 +630,10 @@ impl Builder {
             batches = results.batches;
             calls = results.get_batch_calls;
         }
-        let mem = Owned::new(
-            built.map_err(|e| with_log(e, &self.inner.logger))?,
-            sys::trt_host_memory_destroy,
-        );
-        let plan = host_memory(mem.0)?;
-        let tc_mem = Owned::new(
-            out!(sys::trt_timing_cache_serialize, tc.0; *mut sys::trt_host_memory)?,
-            sys::trt_host_memory_destroy,
-        );
-        let timing_cache = host_memory(tc_mem.0)?;
+        let mem = own_host_memory(built.map_err(|e| with_log(e, &self.inner.logger))?)?;
+        let plan = host_memory(&mem)?;
+        let tc_mem = own_host_memory(out!(sys::trt_timing_cache_serialize, tc.0; *mut sys::trt_host_memory)?)?;
+        let timing_cache = host_memory(&tc_mem)?;
         let tactics = std::mem::take(
             &mut *selector_state
                 .chosen
@@ -836,30 +828,6 @@ fn make_profile(
         }
     }
     Ok(p)
-}
-
-pub(crate) fn host_memory(mem: *mut sys::trt_host_memory) -> Result<Vec<u8>> {
-    let (mut data, mut size) = (std::ptr::null(), 0usize);
-    ffi::check(unsafe { sys::trt_host_memory_data(mem, &mut data, &mut size) })?;
-    if data.is_null() || size == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) }.to_vec())
-}
-
-pub(crate) fn with_log(e: Error, logger: &Logger) -> Error {
-    match e {
-        Error::TensorRt {
-            code,
-            message,
-            log: None,
-        } => Error::TensorRt {
-            code,
-            message,
-            log: logger.recent_errors(4),
-        },
-        other => other,
-    }
 }
 
 /// Owns a shim object and destroys it on drop.

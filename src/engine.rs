@@ -14,7 +14,9 @@ use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DevicePtrMut
 use ndarray::{ArrayD, IxDyn};
 use tensorrt_sys as sys;
 
-use crate::builder::{host_memory, with_log};
+use crate::device::device_context;
+use crate::handle::{host_memory, own_host_memory};
+use crate::logger::with_log;
 use crate::calibrator::HostElement;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
@@ -22,36 +24,6 @@ use crate::inspector::EngineReport;
 use crate::logger::Logger;
 use crate::network::DataType;
 use crate::tensor::{self, dtype_name, Feed, HostTensor, HostTensorView, Pod};
-
-/// Checks a CUDA device index against the device count.
-fn check_device_index(device: usize, count: usize) -> Result<()> {
-    if device < count {
-        return Ok(());
-    }
-    Err(Error::Invalid(match count {
-        0 => format!("CUDA device {device} does not exist: the driver sees no CUDA device"),
-        1 => format!("CUDA device {device} does not exist: this machine has 1 CUDA device (0)"),
-        n => format!(
-            "CUDA device {device} does not exist: this machine has {n} CUDA devices (0 to {})",
-            n - 1
-        ),
-    }))
-}
-
-/// The primary CUDA context of `device`, after checking that a driver is installed (cudarc
-/// would panic) and that the device exists (a clear error instead of CUDA_ERROR_INVALID_DEVICE).
-pub(crate) fn device_context(device: usize) -> Result<Arc<CudaContext>> {
-    // SAFETY: only tries to open the driver library.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err(Error::Invalid(
-            "no CUDA driver (libcuda.so) found: building and running engines needs an NVIDIA GPU and its driver"
-                .into(),
-        ));
-    }
-    let count = CudaContext::device_count()?;
-    check_device_index(device, count.max(0) as usize)?;
-    Ok(CudaContext::new(device)?)
-}
 
 pub(crate) struct RuntimeInner {
     raw: NonNull<sys::trt_runtime>,
@@ -334,12 +306,8 @@ impl Engine {
     }
 
     pub fn serialize(&self) -> Result<Vec<u8>> {
-        let m =
-            out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?;
-        let bytes = host_memory(m);
-        // SAFETY: `m` came from trt_engine_serialize and is destroyed once, after the copy.
-        unsafe { sys::trt_host_memory_destroy(m) };
-        bytes
+        let m = own_host_memory(out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?)?;
+        host_memory(&m)
     }
 
     /// An execution context that runs on `stream`, which must be on the engine's device
@@ -1038,24 +1006,6 @@ impl Drop for ExecutionContext {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_index_is_checked_against_the_count() {
-        assert!(check_device_index(0, 1).is_ok());
-        assert!(check_device_index(3, 4).is_ok());
-        assert_eq!(
-            check_device_index(1, 1).unwrap_err().to_string(),
-            "CUDA device 1 does not exist: this machine has 1 CUDA device (0)"
-        );
-        assert_eq!(
-            check_device_index(8, 8).unwrap_err().to_string(),
-            "CUDA device 8 does not exist: this machine has 8 CUDA devices (0 to 7)"
-        );
-        assert_eq!(
-            check_device_index(0, 0).unwrap_err().to_string(),
-            "CUDA device 0 does not exist: the driver sees no CUDA device"
-        );
-    }
 
     fn io(name: &str, mode: IoMode, shape: &[i64], dtype: DataType) -> IoTensor {
         IoTensor {

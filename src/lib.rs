@@ -32,12 +32,15 @@
 mod builder;
 mod calibrator;
 mod config;
+mod device;
 mod engine;
 mod error;
 mod ffi;
+mod handle;
 mod inspector;
 mod logger;
 mod network;
+mod panic;
 pub mod strict;
 mod tensor;
 

@@ -2,13 +2,12 @@
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use tensorrt_sys as sys;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ffi;
 
 /// TensorRT's message severities.
@@ -62,8 +61,9 @@ unsafe impl Send for Logger {}
 unsafe impl Sync for Logger {}
 
 extern "C" fn log_callback(user: *mut c_void, severity: i32, msg: *const c_char) {
-    // Nothing may unwind into TensorRT.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    // Nothing may unwind into TensorRT. A panic here (in a `log` implementation) has nowhere to
+    // go: the message is lost, the build goes on.
+    let _ = crate::panic::catch(|| {
         let text = if msg.is_null() {
             "(null message)".into()
         } else {
@@ -82,7 +82,7 @@ extern "C" fn log_callback(user: *mut c_void, severity: i32, msg: *const c_char)
                 recent.push_back((severity, text.into_owned()));
             }
         }
-    }));
+    });
 }
 
 impl Logger {
@@ -159,5 +159,22 @@ impl Drop for Logger {
 impl std::fmt::Debug for Logger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Logger").finish_non_exhaustive()
+    }
+}
+
+/// Attaches the logger's recent TensorRT errors to a shim error that has none: the shim's own
+/// message is often only "build failed", while TensorRT logged why.
+pub(crate) fn with_log(e: Error, logger: &Logger) -> Error {
+    match e {
+        Error::TensorRt {
+            code,
+            message,
+            log: None,
+        } => Error::TensorRt {
+            code,
+            message,
+            log: logger.recent_errors(4),
+        },
+        other => other,
     }
 }

@@ -174,7 +174,7 @@ pub fn compare_outputs(engines: &[Engine], device: usize, seed: u64) -> Result<O
     let Some(first_engine) = engines.first() else {
         return Ok(OutputComparison { per_build: vec![] });
     };
-    let ctx = crate::engine::device_context(device)?;
+    let ctx = crate::device::device_context(device)?;
     let stream = ctx.new_stream()?;
     let inputs = first_engine.seeded_inputs(seed)?;
     let views: Vec<(&str, crate::HostTensorView<'_>)> =
