@@ -48,6 +48,15 @@ impl CalibrationAlgorithm {
             CalibrationAlgorithm::MinMax => trt_calib_table::Algorithm::MinMaxCalibration,
         }
     }
+
+    /// The calibrator that made a table of `a` (`None`: one we cannot calibrate with).
+    pub fn from_table_algorithm(a: trt_calib_table::Algorithm) -> Option<CalibrationAlgorithm> {
+        match a {
+            trt_calib_table::Algorithm::EntropyCalibration2 => Some(CalibrationAlgorithm::Entropy2),
+            trt_calib_table::Algorithm::MinMaxCalibration => Some(CalibrationAlgorithm::MinMax),
+            _ => None,
+        }
+    }
 }
 
 /// A network input as the calibrator sees it: name, full shape (batch included), element type.
@@ -510,7 +519,7 @@ pub struct CachePolicy {
     pub mode: CacheMode,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CacheMode {
     /// Use the table when it exists (and fail if TensorRT rejects it); otherwise calibrate and write it.
     #[default]

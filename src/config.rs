@@ -1,4 +1,11 @@
-//! What to build: precision policy, profiles, calibration table, timing cache, tactics.
+//! What to build: the typed settings record ([`BuildSettings`]: precision policy, exclusions,
+//! profiles, compatibility), and [`BuildConfig`], which adds what a build reads from this machine
+//! (calibration table file, timing cache bytes, tactics to record or replay).
+//!
+//! The same `BuildSettings` value is what the build report and the bundle manifest record, so a
+//! rebuild ([`crate::report::RebuildPlan`]) starts from exactly what the first build was given.
+
+use serde::{Deserialize, Serialize};
 
 use crate::calibrator::CachePolicy;
 use tensorrt_sys as sys;
@@ -19,6 +26,7 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// INT8 is enabled (calibrated or strict).
     pub fn uses_int8(self) -> bool {
         matches!(self, Precision::Int8 | Precision::StrictInt8)
     }
@@ -27,28 +35,89 @@ impl Precision {
 /// Precision of layers kept out of INT8 (excluded by name or type, or not INT8-capable).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Fallback {
+    /// FP32 (TF32 where TensorRT allows it).
     #[default]
     Fp32,
+    /// FP16 (the builder's FP16 flag is turned on too).
     Fp16,
 }
 
 /// What the builder records about the engine it builds (`ProfilingVerbosity`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ProfilingVerbosity {
+    /// Layer names only (TensorRT's default).
     LayerNamesOnly,
+    /// Nothing per layer.
     None,
     /// Formats, tactics and precisions per layer: what audits and reports need.
     Detailed,
 }
 
 /// TensorRT tactic sources (`TacticSource`), as a set.
+///
+/// Serialized as the list of enabled sources' TensorRT names (`["CUBLAS", "JIT_CONVOLUTIONS"]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct TacticSources {
+    /// `kCUBLAS`.
     pub cublas: bool,
+    /// `kCUBLAS_LT`.
     pub cublas_lt: bool,
+    /// `kCUDNN`.
     pub cudnn: bool,
+    /// `kEDGE_MASK_CONVOLUTIONS`.
     pub edge_mask_convolutions: bool,
+    /// `kJIT_CONVOLUTIONS`.
     pub jit_convolutions: bool,
+}
+
+impl TacticSources {
+    fn flags(self) -> [(&'static str, bool); 5] {
+        [
+            ("CUBLAS", self.cublas),
+            ("CUBLAS_LT", self.cublas_lt),
+            ("CUDNN", self.cudnn),
+            ("EDGE_MASK_CONVOLUTIONS", self.edge_mask_convolutions),
+            ("JIT_CONVOLUTIONS", self.jit_convolutions),
+        ]
+    }
+
+    /// The enabled sources' TensorRT names.
+    pub fn names(self) -> Vec<String> {
+        self.flags()
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| n.to_string())
+            .collect()
+    }
+
+    /// The set named by `names` (TensorRT names, as [`TacticSources::names`] gives them).
+    pub fn from_names<S: AsRef<str>>(names: &[S]) -> Result<Self, String> {
+        let mut t = TacticSources::default();
+        for n in names {
+            match n.as_ref() {
+                "CUBLAS" => t.cublas = true,
+                "CUBLAS_LT" => t.cublas_lt = true,
+                "CUDNN" => t.cudnn = true,
+                "EDGE_MASK_CONVOLUTIONS" => t.edge_mask_convolutions = true,
+                "JIT_CONVOLUTIONS" => t.jit_convolutions = true,
+                other => return Err(format!("unknown tactic source `{other}`")),
+            }
+        }
+        Ok(t)
+    }
+}
+
+impl Serialize for TacticSources {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.names().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TacticSources {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        TacticSources::from_names(&names).map_err(serde::de::Error::custom)
+    }
 }
 
 impl TacticSources {
@@ -84,25 +153,36 @@ impl TacticSources {
     }
 }
 
-/// An optimization profile: min / opt / max shape per dynamic input.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// An optimization profile: min / opt / max shape per dynamic input (serialized as the list of
+/// its inputs).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Profile {
+    /// One entry per dynamic input.
     pub inputs: Vec<ProfileInput>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The shape range of one input in an optimization profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileInput {
+    /// The network input's name.
     pub name: String,
+    /// Smallest shape.
     pub min: Vec<i64>,
+    /// The shape TensorRT optimizes for (and calibrates at, when no calibration profile is given).
     pub opt: Vec<i64>,
+    /// Largest shape.
     pub max: Vec<i64>,
 }
 
 impl Profile {
+    /// An empty profile.
     pub fn new() -> Self {
         Profile::default()
     }
 
+    /// Adds an input's min / opt / max shapes.
+    #[must_use]
     pub fn with_input(
         mut self,
         name: impl Into<String>,
@@ -143,17 +223,25 @@ impl Profile {
 }
 
 /// Layers to keep out of INT8, by exact layer name or by TensorRT layer type (`SOFTMAX`, ...).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Serialized as `excluded_layers` / `excluded_types` (the build report's names).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerFilter {
+    /// Exact layer names.
+    #[serde(rename = "excluded_layers", default)]
     pub names: Vec<String>,
+    /// TensorRT `LayerType` names, case-insensitive.
+    #[serde(rename = "excluded_types", default)]
     pub types: Vec<String>,
 }
 
 impl LayerFilter {
+    /// Nothing is excluded.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty() && self.types.is_empty()
     }
 
+    /// Whether the layer `name` of type `kind` is excluded.
     pub fn matches(&self, name: &str, kind: &str) -> bool {
         self.names.iter().any(|n| n == name)
             || self.types.iter().any(|t| t.eq_ignore_ascii_case(kind))
@@ -188,156 +276,340 @@ impl HardwareCompatibility {
 /// A tactic TensorRT chose for a layer (recorded by an algorithm selector, replayable).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TacticChoice {
+    /// The layer's name in the engine.
     pub layer: String,
+    /// TensorRT's implementation id.
     pub implementation: i64,
+    /// TensorRT's tactic id.
     pub tactic: i64,
 }
 
-/// Everything a build needs besides the network and the calibrator.
-#[derive(Clone, Debug)]
-pub struct BuildConfig {
+/// What a build does about tactics (`IAlgorithmSelector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Tactics {
+    /// TensorRT chooses; nothing is recorded.
+    #[default]
+    Free,
+    /// TensorRT chooses, and each layer's choice is recorded into `BuildOutput::tactics`.
+    Record,
+    /// The given choices (an earlier build's `BuildOutput::tactics`) are offered to TensorRT as the
+    /// only ones, per layer; the choices made are recorded too.
+    Replay(Vec<TacticChoice>),
+}
+
+impl Tactics {
+    /// Whether an algorithm selector is attached at all.
+    pub(crate) fn selects(&self) -> bool {
+        !matches!(self, Tactics::Free)
+    }
+
+    /// The choices to replay, when replaying.
+    pub fn replayed(&self) -> Option<&[TacticChoice]> {
+        match self {
+            Tactics::Replay(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// The settings that shape an engine: one typed record, used by [`BuildConfig`], recorded in the
+/// build report (`flags`) and the bundle manifest (`builder_flags`), and read back to rebuild.
+///
+/// Its JSON form is the one reports have always had (`excluded_layers`, `profiles` as lists of
+/// inputs, ...); fields added later have defaults, so older reports and manifests still load.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSettings {
+    /// How layers may run.
     pub precision: Precision,
+    /// Precision of layers kept out of INT8.
     pub fallback: Fallback,
+    /// Workspace limit in bytes (`None`: TensorRT's default).
     pub workspace: Option<u64>,
-    pub profiles: Vec<Profile>,
-    pub calibration_profile: Option<Profile>,
-    pub calibration_cache: Option<CachePolicy>,
-    pub timing_cache: Option<Vec<u8>>,
-    pub profiling: Option<ProfilingVerbosity>,
+    /// Enabled tactic sources (`None`: TensorRT's default set).
     pub tactic_sources: Option<TacticSources>,
-    /// Kept out of INT8 (both `Int8` and `StrictInt8`).
+    /// Layers kept out of INT8 (both `Int8` and `StrictInt8`).
+    #[serde(flatten)]
     pub keep_out_of_int8: LayerFilter,
     /// `StrictInt8`: accept forced layers that did not run INT8 (reported, not an error).
     pub allow_strict_violations: bool,
-    /// Replay these tactics (from an earlier build's `BuildOutput::tactics`).
-    pub replay_tactics: Option<Vec<TacticChoice>>,
-    /// Record the tactic TensorRT picks per layer into `BuildOutput::tactics`.
-    pub record_tactics: bool,
-    /// TensorRT's timing cache during the build (`None`: on, except while replaying tactics,
-    /// because TensorRT documents the cache as incompatible with algorithm selection).
-    pub layer_timing_cache: Option<bool>,
+    /// Optimization profiles.
+    pub profiles: Vec<Profile>,
+    /// The fixed shapes calibration runs at (`None`: the inputs' static shapes, or the first
+    /// profile's OPT shapes for dynamic inputs).
+    pub calibration_profile: Option<Profile>,
     /// `kVERSION_COMPATIBLE`: the plan runs on later TensorRT versions too (TensorRT >= 8.6).
     pub version_compatible: bool,
-    /// Hardware compatibility level (TensorRT >= 8.6).
+    /// Hardware compatibility level (TensorRT >= 8.6; absent in older reports: none).
+    #[serde(default)]
     pub hardware_compatibility: HardwareCompatibility,
+    /// TensorRT's timing cache during the build (`None`: on, except while replaying tactics,
+    /// because TensorRT documents the cache as incompatible with algorithm selection).
+    #[serde(default)]
+    pub layer_timing_cache: Option<bool>,
+    /// What the engine records per layer (`None`: detailed, see [`BuildConfig::profiling`]).
+    #[serde(default)]
+    pub profiling: Option<ProfilingVerbosity>,
     /// CUDA device ordinal.
     pub device: usize,
 }
 
-impl Default for BuildConfig {
-    fn default() -> Self {
-        BuildConfig {
-            precision: Precision::Fp32,
-            fallback: Fallback::Fp32,
-            workspace: None,
-            profiles: Vec::new(),
-            calibration_profile: None,
-            calibration_cache: None,
-            timing_cache: None,
-            profiling: None,
-            tactic_sources: None,
-            keep_out_of_int8: LayerFilter::default(),
-            allow_strict_violations: false,
-            replay_tactics: None,
-            record_tactics: false,
-            layer_timing_cache: None,
-            version_compatible: false,
-            hardware_compatibility: HardwareCompatibility::None,
-            device: 0,
-        }
-    }
+/// Everything a build needs besides the network and the calibrator: the [`BuildSettings`], plus
+/// what it reads from this machine (the calibration table file, timing cache bytes, tactics).
+#[derive(Clone, Debug, Default)]
+pub struct BuildConfig {
+    settings: BuildSettings,
+    calibration_cache: Option<CachePolicy>,
+    timing_cache: Option<Vec<u8>>,
+    tactics: Tactics,
 }
 
 impl BuildConfig {
+    /// A config for `precision`, everything else at its default.
     pub fn new(precision: Precision) -> Self {
-        BuildConfig {
+        BuildConfig::from_settings(BuildSettings {
             precision,
+            ..Default::default()
+        })
+    }
+
+    /// A config with these settings (e.g. a report's, to rebuild the same way).
+    pub fn from_settings(settings: BuildSettings) -> Self {
+        BuildConfig {
+            settings,
             ..Default::default()
         }
     }
+
+    /// The typed settings (what reports and manifests record).
+    pub fn settings(&self) -> &BuildSettings {
+        &self.settings
+    }
+    /// How layers may run.
+    pub fn precision(&self) -> Precision {
+        self.settings.precision
+    }
+    /// Precision of layers kept out of INT8.
+    pub fn fallback(&self) -> Fallback {
+        self.settings.fallback
+    }
+    /// Layers kept out of INT8.
+    pub fn keep_out_of_int8(&self) -> &LayerFilter {
+        &self.settings.keep_out_of_int8
+    }
+    /// Optimization profiles.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.settings.profiles
+    }
+    /// The CUDA device the build is for.
+    pub fn device(&self) -> usize {
+        self.settings.device
+    }
+    /// The calibration table file and what to do with it.
+    pub fn calibration_cache(&self) -> Option<&CachePolicy> {
+        self.calibration_cache.as_ref()
+    }
+    /// The timing cache the build starts from.
+    pub fn timing_cache(&self) -> Option<&[u8]> {
+        self.timing_cache.as_deref()
+    }
+    /// Record, replay, or leave tactics alone.
+    pub fn tactics(&self) -> &Tactics {
+        &self.tactics
+    }
+
+    /// Precision of layers kept out of INT8.
+    #[must_use]
     pub fn with_fallback(mut self, fallback: Fallback) -> Self {
-        self.fallback = fallback;
+        self.settings.fallback = fallback;
         self
     }
+    /// Workspace limit in bytes.
+    #[must_use]
     pub fn with_workspace(mut self, bytes: u64) -> Self {
-        self.workspace = Some(bytes);
+        self.settings.workspace = Some(bytes);
         self
     }
+    /// Adds an optimization profile.
+    #[must_use]
     pub fn with_profile(mut self, profile: Profile) -> Self {
-        self.profiles.push(profile);
+        self.settings.profiles.push(profile);
         self
     }
+    /// The fixed shapes to calibrate at.
+    #[must_use]
     pub fn with_calibration_profile(mut self, profile: Profile) -> Self {
-        self.calibration_profile = Some(profile);
+        self.settings.calibration_profile = Some(profile);
         self
     }
+    /// The calibration table file and its policy.
+    #[must_use]
     pub fn with_calibration_cache(mut self, policy: CachePolicy) -> Self {
         self.calibration_cache = Some(policy);
         self
     }
+    /// A timing cache to start from (an earlier `BuildOutput::timing_cache`).
+    #[must_use]
     pub fn with_timing_cache(mut self, bytes: Vec<u8>) -> Self {
         self.timing_cache = Some(bytes);
         self
     }
+    /// What the engine records per layer.
+    #[must_use]
     pub fn with_profiling(mut self, verbosity: ProfilingVerbosity) -> Self {
-        self.profiling = Some(verbosity);
+        self.settings.profiling = Some(verbosity);
         self
     }
+    /// The tactic sources TensorRT may use.
+    #[must_use]
     pub fn with_tactic_sources(mut self, sources: TacticSources) -> Self {
-        self.tactic_sources = Some(sources);
+        self.settings.tactic_sources = Some(sources);
         self
     }
+    /// Keeps the layer named `name` out of INT8.
+    #[must_use]
     pub fn keep_layer_out_of_int8(mut self, name: impl Into<String>) -> Self {
-        self.keep_out_of_int8.names.push(name.into());
+        self.settings.keep_out_of_int8.names.push(name.into());
         self
     }
+    /// Keeps every layer of TensorRT type `kind` (`SOFTMAX`, ...) out of INT8.
+    #[must_use]
     pub fn keep_type_out_of_int8(mut self, kind: impl Into<String>) -> Self {
-        self.keep_out_of_int8.types.push(kind.into());
+        self.settings.keep_out_of_int8.types.push(kind.into());
         self
     }
+    /// `StrictInt8`: accept forced layers that did not run INT8.
+    #[must_use]
     pub fn with_allow_strict_violations(mut self, allow: bool) -> Self {
-        self.allow_strict_violations = allow;
+        self.settings.allow_strict_violations = allow;
         self
     }
-    pub fn with_replay_tactics(mut self, tactics: Vec<TacticChoice>) -> Self {
-        self.replay_tactics = Some(tactics);
+    /// Record, replay, or leave tactics alone.
+    #[must_use]
+    pub fn with_tactics(mut self, tactics: Tactics) -> Self {
+        self.tactics = tactics;
         self
     }
+    /// Replays these tactics (from an earlier build's `BuildOutput::tactics`).
+    #[must_use]
+    pub fn with_replay_tactics(self, tactics: Vec<TacticChoice>) -> Self {
+        self.with_tactics(Tactics::Replay(tactics))
+    }
+    /// Records the tactic TensorRT picks per layer (a replay records too).
+    #[must_use]
     pub fn with_record_tactics(mut self, record: bool) -> Self {
-        self.record_tactics = record;
+        match (&self.tactics, record) {
+            (Tactics::Free, true) => self.tactics = Tactics::Record,
+            (Tactics::Record, false) => self.tactics = Tactics::Free,
+            _ => {}
+        }
         self
     }
-    /// Turns TensorRT's timing cache on or off for the build (see `layer_timing_cache`).
+    /// Turns TensorRT's timing cache on or off for the build (see `BuildSettings::layer_timing_cache`).
+    #[must_use]
     pub fn with_layer_timing_cache(mut self, on: bool) -> Self {
-        self.layer_timing_cache = Some(on);
+        self.settings.layer_timing_cache = Some(on);
         self
     }
     /// Build a version-compatible plan (TensorRT >= 8.6; refused with a clear error before).
+    #[must_use]
     pub fn with_version_compatible(mut self, on: bool) -> Self {
-        self.version_compatible = on;
+        self.settings.version_compatible = on;
         self
     }
     /// Build for other GPUs too (TensorRT >= 8.6; refused with a clear error before).
+    #[must_use]
     pub fn with_hardware_compatibility(mut self, level: HardwareCompatibility) -> Self {
-        self.hardware_compatibility = level;
+        self.settings.hardware_compatibility = level;
         self
     }
+    /// The CUDA device to build for (the builder must be on it: `Builder::on_device`).
+    #[must_use]
     pub fn with_device(mut self, device: usize) -> Self {
-        self.device = device;
+        self.settings.device = device;
         self
     }
 
     /// Whether TensorRT's timing cache is on for this build: as set, else on unless replaying
     /// tactics.
     pub fn timing_cache_enabled(&self) -> bool {
-        self.layer_timing_cache
-            .unwrap_or(self.replay_tactics.is_none())
+        self.settings
+            .layer_timing_cache
+            .unwrap_or(self.tactics.replayed().is_none())
     }
 
     /// Detailed unless set: every precision needs it, for reports, `diff`, `--repeat` and strict
     /// audits to see what each layer runs (FP32/FP16 engines are regression-tested too). It costs
     /// a little plan size (layer metadata), measured in the README.
-    pub(crate) fn effective_profiling(&self) -> ProfilingVerbosity {
-        self.profiling.unwrap_or(ProfilingVerbosity::Detailed)
+    pub fn profiling(&self) -> ProfilingVerbosity {
+        self.settings
+            .profiling
+            .unwrap_or(ProfilingVerbosity::Detailed)
+    }
+
+    /// The same config without tactic recording or replay (strict mode's probe: only the final
+    /// engine's tactics matter).
+    pub(crate) fn without_tactics(&self) -> BuildConfig {
+        BuildConfig {
+            tactics: Tactics::Free,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_the_json_that_reports_have_always_had() {
+        // A report's `flags` as trt wrote them before the settings record existed.
+        let old = r#"{"precision":"StrictInt8","fallback":"Fp16","workspace":null,
+            "tactic_sources":["EDGE_MASK_CONVOLUTIONS","JIT_CONVOLUTIONS"],
+            "excluded_layers":["/fc/Gemm"],"excluded_types":["SOFTMAX"],
+            "allow_strict_violations":false,"timing_cache":true,"replayed_tactics":false,
+            "profiles":[[{"name":"x","min":[1,3],"opt":[4,3],"max":[8,3]}]],
+            "calibration_profile":null,"version_compatible":false,"device":0}"#;
+        let s: BuildSettings = serde_json::from_str(old).unwrap();
+        assert_eq!(s.precision, Precision::StrictInt8);
+        assert_eq!(s.fallback, Fallback::Fp16);
+        assert_eq!(s.keep_out_of_int8.names, ["/fc/Gemm"]);
+        assert_eq!(s.keep_out_of_int8.types, ["SOFTMAX"]);
+        assert_eq!(s.tactic_sources, Some(TacticSources::tensorrt_only()));
+        assert_eq!(s.profiles[0].opt_shape("x"), Some(&[4i64, 3][..]));
+        assert_eq!(s.hardware_compatibility, HardwareCompatibility::None);
+        // And what it writes reads back the same.
+        let again: BuildSettings =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["excluded_layers"][0], "/fc/Gemm");
+        assert_eq!(v["profiles"][0][0]["max"][0], 8);
+    }
+
+    #[test]
+    fn an_unknown_tactic_source_is_refused_by_name() {
+        let e = serde_json::from_str::<TacticSources>(r#"["CUBLAS","CUDNN8"]"#).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown tactic source `CUDNN8`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tactics_modes_and_the_timing_cache_rule() {
+        let c = BuildConfig::new(Precision::Int8);
+        assert_eq!(c.tactics(), &Tactics::Free);
+        assert!(c.timing_cache_enabled());
+        let c = c.with_record_tactics(true);
+        assert_eq!(c.tactics(), &Tactics::Record);
+        assert!(c.timing_cache_enabled());
+        let c = c.with_replay_tactics(vec![]).with_record_tactics(false);
+        assert!(c.tactics().replayed().is_some(), "a replay stays a replay");
+        assert!(!c.timing_cache_enabled());
+        assert!(c
+            .clone()
+            .with_layer_timing_cache(true)
+            .timing_cache_enabled());
+        assert_eq!(c.without_tactics().tactics(), &Tactics::Free);
     }
 }

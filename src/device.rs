@@ -58,5 +58,4 @@ mod tests {
             "CUDA device 0 does not exist: the driver sees no CUDA device"
         );
     }
-
 }

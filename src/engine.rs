@@ -14,13 +14,13 @@ use cudarc::driver::{CudaContext, CudaSlice, CudaStream, DevicePtr, DevicePtrMut
 use ndarray::{ArrayD, IxDyn};
 use tensorrt_sys as sys;
 
-use crate::device::device_context;
-use crate::handle::{host_memory, own_host_memory};
-use crate::logger::with_log;
 use crate::calibrator::HostElement;
+use crate::device::device_context;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
+use crate::handle::{host_memory, own_host_memory};
 use crate::inspector::EngineReport;
+use crate::logger::with_log;
 use crate::logger::Logger;
 use crate::network::DataType;
 use crate::tensor::{self, dtype_name, Feed, HostTensor, HostTensorView, Pod};
@@ -306,7 +306,9 @@ impl Engine {
     }
 
     pub fn serialize(&self) -> Result<Vec<u8>> {
-        let m = own_host_memory(out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?)?;
+        let m = own_host_memory(
+            out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?,
+        )?;
         host_memory(&m)
     }
 

@@ -69,10 +69,51 @@ pub enum Error {
 }
 
 impl Error {
+    /// TensorRT failed because it could not load cuBLAS or cuDNN, which its default tactic
+    /// sources include: the build fails deep inside TensorRT ("SymbolAddress for cublasCreate_v2
+    /// could not be loaded") on machines without them. Building with only TensorRT's own tactics
+    /// (`TacticSources::tensorrt_only`) avoids them.
+    pub fn missing_tactic_library(&self) -> bool {
+        let Error::TensorRt { message, log, .. } = self else {
+            return false;
+        };
+        let mentions = |t: &str| {
+            let t = t.to_lowercase();
+            t.contains("cublas") || t.contains("cudnn")
+        };
+        mentions(message) || log.as_deref().is_some_and(mentions)
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_cublas_is_recognized_other_errors_are_not() {
+        // The message TensorRT 8.5.3 logged on a machine without cuBLAS (the GPU test machine).
+        let e = Error::TensorRt {
+            code: 2,
+            message: "buildSerializedNetwork failed".into(),
+            log: Some("3: [libLoader.h::symbolAddress::92] Error Code 3: Internal Error (SymbolAddress for cublasCreate_v2 could not be loaded, check function name against library symbol)".into()),
+        };
+        assert!(e.missing_tactic_library());
+        assert!(
+            !Error::Invalid("no cublas here, but not from TensorRT".into())
+                .missing_tactic_library()
+        );
+        let other = Error::TensorRt {
+            code: 2,
+            message: "out of memory".into(),
+            log: None,
+        };
+        assert!(!other.missing_tactic_library());
     }
 }

@@ -3,8 +3,12 @@
 //! one, so ownership reads the same in every file.
 
 use std::ptr::NonNull;
+use std::sync::Arc;
 
+use cudarc::driver::CudaContext;
 use tensorrt_sys as sys;
+
+use crate::logger::Logger;
 
 use crate::error::{Error, Result};
 use crate::ffi;
@@ -55,6 +59,31 @@ impl<T> std::fmt::Debug for Handle<T> {
     }
 }
 
+/// TensorRT's builder and what it needs alive: shared by the `Builder` and the networks it
+/// creates (a network must not outlive its builder).
+pub(crate) struct BuilderInner {
+    pub(crate) handle: Handle<sys::trt_builder>,
+    pub(crate) logger: Arc<Logger>,
+    pub(crate) lib: &'static sys::Library,
+    /// The device's primary context, kept alive for the builder and made current on the
+    /// building thread: TensorRT builds on the thread's current device.
+    pub(crate) context: Arc<CudaContext>,
+}
+
+// SAFETY: IBuilder may be used from any thread, one call at a time; `Builder::build` takes &self
+// but TensorRT serializes builds internally. Networks created from it are not Sync.
+unsafe impl Send for BuilderInner {}
+// SAFETY: as above: shared `&self` use only creates networks/configs and builds, which TensorRT
+// allows from several threads.
+unsafe impl Sync for BuilderInner {}
+
+impl BuilderInner {
+    /// The builder, for shim calls.
+    pub(crate) fn raw(&self) -> *mut sys::trt_builder {
+        self.handle.as_ptr()
+    }
+}
+
 /// Creates a shim object through a `trt_*_create`-style call with one out-pointer and owns it.
 ///
 /// `create!(sys::trt_builder_create_config, builder_ptr; sys::trt_config_destroy, "builder config")`
@@ -82,7 +111,9 @@ pub(crate) fn host_memory(mem: &Handle<sys::trt_host_memory>) -> Result<Vec<u8>>
 }
 
 /// Takes a host-memory object returned by a shim call.
-pub(crate) fn own_host_memory(raw: *mut sys::trt_host_memory) -> Result<Handle<sys::trt_host_memory>> {
+pub(crate) fn own_host_memory(
+    raw: *mut sys::trt_host_memory,
+) -> Result<Handle<sys::trt_host_memory>> {
     // SAFETY: shim calls that return host memory hand its ownership to the caller.
     unsafe { Handle::new(raw, sys::trt_host_memory_destroy, "serialized buffer") }
 }
@@ -104,8 +135,8 @@ mod tests {
     fn a_handle_destroys_its_object_exactly_once_and_null_is_an_error() {
         let before = DESTROYED.load(Ordering::SeqCst);
         // SAFETY: a fresh Box, freed by count_destroy.
-        let h = unsafe { Handle::new(Box::into_raw(Box::new(7u32)), count_destroy, "number") }
-            .unwrap();
+        let h =
+            unsafe { Handle::new(Box::into_raw(Box::new(7u32)), count_destroy, "number") }.unwrap();
         // SAFETY: the handle's object is a live u32.
         assert_eq!(unsafe { *h.as_ptr() }, 7);
         drop(h);

@@ -29,7 +29,7 @@
 //! # Ok(()) }
 //! ```
 
-mod builder;
+mod build;
 mod calibrator;
 mod config;
 mod device;
@@ -44,14 +44,14 @@ mod panic;
 pub mod strict;
 mod tensor;
 
-pub use builder::{BuildOutput, Builder};
+pub use build::{BuildOutput, Builder};
 pub use calibrator::{
     vtable, CacheMode, CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput,
     Calibrator, DataCalibrator, HostElement, Progress,
 };
 pub use config::{
-    BuildConfig, Fallback, HardwareCompatibility, LayerFilter, Precision, Profile, ProfileInput,
-    ProfilingVerbosity, TacticChoice, TacticSources,
+    BuildConfig, BuildSettings, Fallback, HardwareCompatibility, LayerFilter, Precision, Profile,
+    ProfileInput, ProfilingVerbosity, TacticChoice, TacticSources, Tactics,
 };
 pub use engine::{Bindings, Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};

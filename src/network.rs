@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use tensorrt_sys as sys;
 
-use crate::builder::BuilderInner;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
+use crate::handle::BuilderInner;
 
 /// Element types, as TensorRT names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -115,8 +115,7 @@ unsafe impl Send for Network {}
 
 impl Network {
     pub(crate) fn from_onnx(builder: Arc<BuilderInner>, model: OnnxModel<'_>) -> Result<Network> {
-        let raw =
-            out!(sys::trt_builder_create_network, builder.raw.as_ptr(); *mut sys::trt_network)?;
+        let raw = out!(sys::trt_builder_create_network, builder.raw(); *mut sys::trt_network)?;
         let raw = NonNull::new(raw)
             .ok_or_else(|| Error::Invalid("createNetworkV2 returned null".into()))?;
         let mut network = Network {

@@ -29,7 +29,10 @@ mod tests {
     #[test]
     fn a_panic_becomes_its_message_and_a_value_passes_through() {
         assert_eq!(catch(|| 5), Ok(5));
-        assert_eq!(catch(|| -> i32 { panic!("boom {}", 3) }), Err("boom 3".into()));
+        assert_eq!(
+            catch(|| -> i32 { panic!("boom {}", 3) }),
+            Err("boom 3".into())
+        );
         assert_eq!(catch(|| -> i32 { panic!("static") }), Err("static".into()));
         assert_eq!(
             catch(|| -> i32 { std::panic::panic_any(42u8) }),

@@ -4,7 +4,7 @@
 //! | what | type |
 //! |---|---|
 //! | one build, on disk as `ENGINE.report.json` | [`BuildReport`] (marker field `trt_build_report`) |
-//! | the builder settings it records | [`BuildFlags`] |
+//! | the builder settings it records | [`BuildFlags`] ([`BuildSettings`] and two facts) |
 //! | calibration table and batches | [`CalibrationInfo`] |
 //! | two builds compared layer by layer (matched by name) | [`ReportDiff`] |
 //! | any of engine / report / inspector JSON, told apart by content | [`ArtifactKind::detect`] |
@@ -24,13 +24,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::builder::BuildOutput;
+use crate::build::BuildOutput;
 use crate::calibrator::{CacheMode, CalibrationAlgorithm};
-use crate::config::{BuildConfig, Fallback, Precision};
+use crate::config::{BuildConfig, BuildSettings};
 use crate::engine::{Engine, IoMode, IoTensor};
 use crate::error::{Error, Result};
 use crate::inspector::{EngineLayer, EngineReport};
 use crate::network::DataType;
+use crate::strict::StrictReport;
 
 /// The version of the report format, stored in the marker field `trt_build_report`.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -47,92 +48,36 @@ pub struct ReportTensor {
     pub dtype: DataType,
 }
 
-/// One optimization profile input (min / opt / max).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReportProfileInput {
-    pub name: String,
-    pub min: Vec<i64>,
-    pub opt: Vec<i64>,
-    pub max: Vec<i64>,
-}
-
-/// The builder settings that shape an engine (from a [`BuildConfig`]).
+/// The settings a build was given (the typed [`BuildSettings`] record, flattened: the JSON is
+/// the one reports have always had), plus two facts about its inputs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildFlags {
-    pub precision: Precision,
-    pub fallback: Fallback,
-    /// Workspace limit in bytes (`None`: TensorRT's default).
-    pub workspace: Option<u64>,
-    /// Enabled tactic sources (`None`: TensorRT's default set).
-    pub tactic_sources: Option<Vec<String>>,
-    /// Layers kept out of INT8, by name.
-    pub excluded_layers: Vec<String>,
-    /// Layer types kept out of INT8.
-    pub excluded_types: Vec<String>,
-    pub allow_strict_violations: bool,
+    /// Precision, exclusions, profiles, compatibility, ...
+    #[serde(flatten)]
+    pub settings: BuildSettings,
     /// A timing cache was given to the build.
+    #[serde(default)]
     pub timing_cache: bool,
     /// Tactics were replayed from an earlier build.
+    #[serde(default)]
     pub replayed_tactics: bool,
-    /// Optimization profiles, one list of inputs per profile.
-    pub profiles: Vec<Vec<ReportProfileInput>>,
-    pub calibration_profile: Option<Vec<ReportProfileInput>>,
-    /// Version compatibility (`kVERSION_COMPATIBLE`, TensorRT >= 8.6) was requested.
-    pub version_compatible: bool,
-    /// The hardware compatibility level requested (TensorRT >= 8.6; absent in older reports: none).
-    #[serde(default)]
-    pub hardware_compatibility: crate::config::HardwareCompatibility,
-    /// TensorRT's timing cache during the build (`None`: the default, see `BuildConfig`).
-    #[serde(default)]
-    pub layer_timing_cache: Option<bool>,
-    pub device: usize,
-}
-
-fn profile_inputs(p: &crate::config::Profile) -> Vec<ReportProfileInput> {
-    p.inputs
-        .iter()
-        .map(|i| ReportProfileInput {
-            name: i.name.clone(),
-            min: i.min.clone(),
-            opt: i.opt.clone(),
-            max: i.max.clone(),
-        })
-        .collect()
 }
 
 impl BuildFlags {
-    /// The settings of `config` that the report records.
+    /// What the report records of `config`.
     pub fn from_config(config: &BuildConfig) -> BuildFlags {
-        let tactic_sources = config.tactic_sources.map(|s| {
-            [
-                ("CUBLAS", s.cublas),
-                ("CUBLAS_LT", s.cublas_lt),
-                ("CUDNN", s.cudnn),
-                ("EDGE_MASK_CONVOLUTIONS", s.edge_mask_convolutions),
-                ("JIT_CONVOLUTIONS", s.jit_convolutions),
-            ]
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(n, _)| n.to_string())
-            .collect()
-        });
         BuildFlags {
-            precision: config.precision,
-            fallback: config.fallback,
-            workspace: config.workspace,
-            tactic_sources,
-            excluded_layers: config.keep_out_of_int8.names.clone(),
-            excluded_types: config.keep_out_of_int8.types.clone(),
-            allow_strict_violations: config.allow_strict_violations,
-            timing_cache: config.timing_cache.as_ref().is_some_and(|t| !t.is_empty()),
-            replayed_tactics: config.replay_tactics.is_some(),
-            profiles: config.profiles.iter().map(profile_inputs).collect(),
-            calibration_profile: config.calibration_profile.as_ref().map(profile_inputs),
-            version_compatible: config.version_compatible,
-            hardware_compatibility: config.hardware_compatibility,
-            layer_timing_cache: config.layer_timing_cache,
-            device: config.device,
+            settings: config.settings().clone(),
+            timing_cache: config.timing_cache().is_some_and(|t| !t.is_empty()),
+            replayed_tactics: config.tactics().replayed().is_some(),
         }
+    }
+}
+
+impl std::ops::Deref for BuildFlags {
+    type Target = BuildSettings;
+    fn deref(&self) -> &BuildSettings {
+        &self.settings
     }
 }
 
@@ -141,8 +86,8 @@ impl BuildFlags {
 pub struct CalibrationInfo {
     /// The calibration table (cache) file, when one was named.
     pub table: Option<PathBuf>,
-    /// `ReadWrite`, `Require` or `Recalibrate` (`None`: no table file).
-    pub mode: Option<String>,
+    /// What was done with the table file (`None`: no table file).
+    pub mode: Option<CacheMode>,
     pub algorithm: CalibrationAlgorithm,
     /// Calibration batches consumed (0 when the table was used).
     pub batches: usize,
@@ -167,8 +112,8 @@ pub struct BuildReport {
     /// Every engine layer, in engine order.
     pub layers: Vec<EngineLayer>,
     pub calibration: Option<CalibrationInfo>,
-    /// The strict INT8 audit ([`crate::StrictReport`] as JSON), when built with `StrictInt8`.
-    pub strict: Option<serde_json::Value>,
+    /// The strict INT8 audit, when built with `StrictInt8`.
+    pub strict: Option<StrictReport>,
     /// Wall time of the build in seconds, when known (not compared by diffs).
     pub build_seconds: Option<f64>,
     /// TensorRT warnings during the build.
@@ -232,9 +177,9 @@ impl BuildReport {
 
     /// Records calibration, the strict audit, timing and warnings of a build.
     pub fn add_build_output(&mut self, config: &BuildConfig, out: &BuildOutput) -> Result<()> {
-        if config.precision.uses_int8() {
+        if config.precision().uses_int8() {
             // The table TensorRT wrote (or read) names the algorithm in its header.
-            let algorithm = match (&out.calibration_table, &config.calibration_cache) {
+            let algorithm = match (&out.calibration_table, config.calibration_cache()) {
                 (Some(bytes), _) => table_bytes_algorithm(bytes),
                 (None, Some(p)) => std::fs::read(&p.path)
                     .ok()
@@ -243,23 +188,15 @@ impl BuildReport {
             }
             .unwrap_or_default();
             self.calibration = Some(CalibrationInfo {
-                table: config.calibration_cache.as_ref().map(|p| p.path.clone()),
-                mode: config
-                    .calibration_cache
-                    .as_ref()
-                    .map(|p| mode_name(p.mode).to_string()),
+                table: config.calibration_cache().map(|p| p.path.clone()),
+                mode: config.calibration_cache().map(|p| p.mode),
                 algorithm,
                 batches: out.calibration_batches,
                 get_batch_calls: out.get_batch_calls,
                 table_written: out.calibration_table.is_some(),
             });
         }
-        if let Some(strict) = &out.strict {
-            self.strict = Some(
-                serde_json::to_value(strict)
-                    .map_err(|e| Error::Invalid(format!("strict report to JSON: {e}")))?,
-            );
-        }
+        self.strict.clone_from(&out.strict);
         self.build_seconds = Some(out.build_time.as_secs_f64());
         self.warnings = out.warnings.clone();
         Ok(())
@@ -347,21 +284,9 @@ impl BuildReport {
     }
 }
 
-fn mode_name(mode: CacheMode) -> &'static str {
-    match mode {
-        CacheMode::ReadWrite => "ReadWrite",
-        CacheMode::Require => "Require",
-        CacheMode::Recalibrate => "Recalibrate",
-    }
-}
-
 fn table_bytes_algorithm(bytes: &[u8]) -> Option<CalibrationAlgorithm> {
     let table = trt_calib_table::CalibrationTable::parse(bytes).ok()?;
-    match table.algorithm {
-        trt_calib_table::Algorithm::MinMaxCalibration => Some(CalibrationAlgorithm::MinMax),
-        trt_calib_table::Algorithm::EntropyCalibration2 => Some(CalibrationAlgorithm::Entropy2),
-        _ => None,
-    }
+    CalibrationAlgorithm::from_table_algorithm(table.algorithm)
 }
 
 /// A layer whose precision (or tactic) differs between A and B.
@@ -572,6 +497,7 @@ impl ArtifactKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Precision;
 
     fn fixture(name: &str) -> EngineReport {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -693,7 +619,7 @@ mod tests {
         let r = BuildReport::from_parts("8.5.3", &io, a.clone(), BuildFlags::from_config(&config));
         assert_eq!(r.inputs[0].shape, vec![8, 3, 224, 224]);
         assert_eq!(r.outputs[0].name, "logits");
-        assert_eq!(r.flags.excluded_types, vec!["SOFTMAX".to_string()]);
+        assert_eq!(r.flags.keep_out_of_int8.types, vec!["SOFTMAX".to_string()]);
         let dir = tempfile::tempdir().unwrap();
         let path = BuildReport::path_for_engine(dir.path().join("m.engine"));
         assert!(path.ends_with("m.engine.report.json"));

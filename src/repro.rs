@@ -9,7 +9,7 @@
 //! With `CachePolicy::read_write`, the first build calibrates (when the table does not exist yet)
 //! and writes the table; the later builds read it: the comparison is "same table, same model".
 
-use crate::builder::{BuildOutput, Builder};
+use crate::build::{BuildOutput, Builder};
 use crate::calibrator::Calibrator;
 use crate::config::BuildConfig;
 use crate::engine::{Engine, Runtime};
@@ -93,7 +93,7 @@ pub fn build_repeated(
             "build_repeated: n must be at least 1".into(),
         ));
     }
-    let runtime = Runtime::with_logger_on_device(builder.logger().clone(), config.device)?;
+    let runtime = Runtime::with_logger_on_device(builder.logger().clone(), config.device())?;
     let mut outputs = Vec::with_capacity(n);
     let mut reports = Vec::with_capacity(n);
     let mut audit_times = Vec::with_capacity(n);
@@ -121,8 +121,8 @@ pub fn build_repeated(
             // to load it anyway ("Myelin error from unknown graph ... will not be used").
             let mut c = config.clone().with_replay_tactics(out.tactics.clone());
             // The same table too: build 1 read or wrote it, the later ones must not recalibrate.
-            if let Some(policy) = &mut c.calibration_cache {
-                policy.mode = crate::calibrator::CacheMode::Require;
+            if let Some(policy) = c.calibration_cache().cloned() {
+                c = c.with_calibration_cache(crate::calibrator::CachePolicy::require(policy.path));
             }
             later_config = Some(c);
         }

@@ -285,17 +285,9 @@ impl BuildArgs {
     }
 }
 
-/// TensorRT's default tactic sources include cuBLAS and cuDNN; where they are not installed the
-/// build fails deep inside TensorRT ("SymbolAddress for cublasCreate_v2 could not be loaded").
+/// The library recognizes a missing cuBLAS/cuDNN; the CLI says which flag avoids it.
 fn missing_library_hint(e: trt::Error) -> anyhow::Error {
-    let text = e.to_string().to_lowercase();
-    let log = match &e {
-        trt::Error::TensorRt { log: Some(l), .. } => l.to_lowercase(),
-        _ => String::new(),
-    };
-    let missing = ["cublas", "cudnn"]
-        .iter()
-        .any(|l| text.contains(l) || log.contains(l));
+    let missing = e.missing_tactic_library();
     let e = anyhow::Error::new(e);
     if missing {
         e.context("TensorRT could not use cuBLAS/cuDNN: install them, or build with --tensorrt-tactics-only")
@@ -373,48 +365,21 @@ fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
-fn table_exists(config: &BuildConfig) -> bool {
-    config
-        .calibration_cache
-        .as_ref()
-        .is_some_and(|p| p.path.exists())
-}
-
 pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
     args.validate()?;
-    let mut config = args.config()?;
+    let config = args.config()?;
     common::require_tensorrt()?;
 
     let t_parse = Instant::now();
-    let builder = Builder::on_device(config.device)?;
+    let builder = Builder::on_device(config.device())?;
     let mut network = builder.network_from_onnx_file(&args.model)?;
     let parse_time = t_parse.elapsed();
-    let algorithm = if args.minmax {
-        CalibrationAlgorithm::MinMax
-    } else {
-        CalibrationAlgorithm::Entropy2
-    };
-    let spec = if config.precision.uses_int8() {
+    let algorithm = algorithm(args.minmax);
+    let spec = if config.precision().uses_int8() {
         args.data.spec(|| only_input(&network))?
     } else {
         None
     };
-    if spec.is_some() && config.calibration_profile.is_none() {
-        // Dynamic inputs calibrate at the profile's OPT shapes.
-        if let Some(p) = config.profiles.first().cloned() {
-            let opt: Vec<(String, Vec<i64>)> = p
-                .inputs
-                .iter()
-                .map(|i| (i.name.clone(), i.opt.clone()))
-                .collect();
-            let fixed: Vec<(&str, &[i64])> = opt
-                .iter()
-                .map(|(n, d)| (n.as_str(), d.as_slice()))
-                .collect();
-            config = config.with_calibration_profile(Profile::fixed(&fixed));
-        }
-    }
-    let calibrating = spec.is_some() && !table_exists(&config) || args.recalibrate;
 
     let t_build = Instant::now();
     let mut make = |i: usize| -> trt::Result<Box<dyn Calibrator>> {
@@ -449,35 +414,53 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
         },
     )
     .map_err(missing_library_hint)?;
-    let build_time = t_build.elapsed();
-
-    let first = &repeated.outputs[0];
-    let report = &repeated.reports[0];
     let audit_time = repeated.audit_times[0];
     let build_time = if args.repeat > 1 {
-        build_time
+        t_build.elapsed()
     } else {
-        build_time.saturating_sub(audit_time)
+        t_build.elapsed().saturating_sub(audit_time)
     };
+    let report_path = write_outputs(&args, &repeated)?;
+    let times = Times {
+        parse: parse_time,
+        build: build_time,
+        audit: audit_time,
+    };
+    write_summary(&repeated, &args, &report_path, times, out)?;
+    if args.repeat > 1 {
+        return write_repeats(&repeated, &args, &config, out);
+    }
+    Ok(Outcome::Success)
+}
 
+fn algorithm(minmax: bool) -> CalibrationAlgorithm {
+    if minmax {
+        CalibrationAlgorithm::MinMax
+    } else {
+        CalibrationAlgorithm::Entropy2
+    }
+}
+
+/// The engine, its report, and (when asked) the timing cache and tactics of build 1.
+fn write_outputs(args: &BuildArgs, repeated: &trt::repro::RepeatedBuilds) -> Result<PathBuf> {
+    let first = &repeated.outputs[0];
     trt::write_atomic(&args.output, &first.plan)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let report_path = args
         .report
         .clone()
         .unwrap_or_else(|| BuildReport::path_for_engine(&args.output));
-    report.save(&report_path)?;
+    repeated.reports[0].save(&report_path)?;
     if let Some(tc) = &args.timing_cache {
         // Build 1's cache: the replaying builds run with the cache off. A build that replayed
         // --tactics-in with the cache off has nothing to write: keep the file as it is.
-        if config.timing_cache_enabled() && !first.timing_cache.is_empty() {
-            trt::write_atomic(tc, &first.timing_cache)
-                .with_context(|| format!("cannot write {}", tc.display()))?;
-        } else {
-            log::warn!(
+        match &first.timing_cache {
+            Some(bytes) if !bytes.is_empty() => trt::write_atomic(tc, bytes)
+                .with_context(|| format!("cannot write {}", tc.display()))?,
+            _ => log::warn!(
                 "{} not written: the build replayed tactics with TensorRT's timing cache off",
                 tc.display()
-            );
+            ),
         }
     }
     if let Some(f) = &args.tactics_out {
@@ -485,7 +468,25 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
         trt::write_atomic(f, text.as_bytes())
             .with_context(|| format!("cannot write {}", f.display()))?;
     }
+    Ok(report_path)
+}
 
+/// Where build 1's time went.
+struct Times {
+    parse: Duration,
+    build: Duration,
+    audit: Duration,
+}
+
+/// What build 1 made: files, calibration, time, precisions, strict audit, warnings.
+fn write_summary(
+    repeated: &trt::repro::RepeatedBuilds,
+    args: &BuildArgs,
+    report_path: &Path,
+    times: Times,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (first, report) = (&repeated.outputs[0], &repeated.reports[0]);
     writeln!(
         out,
         "engine     {} ({} bytes, TensorRT {})",
@@ -509,16 +510,14 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
         } else {
             writeln!(out, "table      {table} (no calibration)")?;
         }
-    } else if calibrating {
-        writeln!(out, "calibrated")?;
     }
     writeln!(
         out,
         "time       parse {}, {}build {}, audit {}",
-        secs(parse_time),
-        if calibrating { "calibrate+" } else { "" },
-        secs(build_time),
-        secs(audit_time)
+        secs(times.parse),
+        if first.calibrated() { "calibrate+" } else { "" },
+        secs(times.build),
+        secs(times.audit)
     )?;
     crate::inspect::write_counts(&report.precision_counts, out)?;
     if let Some(advice) = report.int8_advice() {
@@ -549,71 +548,79 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
             first.replay_misses
         )?;
     }
-    if args.repeat > 1 {
-        let replay = if args.no_replay {
-            "built independently"
+    Ok(())
+}
+
+/// `--repeat`: each build against build 1, the engine files, the outputs, and the verdict.
+fn write_repeats(
+    repeated: &trt::repro::RepeatedBuilds,
+    args: &BuildArgs,
+    config: &BuildConfig,
+    out: &mut dyn Write,
+) -> Result<Outcome> {
+    let replay = if args.no_replay {
+        "built independently"
+    } else {
+        "replaying build 1's tactics"
+    };
+    writeln!(
+        out,
+        "\n{} builds, {replay}, each compared with build 1:",
+        args.repeat
+    )?;
+    for (i, d) in repeated.diffs.iter().enumerate() {
+        let misses = repeated.outputs[i + 1].replay_misses;
+        let misses = if misses > 0 {
+            format!(" ({misses} replayed choices not offered again)")
         } else {
-            "replaying build 1's tactics"
+            String::new()
         };
+        writeln!(out, "build {}: {}{misses}", i + 2, d.summary())?;
+    }
+    if let Some(d) = repeated.diffs.iter().find(|d| !d.identical) {
+        writeln!(out)?;
+        crate::diff::write_diff(d, out)?;
+    }
+    writeln!(
+        out,
+        "engine files {}",
+        if repeated.plans_identical() {
+            "identical"
+        } else {
+            "differ"
+        }
+    )?;
+    let outputs = repeated.compare_outputs(config.device(), 1)?;
+    for (i, d) in outputs.per_build.iter().enumerate() {
         writeln!(
             out,
-            "\n{} builds, {replay}, each compared with build 1:",
-            args.repeat
-        )?;
-        for (i, d) in repeated.diffs.iter().enumerate() {
-            let misses = repeated.outputs[i + 1].replay_misses;
-            let misses = if misses > 0 {
-                format!(" ({misses} replayed choices not offered again)")
+            "outputs    build {} vs 1 on a seeded input: {}",
+            i + 2,
+            if d.bit_identical {
+                format!("bit-identical ({} values)", d.elements)
             } else {
-                String::new()
-            };
-            writeln!(out, "build {}: {}{misses}", i + 2, d.summary())?;
-        }
-        if let Some(d) = repeated.diffs.iter().find(|d| !d.identical) {
-            writeln!(out)?;
-            crate::diff::write_diff(d, out)?;
-        }
-        writeln!(
-            out,
-            "engine files {}",
-            if repeated.plans_identical() {
-                "identical"
-            } else {
-                "differ"
+                format!(
+                    "{} of {} values differ, max |diff| {:e}",
+                    d.differing, d.elements, d.max_abs_diff
+                )
             }
         )?;
-        let outputs = repeated.compare_outputs(config.device, 1)?;
-        for (i, d) in outputs.per_build.iter().enumerate() {
+    }
+    if args.check_identical {
+        let ok = if args.exact {
+            repeated.identical() && outputs.bit_identical()
+        } else {
+            repeated.reproduced(&outputs)
+        };
+        if !repeated.identical() && ok {
             writeln!(
                 out,
-                "outputs    build {} vs 1 on a seeded input: {}",
-                i + 2,
-                if d.bit_identical {
-                    format!("bit-identical ({} values)", d.elements)
-                } else {
-                    format!(
-                        "{} of {} values differ, max |diff| {:e}",
-                        d.differing, d.elements, d.max_abs_diff
-                    )
-                }
+                "reproduced: only reformat kernels differ (TensorRT 8.x picks them outside the \
+                 algorithm selector) and the outputs are bit-identical"
             )?;
         }
-        if args.check_identical {
-            let ok = if args.exact {
-                repeated.identical() && outputs.bit_identical()
-            } else {
-                repeated.reproduced(&outputs)
-            };
-            if !repeated.identical() && ok {
-                writeln!(
-                    out,
-                    "reproduced: only reformat kernels differ (TensorRT 8.x picks them outside the \
-                     algorithm selector) and the outputs are bit-identical"
-                )?;
-            }
-            if !ok {
-                return Ok(Outcome::Negative);
-            }
+        if !ok {
+            return Ok(Outcome::Negative);
         }
     }
     Ok(Outcome::Success)
@@ -653,18 +660,13 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
         .shapes
         .apply(BuildConfig::new(Precision::Int8))
         .with_calibration_cache(CachePolicy::recalibrate(&args.calib_cache));
-    let builder = Builder::on_device(config.device)?;
+    let builder = Builder::on_device(config.device())?;
     let mut network = builder.network_from_onnx_file(&args.model)?;
     let spec = args
         .data
         .spec(|| only_input(&network))?
         .expect("checked above");
-    let algorithm = if args.minmax {
-        CalibrationAlgorithm::MinMax
-    } else {
-        CalibrationAlgorithm::Entropy2
-    };
-    let mut c = calibrator(&spec, algorithm, "calibrating".into())?;
+    let mut c = calibrator(&spec, algorithm(args.minmax), "calibrating".into())?;
     let t = Instant::now();
     let built: BuildOutput = builder
         .build_calibrated(&mut network, &config, &mut *c)

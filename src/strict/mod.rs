@@ -17,10 +17,16 @@
 //!   the fallback precision, and the real build *obeys* the constraints. Every layer's precision
 //!   is then fixed, which is what makes rebuilds agree;
 //! - audit the engine through the inspector: every forced layer that survived must run INT8.
+//!
+//! This file holds the rules; `build.rs` the probe / enforce / audit passes that apply them.
+
+mod build;
+
+pub(crate) use build::build;
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Fallback, LayerFilter};
 use crate::error::Result;
@@ -336,7 +342,7 @@ fn mentions(message: &str, layer: &str) -> bool {
 }
 
 /// One layer in the audit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditedLayer {
     pub name: String,
     pub kind: String,
@@ -347,7 +353,7 @@ pub struct AuditedLayer {
 }
 
 /// A forced layer that did not run INT8.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub layer: String,
     pub engine_layer: String,
@@ -365,7 +371,7 @@ impl std::fmt::Display for Violation {
 }
 
 /// What strict mode forced and what the engine actually runs.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrictReport {
     pub layers: Vec<AuditedLayer>,
     /// Layers not forced and why (rules, user exclusions).

@@ -1,0 +1,224 @@
+//! The builder: ONNX in, serialized engine (plan) out.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Builder`] (create, parse ONNX, build, build_calibrated: dispatch only), [`BuildOutput`] |
+//! | `session.rs` | the primitive: one session per build, one pass per `buildSerializedNetwork` |
+//! | `calibration.rs` | calibration shapes, profile and table checks, before TensorRT starts |
+//! | `selector.rs` | the algorithm selector (record / replay tactics) |
+//!
+//! Policies sit above the primitive: strict INT8 in `crate::strict`, repeated builds in
+//! `crate::repro`.
+
+mod calibration;
+mod selector;
+pub(crate) mod session;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tensorrt_sys as sys;
+
+use crate::calibrator::Calibrator;
+use crate::config::{BuildConfig, Precision, TacticChoice};
+use crate::error::{Error, Result};
+use crate::handle::{create, BuilderInner};
+use crate::logger::{with_log, Logger};
+use crate::network::{Network, OnnxModel};
+use crate::strict::{self, StrictReport};
+
+pub(crate) use calibration::{parse_table, read_checked_table};
+pub(crate) use session::lib_version;
+use session::{BuildSession, Constraints, Pass};
+
+/// Builds engines. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Builder {
+    inner: Arc<BuilderInner>,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("library", &self.inner.lib)
+            .finish()
+    }
+}
+
+/// The result of a build.
+#[derive(Debug)]
+pub struct BuildOutput {
+    /// The serialized engine.
+    pub plan: Vec<u8>,
+    /// The timing cache after the build, to feed the next build (`None` when TensorRT's layer
+    /// timing cache was off, as while replaying tactics: there is nothing new to keep).
+    pub timing_cache: Option<Vec<u8>>,
+    /// The calibration table TensorRT wrote, when it calibrated.
+    pub calibration_table: Option<Vec<u8>>,
+    /// Calibration batches consumed (0 when a table was used).
+    pub calibration_batches: usize,
+    /// How many times TensorRT asked for a batch (0 when the table was accepted).
+    pub get_batch_calls: usize,
+    /// The tactic TensorRT chose per layer (replay with `BuildConfig::with_replay_tactics`).
+    pub tactics: Vec<TacticChoice>,
+    /// Replayed choices TensorRT did not offer again.
+    pub replay_misses: usize,
+    /// Strict INT8: which layers were forced, and what ran.
+    pub strict: Option<StrictReport>,
+    /// TensorRT's warnings and errors during the build.
+    pub warnings: Vec<String>,
+    /// Wall time of the whole build (every pass, calibration included).
+    pub build_time: Duration,
+}
+
+impl BuildOutput {
+    /// TensorRT refused the timing cache it was given and built without it (it logs "The timing
+    /// cache will not be used!"; seen on TensorRT 8.5.3 for caches it had written itself).
+    pub fn timing_cache_refused(&self) -> bool {
+        self.warnings
+            .iter()
+            .any(|w| w.contains("timing cache will not be used"))
+    }
+
+    /// The build calibrated (consumed calibration batches) rather than reading a table.
+    pub fn calibrated(&self) -> bool {
+        self.calibration_batches > 0
+    }
+}
+
+impl Builder {
+    /// Loads TensorRT (once per process) and creates a builder on CUDA device 0 with a logger
+    /// that forwards to `log`.
+    pub fn new() -> Result<Builder> {
+        Builder::on_device(0)
+    }
+
+    /// A builder on CUDA device `device` (checked against the devices present).
+    pub fn on_device(device: usize) -> Result<Builder> {
+        Builder::with_logger_on_device(Arc::new(Logger::new()?), device)
+    }
+
+    /// A builder on CUDA device 0 with your logger.
+    pub fn with_logger(logger: Arc<Logger>) -> Result<Builder> {
+        Builder::with_logger_on_device(logger, 0)
+    }
+
+    /// A builder on CUDA device `device` with your logger.
+    pub fn with_logger_on_device(logger: Arc<Logger>, device: usize) -> Result<Builder> {
+        let lib = sys::Library::get()?;
+        // TensorRT needs a current CUDA context on this thread; cudarc binds the primary one.
+        let context = crate::device::device_context(device)?;
+        let handle = create!(sys::trt_builder_create, lib.builder_factory()?, logger.raw(); sys::trt_builder_destroy, "builder")
+            .map_err(|e| with_log(e, &logger))?;
+        Ok(Builder {
+            inner: Arc::new(BuilderInner {
+                handle,
+                logger,
+                lib,
+                context,
+            }),
+        })
+    }
+
+    /// The CUDA device this builder builds for.
+    pub fn device(&self) -> usize {
+        self.inner.context.ordinal()
+    }
+
+    /// The logger TensorRT's messages go through.
+    pub fn logger(&self) -> &Arc<Logger> {
+        &self.inner.logger
+    }
+
+    /// The loaded TensorRT library.
+    pub fn library(&self) -> &'static sys::Library {
+        self.inner.lib
+    }
+
+    /// Parses an ONNX file into an explicit-batch network.
+    pub fn network_from_onnx_file(&self, path: impl AsRef<Path>) -> Result<Network> {
+        Network::from_onnx(self.inner.clone(), OnnxModel::File(path.as_ref()))
+            .map_err(|e| with_log(e, &self.inner.logger))
+    }
+
+    /// Parses ONNX bytes; `label` names the model in errors.
+    pub fn network_from_onnx_bytes(&self, bytes: &[u8], label: &str) -> Result<Network> {
+        Network::from_onnx(self.inner.clone(), OnnxModel::Bytes(bytes, label))
+            .map_err(|e| with_log(e, &self.inner.logger))
+    }
+
+    /// Builds without a calibrator: FP32/FP16, or INT8 from an existing calibration table
+    /// (`BuildConfig::with_calibration_cache`; TensorRT is never allowed to calibrate).
+    pub fn build(&self, network: &mut Network, config: &BuildConfig) -> Result<BuildOutput> {
+        self.build_with(network, config, None)
+    }
+
+    /// Builds INT8 with `calibrator` feeding TensorRT's getBatch (unless a usable table is given).
+    pub fn build_calibrated(
+        &self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: &mut dyn Calibrator,
+    ) -> Result<BuildOutput> {
+        self.build_with(network, config, Some(calibrator))
+    }
+
+    fn build_with(
+        &self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: Option<&mut dyn Calibrator>,
+    ) -> Result<BuildOutput> {
+        self.check_request(network, config)?;
+        // The building thread may not be the one that created the builder.
+        self.inner.context.bind_to_thread()?;
+        let mut session = BuildSession::new(&self.inner, config)?;
+        let mut out = match config.precision() {
+            Precision::StrictInt8 => strict::build(&mut session, network, config, calibrator),
+            p => {
+                let constraints = if p == Precision::Int8 && !config.keep_out_of_int8().is_empty() {
+                    strict::keep_out(network, config.keep_out_of_int8(), config.fallback())?;
+                    Constraints::Prefer
+                } else {
+                    Constraints::None
+                };
+                let pass = Pass {
+                    constraints,
+                    table: None,
+                };
+                session.pass(network, config, calibrator, pass).output
+            }
+        }?;
+        if config.timing_cache_enabled() {
+            out.timing_cache = Some(session.serialized_timing_cache()?);
+        }
+        out.build_time = session.elapsed();
+        // Only now, with the engine built from a complete calibration, does the table reach
+        // the disk: a failed build never creates or replaces one.
+        crate::calibrator::save_table(
+            config.calibration_cache(),
+            out.calibration_table.as_deref(),
+        )?;
+        Ok(out)
+    }
+
+    /// What can be refused before TensorRT is asked.
+    fn check_request(&self, network: &Network, config: &BuildConfig) -> Result<()> {
+        if !Arc::ptr_eq(&network.builder, &self.inner) {
+            return Err(Error::Invalid(
+                "the network was created by another Builder".into(),
+            ));
+        }
+        if config.device() != self.device() {
+            return Err(Error::Invalid(format!(
+                "the build config names CUDA device {} but the builder was created on device {}: \
+                 create it with Builder::on_device({})",
+                config.device(),
+                self.device(),
+                config.device()
+            )));
+        }
+        Ok(())
+    }
+}

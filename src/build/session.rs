@@ -1,0 +1,406 @@
+//! The build primitive: one [`BuildSession`] per `Builder::build*` call, owning what every pass of
+//! it shares (TensorRT's timing cache), and [`BuildSession::pass`], one `buildSerializedNetwork`
+//! with a fresh builder config and everything attached to it, in named steps.
+//!
+//! Strict INT8 runs several passes (probe, enforce, audit rebuilds) in one session: they share
+//! the timing cache object, so a layer timed by the probe is not timed again.
+
+use std::time::{Duration, Instant};
+
+use tensorrt_sys as sys;
+
+use crate::build::calibration::{self, NoData};
+use crate::build::selector::Selector;
+use crate::build::BuildOutput;
+use crate::calibrator::{BoundCalibrator, Calibrator};
+use crate::config::{BuildConfig, Fallback, HardwareCompatibility, Precision, ProfilingVerbosity};
+use crate::error::{Error, Result};
+use crate::ffi::{self, out};
+use crate::handle::{create, host_memory, own_host_memory, BuilderInner, Handle};
+use crate::logger::with_log;
+use crate::network::Network;
+
+/// How precision constraints are treated in one pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Constraints {
+    /// TensorRT picks precisions freely.
+    None,
+    /// Layer precisions are preferred (`kPREFER_PRECISION_CONSTRAINTS`).
+    Prefer,
+    /// Layer precisions are obeyed (`kOBEY_PRECISION_CONSTRAINTS`).
+    Obey,
+}
+
+/// What one pass builds, besides the network and config.
+pub(crate) struct Pass<'t> {
+    pub constraints: Constraints,
+    /// The calibration table to use instead of the configured file (strict mode's later passes
+    /// use the table the probe made).
+    pub table: Option<&'t [u8]>,
+}
+
+/// One pass's result. `calibrated` is the table a complete calibration produced, kept even when
+/// TensorRT failed afterwards (strict mode retries from it).
+pub(crate) struct PassResult {
+    pub output: Result<BuildOutput>,
+    pub calibrated: Option<Vec<u8>>,
+}
+
+/// One build request: the builder and the timing cache its passes share.
+///
+/// Field order is drop order: the timing cache goes before the config that created it.
+pub(crate) struct BuildSession<'b> {
+    pub(crate) builder: &'b BuilderInner,
+    timing_cache: Handle<sys::trt_timing_cache>,
+    _cache_config: Handle<sys::trt_config>,
+    started: Instant,
+}
+
+/// A builder config and the objects attached to it. Field order is drop order: the config first,
+/// then what it pointed to.
+struct Attached<'c> {
+    config: Handle<sys::trt_config>,
+    selector: Option<Selector>,
+    calibrator: Option<BoundCalibrator<'c>>,
+}
+
+impl<'b> BuildSession<'b> {
+    /// A session whose timing cache starts from `config`'s bytes (or empty).
+    pub(crate) fn new(builder: &'b BuilderInner, config: &BuildConfig) -> Result<Self> {
+        let cache_config = create!(sys::trt_builder_create_config, builder.raw(); sys::trt_config_destroy, "builder config")?;
+        let bytes = config.timing_cache().unwrap_or(&[]);
+        let timing_cache = create!(
+            sys::trt_config_create_timing_cache, cache_config.as_ptr(), bytes.as_ptr().cast(), bytes.len();
+            sys::trt_timing_cache_destroy, "timing cache"
+        )?;
+        Ok(BuildSession {
+            builder,
+            timing_cache,
+            _cache_config: cache_config,
+            started: Instant::now(),
+        })
+    }
+
+    /// The timing cache as it is now (every pass so far has added to it).
+    pub(crate) fn serialized_timing_cache(&self) -> Result<Vec<u8>> {
+        let mem = own_host_memory(
+            out!(sys::trt_timing_cache_serialize, self.timing_cache.as_ptr(); *mut sys::trt_host_memory)?,
+        )?;
+        host_memory(&mem)
+    }
+
+    /// Time since the session started.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// One `buildSerializedNetwork`.
+    pub(crate) fn pass(
+        &mut self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: Option<&mut dyn Calibrator>,
+        pass: Pass<'_>,
+    ) -> PassResult {
+        let mut calibrated = None;
+        let output = self.run_pass(network, config, calibrator, pass, &mut calibrated);
+        PassResult { output, calibrated }
+    }
+
+    fn run_pass(
+        &mut self,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: Option<&mut dyn Calibrator>,
+        pass: Pass<'_>,
+        calibrated: &mut Option<Vec<u8>>,
+    ) -> Result<BuildOutput> {
+        let started = Instant::now();
+        log_start(config, pass.constraints);
+        let mut no_data = NoData;
+        let mut attached = Attached {
+            config: create!(sys::trt_builder_create_config, self.builder.raw(); sys::trt_config_destroy, "builder config")?,
+            selector: None,
+            calibrator: None,
+        };
+        let c = attached.config.as_ptr();
+        apply_precision(c, config, pass.constraints)?;
+        apply_options(c, config)?;
+        self.apply_compatibility(c, config)?;
+        self.apply_profiles(c, config)?;
+        self.attach_timing_cache(c, config)?;
+        attached.selector = attach_selector(c, config)?;
+        if config.precision().uses_int8() {
+            // Shorten the calibrator's borrow to this pass (to match `no_data`'s).
+            let calibrator: Option<&mut dyn Calibrator> = match calibrator {
+                Some(c) => Some(&mut *c),
+                None => None,
+            };
+            let bound =
+                self.attach_calibrator(c, network, config, calibrator, &mut no_data, pass.table)?;
+            attached.calibrator = Some(bound);
+        }
+
+        let built = out!(sys::trt_builder_build_serialized, self.builder.raw(), network.raw.as_ptr(), c; *mut sys::trt_host_memory);
+        // Detach our objects from the config before they go away.
+        // SAFETY: `c` is the live config; null detaches (the shim and TensorRT accept it).
+        unsafe {
+            sys::trt_config_set_calibrator(c, std::ptr::null_mut());
+            sys::trt_config_set_algorithm_selector(c, std::ptr::null_mut());
+        }
+        let Attached {
+            config: cfg,
+            selector,
+            calibrator: bound,
+        } = attached;
+        drop(cfg);
+        let (mut calibration_table, mut batches, mut calls) = (None, 0, 0);
+        if let Some(mut results) = bound.map(BoundCalibrator::finish) {
+            if let Some(e) = results.error.take() {
+                return Err(e);
+            }
+            calibration_table = results.calibrated_table();
+            calibrated.clone_from(&calibration_table);
+            batches = results.batches;
+            calls = results.get_batch_calls;
+        }
+        let selected = selector.map(Selector::finish).transpose()?;
+        let mem = own_host_memory(built.map_err(|e| with_log(e, &self.builder.logger))?)?;
+        let plan = host_memory(&mem)?;
+        let warnings = self
+            .builder
+            .logger
+            .take_messages()
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
+        log_done(started, plan.len(), batches);
+        let (tactics, replay_misses) = selected.map(|s| (s.tactics, s.misses)).unwrap_or_default();
+        Ok(BuildOutput {
+            plan,
+            timing_cache: None,
+            calibration_table,
+            calibration_batches: batches,
+            get_batch_calls: calls,
+            tactics,
+            replay_misses,
+            strict: None,
+            warnings,
+            build_time: started.elapsed(),
+        })
+    }
+
+    /// Compatibility modes exist from TensorRT 8.6: say so before TensorRT is asked.
+    fn apply_compatibility(&self, c: *mut sys::trt_config, config: &BuildConfig) -> Result<()> {
+        let s = config.settings();
+        let wants = s.version_compatible || s.hardware_compatibility != HardwareCompatibility::None;
+        let v = self.builder.lib.version();
+        if wants && (v.major, v.minor) < (8, 6) {
+            return Err(Error::Invalid(format!(
+                "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {}.{}.{} \
+                 (build on the target instead, from the shipped calibration table)",
+                v.major, v.minor, v.patch
+            )));
+        }
+        if s.version_compatible {
+            set_flag(c, sys::TRT_FLAG_VERSION_COMPATIBLE)?;
+        }
+        if s.hardware_compatibility != HardwareCompatibility::None {
+            // SAFETY: `c` is a live config.
+            ffi::check(unsafe {
+                sys::trt_config_set_hardware_compatibility(c, s.hardware_compatibility.raw())
+            })?;
+        }
+        Ok(())
+    }
+
+    fn apply_profiles(&self, c: *mut sys::trt_config, config: &BuildConfig) -> Result<()> {
+        for profile in config.profiles() {
+            let p = make_profile(self.builder, profile)?;
+            out!(sys::trt_config_add_profile, c, p; i32)?;
+        }
+        Ok(())
+    }
+
+    /// The session's timing cache, always attached so the next pass and the caller get what this
+    /// pass timed; TensorRT's layer timing cache may still be turned off (see
+    /// `BuildConfig::timing_cache_enabled`).
+    fn attach_timing_cache(&self, c: *mut sys::trt_config, config: &BuildConfig) -> Result<()> {
+        // SAFETY: both are live; the cache outlives every config of this session (field order).
+        ffi::check(unsafe { sys::trt_config_set_timing_cache(c, self.timing_cache.as_ptr(), 0) })?;
+        if !config.timing_cache_enabled() {
+            set_flag(c, sys::TRT_FLAG_DISABLE_TIMING_CACHE)?;
+        }
+        Ok(())
+    }
+
+    /// INT8 calibration: our calibrator, a table, or both, bound to the config.
+    fn attach_calibrator<'c>(
+        &self,
+        c: *mut sys::trt_config,
+        network: &Network,
+        config: &BuildConfig,
+        calibrator: Option<&'c mut dyn Calibrator>,
+        no_data: &'c mut NoData,
+        table_override: Option<&[u8]>,
+    ) -> Result<BoundCalibrator<'c>> {
+        let inputs = calibration::inputs(network, config)?;
+        let table = match table_override {
+            Some(t) => Some(t.to_vec()),
+            None => calibration::read_checked_table(
+                lib_version(self.builder)?,
+                network,
+                config,
+                calibrator.as_deref(),
+            )?,
+        };
+        let (calib, algorithm): (&'c mut dyn Calibrator, _) = match calibrator {
+            Some(c) => {
+                let a = c.algorithm();
+                (c, a)
+            }
+            None => {
+                let Some(bytes) = table.as_deref() else {
+                    return Err(Error::Calibration(
+                        "INT8 needs calibration data (build_calibrated) or an existing calibration table \
+                         (BuildConfig::with_calibration_cache)"
+                            .into(),
+                    ));
+                };
+                let a = calibration::table_algorithm(config, bytes)?;
+                (no_data, a)
+            }
+        };
+        let stream = self.builder.context.new_stream()?;
+        let bound = BoundCalibrator::new(
+            calib,
+            algorithm,
+            inputs.clone(),
+            Some(stream),
+            table,
+            config.calibration_cache().cloned(),
+        )?;
+        // SAFETY: both are live; the calibrator is detached from the config after the build,
+        // before `bound` drops (see `run_pass`).
+        ffi::check(unsafe { sys::trt_config_set_calibrator(c, bound.raw()) })?;
+        if let Some(profile) = calibration::profile(network, config, &inputs)? {
+            let p = make_profile(self.builder, &profile)?;
+            // SAFETY: `c` is live and `p` is a profile of this builder.
+            ffi::check(unsafe { sys::trt_config_set_calibration_profile(c, p) })?;
+        }
+        Ok(bound)
+    }
+}
+
+/// The loaded TensorRT's version, as tables name versions.
+pub(crate) fn lib_version(builder: &BuilderInner) -> Result<trt_calib_table::TrtVersion> {
+    let v = builder.lib.version();
+    trt_calib_table::TrtVersion::new(v.major, v.minor, v.patch)
+        .map_err(|e| Error::Invalid(e.to_string()))
+}
+
+fn set_flag(c: *mut sys::trt_config, flag: u32) -> Result<()> {
+    // SAFETY: `c` is a live config; the shim maps the flag by name and rejects unknown ones.
+    ffi::check(unsafe { sys::trt_config_set_flag(c, flag as i32, 1) })
+}
+
+/// Precision flags: INT8 (and FP16 for an FP16 fallback), and how constraints are treated.
+fn apply_precision(
+    c: *mut sys::trt_config,
+    config: &BuildConfig,
+    constraints: Constraints,
+) -> Result<()> {
+    match config.precision() {
+        Precision::Fp32 => {}
+        Precision::Fp16 => set_flag(c, sys::TRT_FLAG_FP16)?,
+        Precision::Int8 | Precision::StrictInt8 => {
+            set_flag(c, sys::TRT_FLAG_INT8)?;
+            if config.fallback() == Fallback::Fp16 {
+                set_flag(c, sys::TRT_FLAG_FP16)?;
+            }
+        }
+    }
+    match constraints {
+        Constraints::Obey => set_flag(c, sys::TRT_FLAG_OBEY_PRECISION_CONSTRAINTS),
+        Constraints::Prefer => set_flag(c, sys::TRT_FLAG_PREFER_PRECISION_CONSTRAINTS),
+        Constraints::None => Ok(()),
+    }
+}
+
+/// Workspace, profiling verbosity, tactic sources.
+fn apply_options(c: *mut sys::trt_config, config: &BuildConfig) -> Result<()> {
+    let s = config.settings();
+    if let Some(ws) = s.workspace {
+        // SAFETY: `c` is a live config.
+        ffi::check(unsafe { sys::trt_config_set_workspace_limit(c, ws) })?;
+    }
+    let verbosity = match config.profiling() {
+        ProfilingVerbosity::LayerNamesOnly => sys::TRT_PROFILING_LAYER_NAMES_ONLY,
+        ProfilingVerbosity::None => sys::TRT_PROFILING_NONE,
+        ProfilingVerbosity::Detailed => sys::TRT_PROFILING_DETAILED,
+    };
+    // SAFETY: `c` is a live config.
+    ffi::check(unsafe { sys::trt_config_set_profiling_verbosity(c, verbosity as i32) })?;
+    if let Some(sources) = s.tactic_sources {
+        // SAFETY: `c` is a live config.
+        ffi::check(unsafe { sys::trt_config_set_tactic_sources(c, sources.mask()) })?;
+    }
+    Ok(())
+}
+
+/// Tactics: record what TensorRT picks, or replay earlier picks. Only when asked.
+fn attach_selector(c: *mut sys::trt_config, config: &BuildConfig) -> Result<Option<Selector>> {
+    let selector = Selector::new(config.tactics())?;
+    if let Some(s) = &selector {
+        // SAFETY: both are live; the selector is detached after the build, before it drops.
+        ffi::check(unsafe { sys::trt_config_set_algorithm_selector(c, s.raw()) })?;
+    }
+    Ok(selector)
+}
+
+/// An optimization profile of `builder` (TensorRT owns it; it lives as long as the builder).
+fn make_profile(
+    builder: &BuilderInner,
+    profile: &crate::config::Profile,
+) -> Result<*mut sys::trt_profile> {
+    let p = out!(sys::trt_builder_create_profile, builder.raw(); *mut sys::trt_profile)?;
+    for input in &profile.inputs {
+        let name = ffi::cstring(&input.name)?;
+        for (sel, dims) in [
+            (sys::TRT_PROFILE_MIN, &input.min),
+            (sys::TRT_PROFILE_OPT, &input.opt),
+            (sys::TRT_PROFILE_MAX, &input.max),
+        ] {
+            let d = ffi::dims_from(dims)?;
+            // SAFETY: `p` is a live profile, `name` a NUL-terminated string, `d` valid dims.
+            ffi::check(unsafe { sys::trt_profile_set_dims(p, name.as_ptr(), sel as i32, &d) })?;
+        }
+    }
+    Ok(p)
+}
+
+fn log_start(config: &BuildConfig, constraints: Constraints) {
+    log::info!(
+        target: "trt::build",
+        "building: {:?}{}",
+        config.precision(),
+        match constraints {
+            Constraints::None => "",
+            Constraints::Prefer => ", precision constraints preferred",
+            Constraints::Obey => ", precision constraints obeyed",
+        }
+    );
+}
+
+fn log_done(started: Instant, bytes: usize, batches: usize) {
+    log::info!(
+        target: "trt::build",
+        "built in {:.1} s ({bytes} bytes){}",
+        started.elapsed().as_secs_f64(),
+        if batches > 0 {
+            format!(", calibrated on {batches} batches")
+        } else {
+            String::new()
+        }
+    );
+}

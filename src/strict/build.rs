@@ -1,0 +1,290 @@
+//! Strict INT8's builds, above the build primitive (see the module docs for the rules):
+//! 1. **probe**: force the plan's layers to INT8 and build with the constraints *preferred*; the
+//!    audit of that engine shows which forced layers have no INT8 implementation at all;
+//! 2. **enforce**: pin those to the fallback precision, and build with the constraints *obeyed*:
+//!    every layer's precision is now fixed, so rebuilds agree. Should TensorRT still name a layer
+//!    it cannot implement, pin that one too and build again;
+//! 3. **audit** the final engine: a forced layer that did not run INT8 is pinned too and the
+//!    engine rebuilt; one that still does not is an error.
+//!
+//! All passes run in one build session, so they share TensorRT's timing cache.
+
+use crate::build::session::{BuildSession, Constraints, Pass};
+use crate::build::{lib_version, parse_table, read_checked_table, BuildOutput};
+use crate::calibrator::Calibrator;
+use crate::config::BuildConfig;
+use crate::engine::Runtime;
+use crate::error::{Error, Result};
+use crate::inspector::EngineReport;
+use crate::logger::Severity;
+use crate::network::Network;
+use crate::strict::{self, StrictPlan, MAX_RETRIES};
+
+/// `(layer name, why)` of layers kept out of INT8.
+type Released = Vec<(String, String)>;
+
+/// The state strict mode carries from pass to pass.
+struct Strict<'s, 'b> {
+    session: &'s mut BuildSession<'b>,
+    config: &'s BuildConfig,
+    plan: StrictPlan,
+    released: Released,
+    /// The table every pass uses: the given one, or the one the probe calibrated.
+    table: Option<Vec<u8>>,
+    /// The table this build calibrated (saved by the caller when everything succeeded).
+    made: Option<Vec<u8>>,
+}
+
+/// Strict INT8 in `session`: probe, enforce, audit. The output carries the [`strict::StrictReport`].
+pub(crate) fn build(
+    session: &mut BuildSession<'_>,
+    network: &mut Network,
+    config: &BuildConfig,
+    mut calibrator: Option<&mut dyn Calibrator>,
+) -> Result<BuildOutput> {
+    let plan = strict::plan(network, config.keep_out_of_int8())?;
+    strict::apply(network, &plan)?;
+    // A given table is checked once, here, and its scales decide what may be INT8 at all.
+    let given = read_checked_table(
+        lib_version(session.builder)?,
+        network,
+        config,
+        calibrator.as_deref(),
+    )?;
+    let mut s = Strict {
+        session,
+        config,
+        plan,
+        released: Vec::new(),
+        table: given,
+        made: None,
+    };
+    s.release_unscaled(network)?;
+    let probe = s.probe(network, &mut calibrator)?;
+    s.enforce(network, &mut calibrator, probe)
+}
+
+impl Strict<'_, '_> {
+    /// The probe, retried while TensorRT refuses it and names layers to release (or, once a
+    /// table exists, while tensors without a scale release theirs: "Missing scale and zero-point
+    /// for tensor ...", TensorRT 8.6 even with the constraints preferred).
+    fn probe(
+        &mut self,
+        network: &mut Network,
+        calibrator: &mut Option<&mut dyn Calibrator>,
+    ) -> Result<BuildOutput> {
+        log::info!(target: "trt::build", "strict INT8 probe: {} layers forced", self.plan.forced.len());
+        // No tactic recording or replay in the probe: only the final engine's tactics matter.
+        let probe_config = self.config.without_tactics();
+        for attempt in 1..=MAX_RETRIES {
+            self.session.builder.logger.take_messages();
+            let pass = Pass {
+                constraints: Constraints::Prefer,
+                table: self.table.as_deref(),
+            };
+            let r = self
+                .session
+                .pass(network, &probe_config, reborrow(calibrator), pass);
+            if r.calibrated.is_some() {
+                // The calibrator is spent: every later pass uses this table.
+                self.made.clone_from(&r.calibrated);
+                self.table = r.calibrated;
+            }
+            match r.output {
+                Ok(probe) => {
+                    self.release_unscaled(network)?;
+                    self.release_probe_violations(network, &probe)?;
+                    return Ok(probe);
+                }
+                Err(e @ Error::TensorRt { .. }) if self.table.is_some() => {
+                    let before = self.released.len();
+                    self.release_unscaled(network)?;
+                    let failing = self.failing_from_log(network)?;
+                    if (failing.is_empty() && self.released.len() == before)
+                        || attempt == MAX_RETRIES
+                    {
+                        return Err(e);
+                    }
+                    self.release(network, failing)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Forced layers the probe's engine did not run in INT8 have no INT8 implementation under
+    /// the constraints: release them before enforcing.
+    fn release_probe_violations(
+        &mut self,
+        network: &mut Network,
+        probe: &BuildOutput,
+    ) -> Result<()> {
+        let report = self.engine_report(&probe.plan)?;
+        let audit = strict::audit(network, &self.plan, &[], &report)?;
+        let violations: Released = audit
+            .violations
+            .iter()
+            .map(|v| {
+                (
+                    v.layer.clone(),
+                    format!(
+                        "no INT8 implementation under the constraints (ran {})",
+                        v.precision
+                    ),
+                )
+            })
+            .collect();
+        self.released.extend(violations);
+        strict::release(
+            network,
+            &mut self.plan,
+            &self.released,
+            self.config.fallback(),
+        )
+    }
+
+    /// Builds with the constraints obeyed until the audit passes (or what is left is an error).
+    fn enforce(
+        &mut self,
+        network: &mut Network,
+        calibrator: &mut Option<&mut dyn Calibrator>,
+        probe: BuildOutput,
+    ) -> Result<BuildOutput> {
+        for attempt in 1..=MAX_RETRIES {
+            log::info!(
+                target: "trt::build",
+                "strict INT8 build {attempt}: {} layers forced, {} released",
+                self.plan.forced.len(),
+                self.released.len()
+            );
+            self.session.builder.logger.take_messages();
+            let pass = Pass {
+                constraints: Constraints::Obey,
+                table: self.table.as_deref(),
+            };
+            let r = self
+                .session
+                .pass(network, self.config, reborrow(calibrator), pass);
+            match r.output {
+                Ok(out) => {
+                    if let Some(done) = self.audit(network, out, &probe, attempt)? {
+                        return Ok(done);
+                    }
+                }
+                Err(e @ Error::TensorRt { .. }) => {
+                    // TensorRT names the layers it could not implement; pin exactly those.
+                    let failing = self.failing_from_log(network)?;
+                    if failing.is_empty() || attempt == MAX_RETRIES {
+                        return Err(e);
+                    }
+                    self.release(network, failing)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Audits an enforced build. `Some`: done. `None`: forced layers that still did not run INT8
+    /// (e.g. a Gemm fused with its bias that the probe ran INT8 but this build did not) were
+    /// pinned, so the precisions the engine reports are the ones the network fixes: build again.
+    fn audit(
+        &mut self,
+        network: &mut Network,
+        mut out: BuildOutput,
+        probe: &BuildOutput,
+        attempt: usize,
+    ) -> Result<Option<BuildOutput>> {
+        let report = self.engine_report(&out.plan)?;
+        let audit = strict::audit(network, &self.plan, &self.released, &report)?;
+        let allow = self.config.settings().allow_strict_violations;
+        let fresh: Released = audit
+            .violations
+            .iter()
+            .filter(|v| !self.released.iter().any(|(n, _)| *n == v.layer))
+            .map(|v| {
+                (
+                    v.layer.clone(),
+                    format!("ran {} in the enforced build", v.precision),
+                )
+            })
+            .collect();
+        if !fresh.is_empty() && !allow && attempt < MAX_RETRIES {
+            self.release(network, fresh)?;
+            return Ok(None);
+        }
+        if !audit.violations.is_empty() && !allow {
+            return Err(Error::StrictInt8 {
+                violations: audit.violations.iter().map(|v| v.to_string()).collect(),
+            });
+        }
+        out.calibration_table = out.calibration_table.or(self.made.take());
+        out.calibration_batches += probe.calibration_batches;
+        out.get_batch_calls += probe.get_batch_calls;
+        out.strict = Some(audit);
+        Ok(Some(out))
+    }
+
+    /// Keeps `layers` out of INT8 from the next pass on.
+    fn release(&mut self, network: &mut Network, layers: Released) -> Result<()> {
+        for (name, why) in &layers {
+            log::warn!(target: "trt::strict", "keeping `{name}` out of INT8: {why}");
+        }
+        strict::release(network, &mut self.plan, &layers, self.config.fallback())?;
+        self.released.extend(layers);
+        Ok(())
+    }
+
+    /// The forced layers that TensorRT's errors since the last pass name (see
+    /// [`strict::failing_layers`]).
+    fn failing_from_log(&self, network: &Network) -> Result<Released> {
+        let messages: Vec<String> = self
+            .session
+            .builder
+            .logger
+            .take_messages()
+            .into_iter()
+            .filter(|(s, _)| *s <= Severity::Error)
+            .map(|(_, m)| m)
+            .collect();
+        strict::failing_layers(network, &self.plan, &messages)
+    }
+
+    /// Releases the forced layers whose outputs have no scale in the table (nor a dynamic range
+    /// set on the network): TensorRT refuses INT8 outputs without one.
+    fn release_unscaled(&mut self, network: &mut Network) -> Result<()> {
+        let Some(bytes) = &self.table else {
+            return Ok(());
+        };
+        let table = parse_table(self.config, bytes)?;
+        let ranged = network.ranged_tensors().clone();
+        let unscaled = strict::unscaled(network, &self.plan, &|t: &str| {
+            table.get(t).is_some() || ranged.contains(t)
+        })?;
+        for (name, why) in &unscaled {
+            log::info!(target: "trt::strict", "keeping `{name}` out of INT8: {why}");
+        }
+        strict::release(network, &mut self.plan, &unscaled, self.config.fallback())?;
+        self.released.extend(unscaled);
+        Ok(())
+    }
+
+    fn engine_report(&self, plan: &[u8]) -> Result<EngineReport> {
+        let builder = self.session.builder;
+        let runtime =
+            Runtime::with_logger_on_device(builder.logger.clone(), builder.context.ordinal())?;
+        EngineReport::from_json(&runtime.deserialize(plan)?.inspect_json()?)
+    }
+}
+
+/// Lends the calibrator to one pass. (Not `as_deref_mut`: the trait object's lifetime must
+/// shorten with the borrow.)
+fn reborrow<'a>(
+    c: &'a mut Option<&mut (dyn Calibrator + '_)>,
+) -> Option<&'a mut (dyn Calibrator + 'a)> {
+    match c {
+        Some(c) => Some(&mut **c),
+        None => None,
+    }
+}
