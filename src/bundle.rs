@@ -23,7 +23,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::calibrator::CalibrationAlgorithm;
+use crate::config::{BuildSettings, Precision};
 use crate::error::{Error, Result};
+use crate::report::BuildFlags;
 
 /// The manifest's file name inside a bundle.
 pub const MANIFEST: &str = "manifest.json";
@@ -145,16 +148,8 @@ impl GpuInfo {
     /// Name and compute capability of CUDA device `ordinal`. An error (not a panic) when the
     /// CUDA driver library is missing.
     pub fn of_device(ordinal: usize) -> Result<GpuInfo> {
-        // SAFETY: only checks whether libcuda can be opened.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(Error::Invalid(
-                "no CUDA driver (libcuda.so) on this machine: cannot read the GPU's compute capability; \
-                 give it explicitly (--compute-capability M.N)"
-                    .into(),
-            ));
-        }
         use cudarc::driver::sys::CUdevice_attribute as A;
-        let ctx = cudarc::driver::CudaContext::new(ordinal)?;
+        let ctx = crate::device::device_context(ordinal)?;
         let major = ctx.attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?;
         let minor = ctx.attribute(A::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?;
         Ok(GpuInfo {
@@ -187,7 +182,7 @@ pub struct Manifest {
     /// The GPU the engine was built on.
     pub gpu: GpuInfo,
     /// The builder settings (the build report's `flags`), when a report was bundled.
-    pub builder_flags: Option<serde_json::Value>,
+    pub builder_flags: Option<BuildFlags>,
     /// Built with `kVERSION_COMPATIBLE` (TensorRT >= 8.6): runs on this and later TensorRT versions.
     pub version_compatible: bool,
     /// The hardware compatibility level it was built with (TensorRT >= 8.6; absent in older
@@ -299,7 +294,7 @@ pub fn create_bundle(
     let out_dir = out_dir.as_ref();
     if out_dir.exists() && !overwrite {
         return Err(Error::Invalid(format!(
-            "{} already exists (use --force to replace it)",
+            "{} already exists (create_bundle replaces it only when told to overwrite)",
             out_dir.display()
         )));
     }
@@ -342,17 +337,14 @@ pub fn create_bundle(
         );
     }
     let builder_flags = match &sources.report {
-        Some(r) => Some(
-            crate::report::BuildReport::load(r)
-                .map(|r| serde_json::to_value(r.flags).expect("flags serialize"))?,
-        ),
+        Some(r) => Some(crate::report::BuildReport::load(r)?.flags),
         None => None,
     };
     // The compatibility modes the engine was built with come from its build report.
-    let flag = |name: &str| builder_flags.as_ref().and_then(|f| f.get(name).cloned());
-    let version_compatible = flag("version_compatible").and_then(|v| v.as_bool()) == Some(true);
-    let hardware_compatibility = flag("hardware_compatibility")
-        .and_then(|v| serde_json::from_value(v).ok())
+    let version_compatible = builder_flags.as_ref().is_some_and(|f| f.version_compatible);
+    let hardware_compatibility = builder_flags
+        .as_ref()
+        .map(|f| f.hardware_compatibility)
         .unwrap_or_default();
     let manifest = Manifest {
         trt_bundle: BUNDLE_FORMAT_VERSION,
@@ -440,8 +432,10 @@ impl Verification {
         self.refusals.is_empty()
     }
 
-    /// What to do when the engine cannot be used but the bundle's table can: rebuild on the target.
-    pub fn advice(&self) -> Option<String> {
+    /// How to rebuild the engine on the target, when it was refused for its version, GPU or
+    /// platform (not when a file is corrupt: copy the bundle again then). From the bundle's own
+    /// table when it has one; the CLI renders the plan as `trt build` flags.
+    pub fn rebuild_plan(&self) -> Option<RebuildPlan> {
         let mismatch = self
             .refusals
             .iter()
@@ -449,77 +443,57 @@ impl Verification {
         if !mismatch {
             return None;
         }
-        let table = self
-            .manifest
-            .files
-            .get("table")
-            .map(|f| self.dir.join(&f.path));
-        let onnx = self
-            .manifest
-            .files
-            .get("onnx")
-            .map(|f| self.dir.join(&f.path));
-        let model = onnx
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "MODEL.onnx".into());
-        let flags = self.rebuild_flags(table.as_deref());
-        match table {
-            Some(t) => {
-                let same_minor = self.manifest.tensorrt_version.major == self.target_tensorrt.major
-                    && self.manifest.tensorrt_version.minor == self.target_tensorrt.minor;
-                let mut s = format!(
-                    "rebuild the engine on the target from the bundle's calibration table:\n  \
-                     trt build {model} {flags} --calib-cache {} --require-cache -o model.engine",
-                    t.display()
-                );
-                if !same_minor {
-                    s.push_str(&format!(
-                        "\n(the table was written by TensorRT {}; TensorRT {} accepts tables of the same major.minor only, \
-                         so recalibrate on the target with --calib DIR --recalibrate if it is refused)",
-                        self.manifest.tensorrt_version, self.target_tensorrt
-                    ));
-                }
-                Some(s)
-            }
-            None => Some(format!(
-                "rebuild the engine on the target (the bundle has no calibration table, so INT8 needs calibration data):\n  \
-                 trt build {model} {flags} --calib DIR --calib-cache model.calib.cache -o model.engine"
-            )),
-        }
-    }
-
-    /// The `trt build` flags that rebuild the bundled engine the same way: its precision mode,
-    /// fallback and exclusions (from the build report), and `--minmax` for a MinMax table (a
-    /// table is refused by a calibrator of another algorithm).
-    fn rebuild_flags(&self, table: Option<&Path>) -> String {
-        let f = self.manifest.builder_flags.as_ref();
-        let get = |k: &str| f.and_then(|f| f.get(k));
-        let mut flags = vec![match get("precision").and_then(|v| v.as_str()) {
-            Some("StrictInt8") => "--strict-int8".to_string(),
-            _ => "--int8".to_string(),
-        }];
-        if get("fallback").and_then(|v| v.as_str()) == Some("Fp16") {
-            flags.push("--fp16-fallback".into());
-        }
-        for (key, flag) in [
-            ("excluded_layers", "--exclude-layer"),
-            ("excluded_types", "--exclude-type"),
-        ] {
-            for v in get(key).and_then(|v| v.as_array()).into_iter().flatten() {
-                if let Some(name) = v.as_str() {
-                    flags.push(format!("{flag} '{name}'"));
-                }
-            }
-        }
-        let minmax = table
+        let file = |role: &str| {
+            self.manifest
+                .files
+                .get(role)
+                .map(|f| self.dir.join(&f.path))
+        };
+        let table = file("table");
+        let settings = match &self.manifest.builder_flags {
+            Some(f) => f.settings.clone(),
+            // No report: INT8, which is what a bundle with a table is for.
+            None => BuildSettings {
+                precision: Precision::Int8,
+                ..Default::default()
+            },
+        };
+        // A table is refused by a calibrator of another algorithm: the plan names the table's.
+        let algorithm = table
+            .as_ref()
             .and_then(|t| std::fs::read(t).ok())
             .and_then(|b| trt_calib_table::CalibrationTable::parse(&b).ok())
-            .is_some_and(|t| t.algorithm == trt_calib_table::Algorithm::MinMaxCalibration);
-        if minmax {
-            flags.push("--minmax".into());
-        }
-        flags.join(" ")
+            .and_then(|t| CalibrationAlgorithm::from_table_algorithm(t.algorithm))
+            .unwrap_or_default();
+        let (built, target) = (self.manifest.tensorrt_version, self.target_tensorrt);
+        let same_minor = (built.major, built.minor) == (target.major, target.minor);
+        Some(RebuildPlan {
+            model: file("onnx"),
+            settings,
+            table_written_by: (table.is_some() && !same_minor).then_some(built),
+            table,
+            algorithm,
+        })
     }
+}
+
+/// How to rebuild a bundled engine on the target: typed, from the bundle's manifest; the CLI
+/// turns it into a `trt build` command line.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RebuildPlan {
+    /// The bundle's ONNX model (`None`: the bundle has none; the user names it).
+    pub model: Option<PathBuf>,
+    /// The settings of the bundled build (precision mode, fallback, exclusions, ...), from its
+    /// report; INT8 when the bundle has no report.
+    pub settings: BuildSettings,
+    /// The bundle's calibration table: rebuild from it and never calibrate. `None`: the bundle
+    /// has no table, so INT8 needs calibration data on the target.
+    pub table: Option<PathBuf>,
+    /// The algorithm that made the table (the default when there is none).
+    pub algorithm: CalibrationAlgorithm,
+    /// Set when the table was written by another TensorRT major.minor than the target's: the
+    /// target's TensorRT refuses it, so calibrate there instead.
+    pub table_written_by: Option<TrtVersion>,
 }
 
 /// Can a runtime of this version run the bundle's engine? The exact version, or for a
@@ -701,10 +675,18 @@ mod tests {
 
         let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "8.7".parse().unwrap()).unwrap();
         assert_eq!(v.refusals.len(), 2);
-        let advice = v.advice().unwrap();
-        assert!(
-            advice.contains("--calib-cache") && advice.contains("--require-cache"),
-            "{advice}"
+        let plan = v.rebuild_plan().unwrap();
+        assert_eq!(
+            plan.table.as_deref(),
+            Some(out.join("model.calib.cache").as_path())
+        );
+        assert_eq!(
+            plan.model.as_deref(),
+            Some(out.join("model.onnx").as_path())
+        );
+        assert_eq!(
+            plan.table_written_by, None,
+            "8.5.3 and 8.5.2 share their tables"
         );
 
         let engine = out.join("model.engine");
@@ -746,13 +728,23 @@ mod tests {
                 "excluded_layers": ["/_fc/Gemm"], "excluded_types": ["SOFTMAX"] });
         });
         let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
-        let advice = v.advice().unwrap();
-        assert!(
-            advice.contains(
-                "--strict-int8 --fp16-fallback --exclude-layer '/_fc/Gemm' --exclude-type 'SOFTMAX' --minmax --calib-cache"
-            ),
-            "{advice}"
+        let plan = v.rebuild_plan().unwrap();
+        assert_eq!(plan.settings.precision, Precision::StrictInt8);
+        assert_eq!(plan.settings.fallback, crate::Fallback::Fp16);
+        assert_eq!(plan.settings.keep_out_of_int8.names, ["/_fc/Gemm"]);
+        assert_eq!(plan.settings.keep_out_of_int8.types, ["SOFTMAX"]);
+        assert_eq!(plan.algorithm, CalibrationAlgorithm::MinMax);
+        // Another minor: the table is named, and so is the version that wrote it.
+        let v = verify_bundle(&out, "8.6.1".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert_eq!(
+            v.rebuild_plan().unwrap().table_written_by,
+            Some("8.5.3".parse().unwrap())
         );
+        // A corrupt file is no reason to rebuild.
+        std::fs::write(out.join("model.engine"), b"x").unwrap();
+        let v = verify_bundle(&out, "8.5.3".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert!(!v.accepted());
+        assert_eq!(v.rebuild_plan(), None);
     }
 
     fn rewrite_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -810,7 +802,7 @@ mod tests {
             "{}",
             v.refusals[0]
         );
-        assert!(v.advice().unwrap().contains("--require-cache"));
+        assert!(v.rebuild_plan().unwrap().table.is_some());
 
         // A manifest written before these fields existed.
         rewrite_manifest(&out, |m| {

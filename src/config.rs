@@ -318,6 +318,7 @@ impl Tactics {
 /// Its JSON form is the one reports have always had (`excluded_layers`, `profiles` as lists of
 /// inputs, ...); fields added later have defaults, so older reports and manifests still load.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BuildSettings {
     /// How layers may run.
     pub precision: Precision,

@@ -14,7 +14,7 @@ use trt::{
 };
 use trt_calib_data::Spec;
 
-use crate::common::{self, parse_profile_arg, parse_shape_arg, CalibData, ProfileArg};
+use crate::common::{self, parse_profile_arg, parse_shape_arg, CalibData};
 use crate::exit::Outcome;
 
 /// Precision flags.
@@ -41,7 +41,7 @@ pub struct ShapeFlags {
     /// An optimization profile entry NAME:MIN:OPT:MAX, each like 1x3x224x224 (repeatable; one profile).
     /// Calibration uses the OPT shapes unless --shapes gives them.
     #[arg(long = "profile", value_name = "NAME:MIN:OPT:MAX", value_parser = parse_profile_arg)]
-    pub profile: Vec<ProfileArg>,
+    pub profile: Vec<trt::ProfileInput>,
     /// Builder workspace limit in MiB.
     #[arg(long, value_name = "MiB")]
     pub workspace: Option<u64>,

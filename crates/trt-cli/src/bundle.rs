@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use trt::bundle::{self, BundleSources, ComputeCapability, GpuInfo, Target, TrtVersion};
 use trt::report::BuildReport;
+use trt::{CalibrationAlgorithm, Precision};
 
 use crate::common;
 use crate::exit::Outcome;
@@ -76,6 +77,12 @@ pub fn bundle(args: BundleArgs, out: &mut dyn Write) -> Result<Outcome> {
             GpuInfo::of_device(0).context("cannot read GPU 0: give --compute-capability M.N")?
         }
     };
+    if args.output.exists() && !args.force {
+        anyhow::bail!(
+            "{} already exists (use --force to replace it)",
+            args.output.display()
+        );
+    }
     let sources = BundleSources {
         engine: args.engine,
         table: args.table,
@@ -178,8 +185,8 @@ pub fn verify(args: VerifyArgs, out: &mut dyn Write) -> Result<Outcome> {
         for r in &v.refusals {
             writeln!(out, "refused: {r}")?;
         }
-        if let Some(a) = v.advice() {
-            writeln!(out, "{a}")?;
+        if let Some(plan) = v.rebuild_plan() {
+            write_rebuild_plan(&plan, out)?;
         }
     }
     Ok(if v.accepted() {
@@ -187,4 +194,108 @@ pub fn verify(args: VerifyArgs, out: &mut dyn Write) -> Result<Outcome> {
     } else {
         Outcome::Negative
     })
+}
+
+/// The `trt build` flags that rebuild with `settings`' precision mode, fallback and exclusions.
+fn precision_flags(settings: &trt::BuildSettings) -> Vec<String> {
+    let mut flags: Vec<String> = match settings.precision {
+        Precision::Fp32 => vec![],
+        Precision::Fp16 => vec!["--fp16".into()],
+        Precision::Int8 => vec!["--int8".into()],
+        Precision::StrictInt8 => vec!["--strict-int8".into()],
+    };
+    if !settings.precision.uses_int8() {
+        return flags;
+    }
+    if settings.fallback == trt::Fallback::Fp16 {
+        flags.push("--fp16-fallback".into());
+    }
+    let f = &settings.keep_out_of_int8;
+    flags.extend(f.names.iter().map(|n| format!("--exclude-layer '{n}'")));
+    flags.extend(f.types.iter().map(|t| format!("--exclude-type '{t}'")));
+    flags
+}
+
+/// Prints the library's rebuild plan as the command to run on the target.
+fn write_rebuild_plan(plan: &bundle::RebuildPlan, out: &mut dyn Write) -> Result<()> {
+    let model = plan
+        .model
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "MODEL.onnx".into());
+    let mut flags = precision_flags(&plan.settings);
+    let int8 = plan.settings.precision.uses_int8();
+    if int8 && plan.algorithm == CalibrationAlgorithm::MinMax {
+        flags.push("--minmax".into());
+    }
+    let flags = flags.join(" ");
+    match (&plan.table, int8) {
+        (Some(t), true) => {
+            writeln!(
+                out,
+                "rebuild the engine on the target from the bundle's calibration table:\n  \
+                 trt build {model} {flags} --calib-cache {} --require-cache -o model.engine",
+                t.display()
+            )?;
+            if let Some(v) = plan.table_written_by {
+                writeln!(
+                    out,
+                    "(the table was written by TensorRT {v}; TensorRT accepts tables of the same major.minor only, \
+                     so recalibrate on the target with --calib DIR --recalibrate if it is refused)"
+                )?;
+            }
+        }
+        (None, true) => writeln!(
+            out,
+            "rebuild the engine on the target (the bundle has no calibration table, so INT8 needs calibration data):\n  \
+             trt build {model} {flags} --calib DIR --calib-cache model.calib.cache -o model.engine"
+        )?,
+        (_, false) => writeln!(
+            out,
+            "rebuild the engine on the target:\n  trt build {model} {flags} -o model.engine"
+        )?,
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rebuild_plan_renders_as_the_same_build() {
+        let settings = trt::BuildConfig::new(Precision::StrictInt8)
+            .with_fallback(trt::Fallback::Fp16)
+            .keep_layer_out_of_int8("/_fc/Gemm")
+            .keep_type_out_of_int8("SOFTMAX")
+            .settings()
+            .clone();
+        let plan = bundle::RebuildPlan {
+            model: Some("b/model.onnx".into()),
+            settings,
+            table: Some("b/model.calib.cache".into()),
+            algorithm: CalibrationAlgorithm::MinMax,
+            table_written_by: Some("8.5.3".parse().unwrap()),
+        };
+        let mut out = Vec::new();
+        write_rebuild_plan(&plan, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains(
+            "trt build b/model.onnx --strict-int8 --fp16-fallback --exclude-layer '/_fc/Gemm' \
+             --exclude-type 'SOFTMAX' --minmax --calib-cache b/model.calib.cache --require-cache -o model.engine"
+        ), "{text}");
+        assert!(text.contains("written by TensorRT 8.5.3"), "{text}");
+
+        let fp16 = bundle::RebuildPlan {
+            settings: trt::BuildConfig::new(Precision::Fp16).settings().clone(),
+            table: None,
+            table_written_by: None,
+            ..plan
+        };
+        let mut out = Vec::new();
+        write_rebuild_plan(&fp16, &mut out).unwrap();
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains("trt build b/model.onnx --fp16 -o model.engine"));
+    }
 }

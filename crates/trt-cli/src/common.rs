@@ -198,7 +198,7 @@ pub fn parse_shape_arg(s: &str) -> std::result::Result<(String, Vec<i64>), Strin
 }
 
 /// `name:MIN:OPT:MAX`, each `1x3x224x224`: an optimization profile entry.
-pub fn parse_profile_arg(s: &str) -> std::result::Result<ProfileArg, String> {
+pub fn parse_profile_arg(s: &str) -> std::result::Result<trt::ProfileInput, String> {
     let parts: Vec<&str> = s.rsplitn(4, ':').collect();
     if parts.len() != 4 || parts[3].is_empty() {
         return Err(format!(
@@ -218,20 +218,12 @@ pub fn parse_profile_arg(s: &str) -> std::result::Result<ProfileArg, String> {
     {
         return Err(format!("`{s}`: every dimension needs MIN <= OPT <= MAX"));
     }
-    Ok(ProfileArg {
+    Ok(trt::ProfileInput {
         name: parts[3].to_string(),
         min,
         opt,
         max,
     })
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProfileArg {
-    pub name: String,
-    pub min: Vec<i64>,
-    pub opt: Vec<i64>,
-    pub max: Vec<i64>,
 }
 
 fn parse_dims(s: &str) -> std::result::Result<Vec<i64>, String> {
