@@ -784,6 +784,18 @@ mod tests {
     }
 
     #[test]
+    fn without_a_driver_the_gpu_cannot_be_read_and_that_is_an_error() {
+        // SAFETY: only checks whether libcuda can be opened.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            let e = GpuInfo::of_device(0).unwrap_err().to_string();
+            assert!(e.starts_with("no CUDA driver (libcuda.so) found"), "{e}");
+        } else {
+            let e = GpuInfo::of_device(1 << 20).unwrap_err().to_string();
+            assert!(e.starts_with("CUDA device 1048576 does not exist"), "{e}");
+        }
+    }
+
+    #[test]
     fn another_platform_is_refused_and_old_manifests_still_load() {
         let src = tempfile::tempdir().unwrap();
         let out = src.path().join("bundle");

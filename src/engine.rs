@@ -1071,10 +1071,6 @@ mod tests {
                 err.starts_with("no CUDA driver (libcuda.so) found"),
                 "{err}"
             );
-            let e = crate::bundle::GpuInfo::of_device(0)
-                .unwrap_err()
-                .to_string();
-            assert!(e.starts_with("no CUDA driver (libcuda.so) found"), "{e}");
         }
     }
 }

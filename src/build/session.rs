@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tensorrt_sys as sys;
 
 use crate::build::calibration::{self, NoData};
+use crate::build::output::BuildOutput;
 use crate::build::selector::Selector;
-use crate::build::BuildOutput;
 use crate::calibrator::{BoundCalibrator, Calibrator};
 use crate::config::{BuildConfig, Fallback, HardwareCompatibility, Precision, ProfilingVerbosity};
 use crate::error::{Error, Result};

@@ -9,8 +9,9 @@
 //!
 //! All passes run in one build session, so they share TensorRT's timing cache.
 
-use crate::build::session::{BuildSession, Constraints, Pass};
-use crate::build::{lib_version, parse_table, read_checked_table, BuildOutput};
+use crate::build::calibration::{parse_table, read_checked_table};
+use crate::build::output::BuildOutput;
+use crate::build::session::{lib_version, BuildSession, Constraints, Pass};
 use crate::calibrator::Calibrator;
 use crate::config::BuildConfig;
 use crate::engine::Runtime;
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::inspector::EngineReport;
 use crate::logger::Severity;
 use crate::network::Network;
-use crate::strict::{self, StrictPlan, MAX_RETRIES};
+use crate::strict::rules::{self as strict, StrictPlan, MAX_RETRIES};
 
 /// `(layer name, why)` of layers kept out of INT8.
 type Released = Vec<(String, String)>;

@@ -4,12 +4,15 @@
 //!                           on TensorRT 10.16's real lean runtime, fetched from PyPI
 //!     cargo xtask ci        what CI runs: fmt, clippy (GPU tests included), a docs.rs check, bindings check, tests
 //!     cargo xtask headers   print the TensorRT include directory the tasks use
+//!     cargo xtask imports   the import graph of src/ (fails on an import circle)
 //!
 //! Only TensorRT's headers are needed to build. When none are installed (and
 //! `TENSORRT_INCLUDE_DIR` is unset), the TensorRT 10.16 headers are taken from the crate
 //! registry's `trtx-sys` 0.5.0 package (Apache-2.0, `TensorRT-Headers/TRT-Enterprise-10.16`):
 //! fetched with `cargo fetch` on a throwaway manifest and located with `cargo metadata`,
 //! without building that crate.
+
+mod imports;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -29,8 +32,9 @@ fn main() -> ExitCode {
         "test" => headers().and_then(|h| test(&h)),
         "ci" => headers().and_then(|h| ci(&h)),
         "headers" => headers().map(|h| println!("{}", h.display())),
+        "imports" => imports::check(&root()),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|headers>");
+            eprintln!("usage: cargo xtask <test|ci|headers|imports>");
             return ExitCode::from(2);
         }
     };
@@ -256,6 +260,7 @@ fn lean_runtime() -> Result<PathBuf, String> {
 }
 
 fn ci(headers: &Path) -> Result<(), String> {
+    imports::check(&root())?;
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt, headers)?;

@@ -1,0 +1,476 @@
+//! Strict INT8's rules: which layers to force and how, what to release, and the audit (the
+//! module docs of `crate::strict` say why).
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Fallback, LayerFilter};
+use crate::error::Result;
+use crate::inspector::EngineReport;
+use crate::network::{DataType, LayerInfo, Network};
+
+/// Builds retried after releasing layers TensorRT could not implement in INT8.
+pub(crate) const MAX_RETRIES: usize = 32;
+
+/// Layer types that are never forced: shape/index/control computations and data movement of
+/// constants. (Exact TensorRT `LayerType` names.)
+pub const NEVER_FORCED: &[&str] = &[
+    "CONSTANT",
+    "SHAPE",
+    "GATHER",
+    "ASSERTION",
+    "FILL",
+    "TRIP_LIMIT",
+    "ITERATOR",
+    "LOOP_OUTPUT",
+    "RECURRENCE",
+    "CONDITION",
+    "CONDITIONAL_INPUT",
+    "CONDITIONAL_OUTPUT",
+    "NON_ZERO",
+    "ONE_HOT",
+    "NMS",
+    "TOPK",
+    "SCATTER",
+    "CAST",
+    "PLUGIN",
+    "PLUGIN_V2",
+];
+
+/// Which layers strict mode forces, and why the others are left alone.
+#[derive(Clone, Debug, Default)]
+pub struct StrictPlan {
+    /// Indices of forced layers.
+    pub forced: Vec<usize>,
+    /// Forced layers that also read constant tensors (weights or biases that reach the layer
+    /// as tensors, e.g. through PyTorch's `Identity` nodes): only their outputs are constrained
+    /// to INT8. A compute-precision constraint would demand INT8 for those FP32 constant inputs
+    /// too, which no kernel offers ("No supported formats", ResNet-18 on TensorRT 8.5.3); an
+    /// INT8 activation in and INT8 out already leaves only INT8 kernels.
+    pub outputs_only: HashSet<usize>,
+    /// `(layer name, reason)` for layers not forced.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Chooses the layers to force (see the module docs for the rules).
+pub fn plan(network: &Network, exclude: &LayerFilter) -> Result<StrictPlan> {
+    let layers = network.layers()?;
+    let inputs: HashSet<String> = network.inputs()?.into_iter().map(|t| t.name).collect();
+    let constant_tensors = constant_tensors(&layers, &inputs);
+    let mut plan = StrictPlan::default();
+    for l in &layers {
+        let reason = skip_reason(l, exclude, &constant_tensors);
+        match reason {
+            None => {
+                plan.forced.push(l.index);
+                if l.inputs
+                    .iter()
+                    .flatten()
+                    .any(|t| constant_tensors.contains(t))
+                {
+                    plan.outputs_only.insert(l.index);
+                }
+            }
+            Some(r) => plan.skipped.push((l.name.clone(), r)),
+        }
+    }
+    Ok(plan)
+}
+
+/// Tensors computed only from constants (weights and what is derived from them).
+fn constant_tensors(layers: &[LayerInfo], network_inputs: &HashSet<String>) -> HashSet<String> {
+    let mut constant: HashSet<String> = HashSet::new();
+    // Layers are in topological order in a parsed network; one pass suffices, two are cheap insurance.
+    for _ in 0..2 {
+        for l in layers {
+            let all_const = l
+                .inputs
+                .iter()
+                .flatten()
+                .all(|t| constant.contains(t) && !network_inputs.contains(t));
+            // A layer without inputs (CONSTANT, or a FILL with static dimensions, which is how
+            // TensorRT imports ONNX ConstantOfShape weights) produces a constant.
+            if l.kind == "CONSTANT" || all_const {
+                constant.extend(l.outputs.iter().map(|(n, _)| n.clone()));
+            }
+        }
+    }
+    constant
+}
+
+fn skip_reason(l: &LayerInfo, exclude: &LayerFilter, constant: &HashSet<String>) -> Option<String> {
+    if exclude.matches(&l.name, &l.kind) {
+        return Some("excluded by the user".into());
+    }
+    if NEVER_FORCED.contains(&l.kind.as_str()) {
+        return Some(format!(
+            "{} layers compute shapes, indices or constants",
+            l.kind
+        ));
+    }
+    if l.outputs.iter().all(|(n, _)| constant.contains(n)) {
+        return Some("computes on constants only (weights); TensorRT folds it".into());
+    }
+    if l.outputs
+        .iter()
+        .any(|(_, t)| !t.is_float() && *t != DataType::Int8)
+    {
+        return Some("produces non-float (index or shape) tensors".into());
+    }
+    None
+}
+
+fn fallback_type(fallback: Fallback) -> DataType {
+    match fallback {
+        Fallback::Fp32 => DataType::Float,
+        Fallback::Fp16 => DataType::Half,
+    }
+}
+
+fn network_outputs(network: &Network) -> Result<HashMap<String, DataType>> {
+    Ok(network
+        .outputs()?
+        .into_iter()
+        .map(|t| (t.name, t.dtype))
+        .collect())
+}
+
+/// Constrains layer `index` to `precision`; its float outputs get `precision` too, except
+/// network outputs, which keep their declared type.
+fn constrain(
+    network: &mut Network,
+    l: &LayerInfo,
+    precision: DataType,
+    outputs: &HashMap<String, DataType>,
+) -> Result<()> {
+    network.set_layer_precision(l.index, precision)?;
+    for (o, (name, dtype)) in l.outputs.iter().enumerate() {
+        match outputs.get(name) {
+            Some(declared) => network.set_output_type(l.index, o, *declared)?,
+            None if dtype.is_float() => network.set_output_type(l.index, o, precision)?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Applies the plan: forced layers compute INT8 (see [`constrain`] for their outputs); any
+/// constraint left from an earlier build of the same network is removed.
+pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
+    let outputs = network_outputs(network)?;
+    let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    for l in network.layers()? {
+        if plan.outputs_only.contains(&l.index) {
+            if l.precision_is_set {
+                network.reset_layer_precision(l.index)?;
+            }
+            for (o, (name, dtype)) in l.outputs.iter().enumerate() {
+                match outputs.get(name) {
+                    Some(declared) => network.set_output_type(l.index, o, *declared)?,
+                    None if dtype.is_float() => {
+                        network.set_output_type(l.index, o, DataType::Int8)?
+                    }
+                    None => {}
+                }
+            }
+        } else if forced.contains(&l.index) {
+            constrain(network, &l, DataType::Int8, &outputs)?;
+        } else if l.precision_is_set {
+            network.reset_layer_precision(l.index)?;
+            for o in 0..l.outputs.len() {
+                network.reset_output_type(l.index, o)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes the named layers out of the forced set and pins them to the fallback precision, so
+/// their precision cannot change between builds either.
+pub(crate) fn release(
+    network: &mut Network,
+    plan: &mut StrictPlan,
+    layers: &[(String, String)],
+    fallback: Fallback,
+) -> Result<()> {
+    let outputs = network_outputs(network)?;
+    for (name, _) in layers {
+        let mut found = None;
+        for (pos, &i) in plan.forced.iter().enumerate() {
+            if network.layer(i)?.name == *name {
+                found = Some(pos);
+                break;
+            }
+        }
+        if let Some(pos) = found {
+            let index = plan.forced.remove(pos);
+            let l = network.layer(index)?;
+            constrain(network, &l, fallback_type(fallback), &outputs)?;
+        }
+    }
+    Ok(())
+}
+
+/// Forced layers with a float output that has no INT8 scale: not in the calibration table and
+/// no dynamic range set. TensorRT cannot write such a tensor in INT8 ("Missing scale and
+/// zero-point for tensor ...", a build error when the constraints are obeyed), so these layers
+/// are released, each with the tensor that lacks its scale. Network outputs keep their declared
+/// type and need no scale.
+pub(crate) fn unscaled(
+    network: &Network,
+    plan: &StrictPlan,
+    scaled: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, String)>> {
+    let outputs = network_outputs(network)?;
+    let mut found = Vec::new();
+    for &i in &plan.forced {
+        let l = network.layer(i)?;
+        if let Some((tensor, _)) = l
+            .outputs
+            .iter()
+            .find(|(t, dtype)| dtype.is_float() && !outputs.contains_key(t) && !scaled(t))
+        {
+            found.push((
+                l.name,
+                format!("its output `{tensor}` has no scale in the calibration table"),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// `Int8` mode with exclusions: keep the named layers in the fallback precision (preferred).
+pub fn keep_out(network: &mut Network, filter: &LayerFilter, fallback: Fallback) -> Result<()> {
+    let outputs = network_outputs(network)?;
+    for l in network.layers()? {
+        if filter.matches(&l.name, &l.kind) && !NEVER_FORCED.contains(&l.kind.as_str()) {
+            constrain(network, &l, fallback_type(fallback), &outputs)?;
+        }
+    }
+    Ok(())
+}
+
+/// The forced layers TensorRT names in its error messages, each with the message: by layer
+/// name, or through a tensor it names ("Missing scale and zero-point for tensor X"): the forced
+/// layer that produces it, else the forced layers that read it.
+pub(crate) fn failing_layers(
+    network: &Network,
+    plan: &StrictPlan,
+    messages: &[String],
+) -> Result<Vec<(String, String)>> {
+    let forced: Vec<LayerInfo> = plan
+        .forced
+        .iter()
+        .map(|&i| network.layer(i))
+        .collect::<Result<_>>()?;
+    let mut failing: Vec<(String, String)> = Vec::new();
+    let mut add = |l: &LayerInfo, m: &String| {
+        if !failing.iter().any(|(n, _)| *n == l.name) {
+            failing.push((l.name.clone(), m.clone()));
+        }
+    };
+    for m in messages {
+        let mut named = false;
+        for l in forced.iter().filter(|l| mentions(m, &l.name)) {
+            add(l, m);
+            named = true;
+        }
+        if named {
+            continue;
+        }
+        let producers: Vec<&LayerInfo> = forced
+            .iter()
+            .filter(|l| l.outputs.iter().any(|(t, _)| mentions(m, t)))
+            .collect();
+        if !producers.is_empty() {
+            producers.into_iter().for_each(|l| add(l, m));
+            continue;
+        }
+        for l in forced
+            .iter()
+            .filter(|l| l.inputs.iter().flatten().any(|t| mentions(m, t)))
+        {
+            add(l, m);
+        }
+    }
+    Ok(failing)
+}
+
+/// Does a TensorRT message name this layer (alone, inside a fused "a + b" name, or behind a
+/// prefix TensorRT gives rewritten layers, such as "copied_squeeze_after_")?
+fn mentions(message: &str, layer: &str) -> bool {
+    let bytes = message.as_bytes();
+    let boundary = |c: u8| {
+        matches!(
+            c,
+            b' ' | b':' | b'\'' | b'"' | b'[' | b']' | b'(' | b')' | b',' | b'\n'
+        )
+    };
+    message.match_indices(layer).any(|(at, _)| {
+        let before = if at == 0 { b' ' } else { bytes[at - 1] };
+        let end = at + layer.len();
+        let after = if end >= bytes.len() { b' ' } else { bytes[end] };
+        // A full stop ends the name only when a space or the end follows ("tensor X. Tensor
+        // scale ..."): names such as `layer1.0` contain dots.
+        let full_stop = after == b'.' && bytes.get(end + 1).is_none_or(|c| c.is_ascii_whitespace());
+        (boundary(before) || before == b'_') && (boundary(after) || full_stop)
+    })
+}
+
+/// One layer in the audit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedLayer {
+    pub name: String,
+    pub kind: String,
+    pub forced: bool,
+    /// The engine layer that computes it (`None`: folded or fused away without a trace).
+    pub engine_layer: Option<String>,
+    pub precision: Option<String>,
+}
+
+/// A forced layer that did not run INT8.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub layer: String,
+    pub engine_layer: String,
+    pub precision: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` ran {} (engine layer `{}`)",
+            self.layer, self.precision, self.engine_layer
+        )
+    }
+}
+
+/// What strict mode forced and what the engine actually runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrictReport {
+    pub layers: Vec<AuditedLayer>,
+    /// Layers not forced and why (rules, user exclusions).
+    pub skipped: Vec<(String, String)>,
+    /// Forced at first, then pinned to the fallback precision because TensorRT has no INT8
+    /// implementation for them under the constraints; with TensorRT's reason.
+    pub released: Vec<(String, String)>,
+    pub violations: Vec<Violation>,
+    /// Forced layers found in the engine running INT8.
+    pub forced_int8: usize,
+    /// Engine compute layers (reformats and constants excluded) per precision.
+    pub engine_precisions: std::collections::BTreeMap<String, usize>,
+}
+
+/// Checks every forced layer against the engine.
+pub fn audit(
+    network: &Network,
+    plan: &StrictPlan,
+    released: &[(String, String)],
+    engine: &EngineReport,
+) -> Result<StrictReport> {
+    let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    let mut layers = Vec::new();
+    let mut violations = Vec::new();
+    let mut forced_int8 = 0;
+    for l in network.layers()? {
+        let is_forced = forced.contains(&l.index);
+        let found = engine.find_network_layer(&l.name);
+        let precision = found.and_then(|e| e.precision.clone());
+        if let (true, Some(e)) = (is_forced, found) {
+            match precision.as_deref() {
+                Some("INT8") => forced_int8 += 1,
+                Some(p) => violations.push(Violation {
+                    layer: l.name.clone(),
+                    engine_layer: e.name.clone(),
+                    precision: p.into(),
+                }),
+                None => {}
+            }
+        }
+        layers.push(AuditedLayer {
+            name: l.name,
+            kind: l.kind,
+            forced: is_forced,
+            engine_layer: found.map(|e| e.name.clone()),
+            precision,
+        });
+    }
+    Ok(StrictReport {
+        layers,
+        skipped: plan.skipped.clone(),
+        released: released.to_vec(),
+        violations,
+        forced_int8,
+        engine_precisions: engine.precision_counts(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_respects_name_boundaries() {
+        let m = "2: [optimizer.cpp::computeCosts::3728] Error Code 2: No supported formats for /layer1/layer1.0/conv1/Conv + /layer1/layer1.0/relu/Relu";
+        assert!(mentions(m, "/layer1/layer1.0/conv1/Conv"));
+        assert!(mentions(m, "/layer1/layer1.0/relu/Relu"));
+        assert!(!mentions(m, "/layer1/layer1.0/conv1"));
+        assert!(!mentions(m, "layer1.0/conv1/Conv"));
+    }
+
+    fn layer(index: usize, kind: &str, inputs: &[&str], output: &str) -> LayerInfo {
+        LayerInfo {
+            index,
+            name: format!("{kind}_{index}"),
+            kind: kind.into(),
+            precision: DataType::Float,
+            precision_is_set: false,
+            inputs: inputs.iter().map(|t| Some(t.to_string())).collect(),
+            outputs: vec![(output.into(), DataType::Float)],
+        }
+    }
+
+    #[test]
+    fn weights_made_by_fill_layers_are_constants() {
+        // ONNX ConstantOfShape with a static shape: a FILL layer without inputs, reshaped before
+        // the Gemm (the `onnx` wheel's light_resnet50 builds its classifier this way).
+        let layers = vec![
+            layer(0, "CONVOLUTION", &["data"], "conv"),
+            layer(1, "FILL", &[], "fc_w"),
+            layer(2, "SHUFFLE", &["fc_w"], "fc_w_t"),
+            layer(3, "SHUFFLE", &["conv"], "flat"),
+            layer(4, "MATRIX_MULTIPLY", &["flat", "fc_w_t"], "fc"),
+        ];
+        let inputs: HashSet<String> = ["data".to_string()].into();
+        let constant = constant_tensors(&layers, &inputs);
+        let mut names: Vec<&str> = constant.iter().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["fc_w", "fc_w_t"]);
+        let filter = LayerFilter::default();
+        assert!(skip_reason(&layers[2], &filter, &constant)
+            .unwrap()
+            .contains("constants only"));
+        assert_eq!(skip_reason(&layers[3], &filter, &constant), None);
+        assert_eq!(skip_reason(&layers[4], &filter, &constant), None);
+    }
+
+    #[test]
+    fn mentions_sees_a_tensor_at_the_end_of_a_sentence() {
+        // TensorRT 8.5.3, strict INT8 on an ONNX-zoo ResNet-50 (Caffe2 export, opset 9).
+        let m = "4: [standardEngineBuilder.cpp::initCalibrationParams::1460] Error Code 4: Internal Error (Missing scale and zero-point for tensor (Unnamed Layer* 1832) [Shuffle]_output. Tensor scale and zero-point must be known when output type constraint for a tensor is set to int8 and BuilderFlag::kSTRICT_TYPES flag is set.)";
+        assert!(mentions(m, "(Unnamed Layer* 1832) [Shuffle]_output"));
+        assert!(!mentions(m, "(Unnamed Layer* 1832) [Shuffle]"));
+        assert!(!mentions(m, "(Unnamed Layer* 183) [Shuffle]_output"));
+        assert!(!mentions("layer /layer1.0/conv", "/layer1"));
+    }
+
+    #[test]
+    fn mentions_sees_rewritten_layer_names() {
+        // TensorRT 8.5.3 on our Fashion-MNIST net, strict INT8 (before network outputs kept their type).
+        let m = "2: [optimizer.cpp::filterPTQFormats::4442] Error Code 2: Internal Error (Assertion !n->candidateRequirements.empty() failed. copied_squeeze_after_(Unnamed Layer* 17) [ElementWise] requires output to be in floating point precision. No format available with unquantized output.";
+        assert!(mentions(m, "(Unnamed Layer* 17) [ElementWise]"));
+        assert!(!mentions(m, "(Unnamed Layer* 1) [ElementWise]"));
+    }
+}
