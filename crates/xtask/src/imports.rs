@@ -52,8 +52,27 @@ fn crate_paths(text: &str) -> Vec<String> {
             .unwrap_or(rest.len());
         let head = rest[..end].trim_end_matches(':').to_string();
         if rest[end..].starts_with('{') {
-            let close = rest[end..].find('}').map(|j| end + j).unwrap_or(rest.len());
-            for item in rest[end + 1..close].split(',') {
+            // The group up to its matching brace; items split at top-level commas.
+            let (mut depth, mut close, mut items, mut start) = (0, rest.len(), Vec::new(), end + 1);
+            for (j, ch) in rest.char_indices().skip(end) {
+                match ch {
+                    '{' => depth += 1,
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = j;
+                            break;
+                        }
+                    }
+                    ',' if depth == 1 => {
+                        items.push(&rest[start..j]);
+                        start = j + 1;
+                    }
+                    _ => {}
+                }
+            }
+            items.push(&rest[start..close.max(start)]);
+            for item in items {
                 let item = item.trim().split(" as ").next().unwrap_or("").trim();
                 let item = item.split("::{").next().unwrap_or(item);
                 if item.is_empty() || item == "self" {
