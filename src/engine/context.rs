@@ -1,0 +1,112 @@
+//! The execution context: runs an engine on one CUDA stream, one thread at a time.
+
+use std::ffi::CString;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, CudaStream};
+use tensorrt_sys as sys;
+
+use super::bindings::Bindings;
+use super::io::{check_declared, io_index, IoMode};
+use super::runtime::Engine;
+use crate::error::{Error, Result};
+use crate::ffi::{self, out};
+use crate::logger::with_log;
+
+/// Runs an engine. One thread at a time (TensorRT's rule for contexts): `Send`, not `Sync`.
+pub struct ExecutionContext {
+    pub(super) raw: NonNull<sys::trt_context>,
+    pub(super) engine: Engine,
+    pub(super) stream: Arc<CudaStream>,
+    pub(super) names: Vec<CString>,
+    /// Device buffers of the simple `run` path, one per I/O tensor, reused across calls.
+    pub(super) buffers: Vec<Option<CudaSlice<u8>>>,
+    /// Host buffers for converted inputs (int64 -> int32), one per I/O tensor, reused.
+    pub(super) staging: Vec<Vec<u8>>,
+}
+
+// SAFETY: an IExecutionContext may move between threads but is used by one at a time (&mut self).
+unsafe impl Send for ExecutionContext {}
+
+/// The shape of tensor `name` (C string `cname`) in context `raw`; unresolved is an error.
+pub(super) fn context_shape(
+    raw: NonNull<sys::trt_context>,
+    cname: &CString,
+    name: &str,
+) -> Result<Vec<usize>> {
+    let d = out!(sys::trt_context_tensor_shape, raw.as_ptr(), cname.as_ptr(); sys::trt_dims)?;
+    let v = ffi::dims_to_vec(&d);
+    if v.iter().any(|&x| x < 0) {
+        return Err(Error::Shape {
+            name: name.into(),
+            message: format!("shape {v:?} is not resolved: set every input shape first"),
+        });
+    }
+    Ok(v.into_iter().map(|x| x as usize).collect())
+}
+
+impl ExecutionContext {
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// Sets the shape of a (dynamic) input; checks rank and fixed dimensions.
+    pub fn set_input_shape(&mut self, name: &str, shape: &[usize]) -> Result<()> {
+        let i = io_index(&self.engine.inner.io, name, IoMode::Input)?;
+        self.set_input_shape_at(i, shape)
+    }
+
+    pub(super) fn set_input_shape_at(&mut self, i: usize, shape: &[usize]) -> Result<()> {
+        check_declared(&self.engine.inner.io[i], shape)?;
+        let dims = ffi::dims_from(&shape.iter().map(|&d| d as i64).collect::<Vec<_>>())?;
+        // SAFETY: `raw` is a live context, `names[i]` a NUL-terminated I/O tensor name and
+        // `dims` a valid trt_dims that TensorRT copies.
+        ffi::check(unsafe {
+            sys::trt_context_set_input_shape(self.raw.as_ptr(), self.names[i].as_ptr(), &dims)
+        })
+        .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))
+    }
+
+    /// The shape of a tensor in this context (outputs resolved from the input shapes).
+    pub fn tensor_shape(&self, name: &str) -> Result<Vec<usize>> {
+        let i = self
+            .engine
+            .inner
+            .io
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownTensor {
+                name: name.into(),
+                what: "engine",
+                known: self
+                    .engine
+                    .inner
+                    .io
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+            })?;
+        context_shape(self.raw, &self.names[i], name)
+    }
+
+    /// Device buffers for every input and output, borrowed until the [`Bindings`] is dropped;
+    /// [`Bindings::enqueue`] runs the engine on them. While it lives, the context is borrowed
+    /// too, so input shapes cannot change under bound buffers.
+    pub fn bindings(&mut self) -> Bindings<'_> {
+        Bindings::new(self.raw, &self.engine, &self.stream, &self.names)
+    }
+}
+
+impl Drop for ExecutionContext {
+    fn drop(&mut self) {
+        let _ = self.stream.synchronize();
+        // SAFETY: `raw` came from trt_engine_create_context and is destroyed once, after the
+        // stream finished the work enqueued on it; the engine outlives it (we hold an Engine).
+        unsafe { sys::trt_context_destroy(self.raw.as_ptr()) };
+    }
+}

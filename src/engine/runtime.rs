@@ -1,0 +1,353 @@
+//! The runtime (deserializes plans on one CUDA device) and the engines it makes.
+
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaStream};
+use tensorrt_sys as sys;
+
+use super::context::ExecutionContext;
+use super::io::{IoMode, IoTensor};
+use crate::device::device_context;
+use crate::error::{Error, Result};
+use crate::ffi::{self, out};
+use crate::handle::{host_memory, own_host_memory};
+use crate::inspector::EngineReport;
+use crate::logger::{with_log, Logger};
+use crate::network::DataType;
+use crate::tensor::HostTensor;
+
+pub(crate) struct RuntimeInner {
+    pub(super) raw: NonNull<sys::trt_runtime>,
+    pub(super) logger: Arc<Logger>,
+    pub(super) lib: &'static sys::Library,
+    /// The device engines are deserialized on and run on.
+    pub(super) cuda: Arc<CudaContext>,
+}
+
+// SAFETY: IRuntime is thread-safe for deserialization (TensorRT's threading rules).
+unsafe impl Send for RuntimeInner {}
+// SAFETY: as above; `&self` methods only deserialize.
+unsafe impl Sync for RuntimeInner {}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from trt_runtime_create and is destroyed once, here; its engines
+        // hold an Arc to this, so none is alive.
+        unsafe { sys::trt_runtime_destroy(self.raw.as_ptr()) };
+    }
+}
+
+/// Deserializes engines on one CUDA device. Keeps the logger and library alive for its engines.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(super) inner: Arc<RuntimeInner>,
+}
+
+impl Runtime {
+    /// A runtime on CUDA device 0.
+    pub fn new() -> Result<Runtime> {
+        Runtime::on_device(0)
+    }
+
+    /// A runtime on CUDA device `device`; an index past the device count is an error.
+    pub fn on_device(device: usize) -> Result<Runtime> {
+        let cuda = device_context(device)?;
+        Runtime::create(Arc::new(Logger::new()?), cuda)
+    }
+
+    /// A runtime on CUDA device 0 with your logger.
+    pub fn with_logger(logger: Arc<Logger>) -> Result<Runtime> {
+        Runtime::with_logger_on_device(logger, 0)
+    }
+
+    /// A runtime on CUDA device `device` with your logger.
+    pub fn with_logger_on_device(logger: Arc<Logger>, device: usize) -> Result<Runtime> {
+        let cuda = device_context(device)?;
+        Runtime::create(logger, cuda)
+    }
+
+    fn create(logger: Arc<Logger>, cuda: Arc<CudaContext>) -> Result<Runtime> {
+        let lib = sys::Library::get()?;
+        // TensorRT works on the thread's current CUDA context.
+        cuda.bind_to_thread()?;
+        let raw = out!(sys::trt_runtime_create, lib.runtime_factory(), logger.raw(); *mut sys::trt_runtime)
+            .map_err(|e| with_log(e, &logger))?;
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                raw: NonNull::new(raw).expect("checked by the shim"),
+                logger,
+                lib,
+                cuda,
+            }),
+        })
+    }
+
+    pub fn library(&self) -> &'static sys::Library {
+        self.inner.lib
+    }
+
+    /// The CUDA device this runtime's engines live on.
+    pub fn device(&self) -> usize {
+        self.inner.cuda.ordinal()
+    }
+
+    /// That device's CUDA context: make the streams of execution contexts with it.
+    pub fn cuda_context(&self) -> &Arc<CudaContext> {
+        &self.inner.cuda
+    }
+
+    /// Lets TensorRT run the host code a version-compatible plan carries (its lean runtime),
+    /// which such plans need to deserialize. Only for plans you trust. TensorRT >= 8.6.
+    pub fn allow_engine_host_code(&self, allowed: bool) -> Result<()> {
+        // SAFETY: `raw` is a live runtime (owned by `inner`).
+        ffi::check(unsafe {
+            sys::trt_runtime_set_engine_host_code_allowed(self.inner.raw.as_ptr(), allowed as i32)
+        })
+    }
+
+    /// Deserializes a plan. A corrupt, truncated or foreign plan is an error.
+    pub fn deserialize(&self, plan: &[u8]) -> Result<Engine> {
+        if plan.len() < 64 {
+            return Err(Error::Invalid(format!(
+                "engine plan is {} bytes: truncated or not an engine",
+                plan.len()
+            )));
+        }
+        self.inner.cuda.bind_to_thread()?;
+        let raw = out!(sys::trt_runtime_deserialize, self.inner.raw.as_ptr(), plan.as_ptr().cast(), plan.len(); *mut sys::trt_engine)
+            .map_err(|e| with_log(e, &self.inner.logger))?;
+        Engine::new(
+            NonNull::new(raw).expect("checked by the shim"),
+            self.inner.clone(),
+        )
+    }
+
+    /// Reads and deserializes an engine file.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Engine> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        self.deserialize(&bytes).map_err(|e| match e {
+            Error::TensorRt { code, message, log } => Error::TensorRt {
+                code,
+                message: format!("{}: {message}", path.display()),
+                log,
+            },
+            other => other,
+        })
+    }
+}
+
+pub(crate) struct EngineInner {
+    pub(super) raw: NonNull<sys::trt_engine>,
+    pub(super) io: Vec<IoTensor>,
+    pub(super) runtime: Arc<RuntimeInner>,
+}
+
+// SAFETY: ICudaEngine is immutable after deserialization and may be shared between threads.
+unsafe impl Send for EngineInner {}
+// SAFETY: as above.
+unsafe impl Sync for EngineInner {}
+
+impl Drop for EngineInner {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from deserialization and is destroyed once; contexts hold an Engine,
+        // so none is alive.
+        unsafe { sys::trt_engine_destroy(self.raw.as_ptr()) };
+    }
+}
+
+/// A deserialized engine (shareable between threads).
+#[derive(Clone)]
+pub struct Engine {
+    pub(super) inner: Arc<EngineInner>,
+}
+
+impl Engine {
+    fn new(raw: NonNull<sys::trt_engine>, runtime: Arc<RuntimeInner>) -> Result<Engine> {
+        let e = raw.as_ptr();
+        let n = out!(sys::trt_engine_nb_io_tensors, e; i32)?;
+        let mut io = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let cname = out!(sys::trt_engine_io_tensor_name, e, i; *const std::ffi::c_char)?;
+            let name = ffi::string(cname);
+            let mode = match out!(sys::trt_engine_tensor_mode, e, cname; i32)? as u32 {
+                sys::TRT_IO_INPUT => IoMode::Input,
+                _ => IoMode::Output,
+            };
+            let dims = out!(sys::trt_engine_tensor_shape, e, cname; sys::trt_dims)?;
+            let dtype = DataType::from_raw(out!(sys::trt_engine_tensor_type, e, cname; i32)?);
+            io.push(IoTensor {
+                name,
+                mode,
+                shape: ffi::dims_to_vec(&dims),
+                dtype,
+            });
+        }
+        Ok(Engine {
+            inner: Arc::new(EngineInner { raw, io, runtime }),
+        })
+    }
+
+    pub fn io_tensors(&self) -> &[IoTensor] {
+        &self.inner.io
+    }
+
+    pub fn inputs(&self) -> impl Iterator<Item = &IoTensor> {
+        self.inner.io.iter().filter(|t| t.mode == IoMode::Input)
+    }
+
+    pub fn outputs(&self) -> impl Iterator<Item = &IoTensor> {
+        self.inner.io.iter().filter(|t| t.mode == IoMode::Output)
+    }
+
+    pub fn tensor(&self, name: &str) -> Result<&IoTensor> {
+        self.inner
+            .io
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownTensor {
+                name: name.into(),
+                what: "engine",
+                known: self.inner.io.iter().map(|t| t.name.clone()).collect(),
+            })
+    }
+
+    pub fn layer_count(&self) -> Result<usize> {
+        Ok(out!(sys::trt_engine_nb_layers, self.inner.raw.as_ptr(); i32)? as usize)
+    }
+
+    /// The CUDA device the engine lives on (its runtime's).
+    pub fn device(&self) -> usize {
+        self.inner.runtime.cuda.ordinal()
+    }
+
+    /// That device's CUDA context: make the streams of execution contexts with it.
+    pub fn cuda_context(&self) -> &Arc<CudaContext> {
+        &self.inner.runtime.cuda
+    }
+
+    /// An input's min / opt / max shape in optimization profile `profile` (for dynamic inputs).
+    pub fn profile_shapes(&self, name: &str, profile: usize) -> Result<[Vec<i64>; 3]> {
+        self.tensor(name)?;
+        let cname = ffi::cstring(name)?;
+        let shape = |selector: u32| -> Result<Vec<i64>> {
+            let d = out!(sys::trt_engine_profile_shape, self.inner.raw.as_ptr(), cname.as_ptr(), profile as i32, selector as i32; sys::trt_dims)?;
+            Ok(ffi::dims_to_vec(&d))
+        };
+        Ok([
+            shape(sys::TRT_PROFILE_MIN)?,
+            shape(sys::TRT_PROFILE_OPT)?,
+            shape(sys::TRT_PROFILE_MAX)?,
+        ])
+    }
+
+    /// One seeded host tensor per input, in each input's own type (floats uniform in [-1, 1),
+    /// integers in 0..16, bools 0/1); dynamic inputs take profile 0's opt shape.
+    pub fn seeded_inputs(&self, seed: u64) -> Result<Vec<(String, HostTensor)>> {
+        let mut rng = trt_calib_data::SplitMix64(seed);
+        let mut inputs = Vec::new();
+        for t in self.inputs() {
+            let mut shape = t.shape.clone();
+            if shape.iter().any(|&d| d < 0) {
+                shape = self.profile_shapes(&t.name, 0)?[1].clone();
+            }
+            let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+            let tensor = HostTensor::seeded(&t.name, t.dtype, &shape, &mut rng)?;
+            inputs.push((t.name.clone(), tensor));
+        }
+        Ok(inputs)
+    }
+
+    /// The version of the TensorRT library running this engine.
+    pub fn tensorrt_version(&self) -> sys::LibVersion {
+        self.inner.runtime.lib.version()
+    }
+
+    /// The inspector's JSON for the whole engine (detailed when built with detailed profiling).
+    pub fn inspect_json(&self) -> Result<String> {
+        let mut p: *mut std::ffi::c_char = std::ptr::null_mut();
+        // SAFETY: `raw` is a live engine; `p` is a valid out-pointer.
+        ffi::check(unsafe { sys::trt_engine_inspect_json(self.inner.raw.as_ptr(), &mut p) })?;
+        let s = ffi::string(p);
+        // SAFETY: `p` was allocated by the shim for us and is freed once.
+        unsafe { sys::trt_string_free(p) };
+        Ok(s)
+    }
+
+    /// The inspector's view, parsed: layers, precisions, formats, tactics.
+    pub fn report(&self) -> Result<EngineReport> {
+        EngineReport::from_json(&self.inspect_json()?)
+    }
+
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let m = own_host_memory(
+            out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?,
+        )?;
+        host_memory(&m)
+    }
+
+    /// An execution context that runs on `stream`, which must be on the engine's device
+    /// (make it with [`Engine::cuda_context`]).
+    pub fn create_context(&self, stream: Arc<CudaStream>) -> Result<ExecutionContext> {
+        let device = self.device();
+        if stream.context().ordinal() != device {
+            return Err(Error::Invalid(format!(
+                "the stream is on CUDA device {}, the engine on device {device}: make the stream with engine.cuda_context().new_stream()",
+                stream.context().ordinal()
+            )));
+        }
+        self.inner.runtime.cuda.bind_to_thread()?;
+        let raw =
+            out!(sys::trt_engine_create_context, self.inner.raw.as_ptr(); *mut sys::trt_context)
+                .map_err(|e| with_log(e, &self.inner.runtime.logger))?;
+        let names = self
+            .inner
+            .io
+            .iter()
+            .map(|t| ffi::cstring(&t.name))
+            .collect::<Result<Vec<_>>>()?;
+        let n = self.inner.io.len();
+        Ok(ExecutionContext {
+            raw: NonNull::new(raw).expect("checked by the shim"),
+            engine: self.clone(),
+            stream,
+            names,
+            buffers: (0..n).map(|_| None).collect(),
+            staging: vec![Vec::new(); n],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a driver (CI), creating a runtime is this error, not cudarc's panic; with one,
+    /// a device index past the last device is refused by name. Either way something is checked.
+    #[test]
+    fn a_missing_driver_or_device_is_an_error_not_a_panic() {
+        // SAFETY: only tries to open the driver library.
+        let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+        let err = Runtime::on_device(1 << 20)
+            .err()
+            .expect("no such device")
+            .to_string();
+        if driver {
+            assert!(
+                err.starts_with("CUDA device 1048576 does not exist"),
+                "{err}"
+            );
+        } else {
+            assert!(
+                err.starts_with("no CUDA driver (libcuda.so) found"),
+                "{err}"
+            );
+            let e = crate::bundle::GpuInfo::of_device(0)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("--compute-capability"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Host tensors of every element type an engine's inputs and outputs can have: owned
+//! ([`HostTensor`]) and borrowed ([`HostTensorView`]), one `ndarray` array per element type.
+//!
+//! | host element | TensorRT type it feeds / comes from |
+//! |---|---|
+//! | `f32` | `Float` |
+//! | [`half::f16`] | `Half` |
+//! | `i32` | `Int32` (and `Int64`, widened) |
+//! | `i64` | `Int64`, and `Int32` after a range check (TensorRT 8.5 has no int64 I/O) |
+//! | `i8` | `Int8` |
+//! | `u8` | `Uint8` |
+//! | `bool` | `Bool` |
+
+mod convert;
+mod element;
+mod host;
+
+pub(crate) use convert::{feed, host_type, mismatch, narrow_i64, widen_i32, Feed};
+pub use element::{dtype_name, TensorElement};
+pub(crate) use element::{slice_bytes_mut, Pod};
+pub use host::{HostTensor, HostTensorView};
