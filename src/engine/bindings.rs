@@ -1,7 +1,5 @@
 //! Your device buffers bound to an execution context: the copy-free path.
 
-use std::ffi::CString;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use cudarc::driver::sys::CUdeviceptr;
@@ -14,6 +12,7 @@ use super::runtime::Engine;
 use crate::calibrator::HostElement;
 use crate::error::{Error, Result};
 use crate::ffi;
+use crate::handle::Handle;
 use crate::logger::with_log;
 use crate::network::DataType;
 use crate::tensor::dtype_name;
@@ -138,25 +137,22 @@ enum Slot<'a> {
 /// # Ok(()) }
 /// ```
 pub struct Bindings<'a> {
-    raw: NonNull<sys::trt_context>,
+    raw: &'a Handle<sys::trt_context>,
     engine: &'a Engine,
     stream: &'a Arc<CudaStream>,
-    names: &'a [CString],
     slots: Vec<Slot<'a>>,
 }
 
 impl<'a> Bindings<'a> {
     pub(super) fn new(
-        raw: NonNull<sys::trt_context>,
+        raw: &'a Handle<sys::trt_context>,
         engine: &'a Engine,
         stream: &'a Arc<CudaStream>,
-        names: &'a [CString],
     ) -> Bindings<'a> {
         Bindings {
             raw,
             engine,
             stream,
-            names,
             slots: (0..engine.inner.io.len()).map(|_| Slot::Empty).collect(),
         }
     }
@@ -235,7 +231,7 @@ impl<'a> Bindings<'a> {
                 message: format!("{} tensors cannot be bound here", dtype_name(t.dtype)),
             });
         }
-        let shape = context_shape(self.raw, &self.names[i], &t.name)?;
+        let shape = context_shape(self.raw, &self.engine.inner.names[i], &t.name)?;
         let need = shape.iter().product::<usize>() * t.dtype.size();
         if bytes < need {
             return Err(Error::Shape {
@@ -257,7 +253,7 @@ impl<'a> Bindings<'a> {
         ffi::check(unsafe {
             sys::trt_context_set_tensor_address(
                 self.raw.as_ptr(),
-                self.names[i].as_ptr(),
+                self.engine.inner.names[i].as_ptr(),
                 ptr as *mut _,
             )
         })
@@ -307,7 +303,7 @@ impl<'a> Bindings<'a> {
         ffi::check(unsafe {
             sys::trt_context_enqueue(self.raw.as_ptr(), self.stream.cu_stream() as *mut _)
         })
-        .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))?;
+        .map_err(|e| with_log(e, self.engine.logger()))?;
         // Record the use on each buffer's events, after the enqueued work (cudarc's
         // stream-ordered model: later users on other streams wait for it, the buffer's free
         // too). Done here, not in Drop, so a leaked Bindings leaves nothing unrecorded.

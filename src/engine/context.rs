@@ -1,7 +1,6 @@
 //! The execution context: runs an engine on one CUDA stream, one thread at a time.
 
 use std::ffi::CString;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, CudaStream};
@@ -12,14 +11,17 @@ use super::io::{check_declared, io_index, IoMode};
 use super::runtime::Engine;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
+use crate::handle::Handle;
 use crate::logger::with_log;
 
 /// Runs an engine. One thread at a time (TensorRT's rule for contexts): `Send`, not `Sync`.
+///
+/// Dropping it first waits for its stream (`Drop`), then the fields drop in declaration order:
+/// the context object is destroyed before the engine it runs is released.
 pub struct ExecutionContext {
-    pub(super) raw: NonNull<sys::trt_context>,
+    pub(super) raw: Handle<sys::trt_context>,
     pub(super) engine: Engine,
     pub(super) stream: Arc<CudaStream>,
-    pub(super) names: Vec<CString>,
     /// Device buffers of the simple `run` path, one per I/O tensor, reused across calls.
     pub(super) buffers: Vec<Option<CudaSlice<u8>>>,
     /// Host buffers for converted inputs (int64 -> int32), one per I/O tensor, reused.
@@ -31,7 +33,7 @@ unsafe impl Send for ExecutionContext {}
 
 /// The shape of tensor `name` (C string `cname`) in context `raw`; unresolved is an error.
 pub(super) fn context_shape(
-    raw: NonNull<sys::trt_context>,
+    raw: &Handle<sys::trt_context>,
     cname: &CString,
     name: &str,
 ) -> Result<Vec<usize>> {
@@ -47,6 +49,22 @@ pub(super) fn context_shape(
 }
 
 impl ExecutionContext {
+    /// A context of `engine` (created by it as `raw`) that runs on `stream`.
+    pub(super) fn new(
+        raw: Handle<sys::trt_context>,
+        engine: Engine,
+        stream: Arc<CudaStream>,
+    ) -> ExecutionContext {
+        let n = engine.io_tensors().len();
+        ExecutionContext {
+            raw,
+            engine,
+            stream,
+            buffers: (0..n).map(|_| None).collect(),
+            staging: vec![Vec::new(); n],
+        }
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -67,9 +85,13 @@ impl ExecutionContext {
         // SAFETY: `raw` is a live context, `names[i]` a NUL-terminated I/O tensor name and
         // `dims` a valid trt_dims that TensorRT copies.
         ffi::check(unsafe {
-            sys::trt_context_set_input_shape(self.raw.as_ptr(), self.names[i].as_ptr(), &dims)
+            sys::trt_context_set_input_shape(
+                self.raw.as_ptr(),
+                self.engine.inner.names[i].as_ptr(),
+                &dims,
+            )
         })
-        .map_err(|e| with_log(e, &self.engine.inner.runtime.logger))
+        .map_err(|e| with_log(e, self.engine.logger()))
     }
 
     /// The shape of a tensor in this context (outputs resolved from the input shapes).
@@ -91,22 +113,21 @@ impl ExecutionContext {
                     .map(|t| t.name.clone())
                     .collect(),
             })?;
-        context_shape(self.raw, &self.names[i], name)
+        context_shape(&self.raw, &self.engine.inner.names[i], name)
     }
 
     /// Device buffers for every input and output, borrowed until the [`Bindings`] is dropped;
     /// [`Bindings::enqueue`] runs the engine on them. While it lives, the context is borrowed
     /// too, so input shapes cannot change under bound buffers.
     pub fn bindings(&mut self) -> Bindings<'_> {
-        Bindings::new(self.raw, &self.engine, &self.stream, &self.names)
+        Bindings::new(&self.raw, &self.engine, &self.stream)
     }
 }
 
 impl Drop for ExecutionContext {
     fn drop(&mut self) {
+        // TensorRT work enqueued through this context may still run: wait for it, so that the
+        // context (the `raw` handle, dropped right after this) is destroyed only when idle.
         let _ = self.stream.synchronize();
-        // SAFETY: `raw` came from trt_engine_create_context and is destroyed once, after the
-        // stream finished the work enqueued on it; the engine outlives it (we hold an Engine).
-        unsafe { sys::trt_context_destroy(self.raw.as_ptr()) };
     }
 }

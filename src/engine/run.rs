@@ -106,7 +106,7 @@ impl ExecutionContext {
         }
         let mut shapes = Vec::with_capacity(io.len());
         for (i, t) in io.iter().enumerate() {
-            let shape = context_shape(self.raw, &self.names[i], &t.name)?;
+            let shape = context_shape(&self.raw, &engine.inner.names[i], &t.name)?;
             if t.mode == IoMode::Output {
                 let n = shape.iter().product::<usize>() * t.dtype.size();
                 buffer(&self.stream, &mut self.buffers[i], n)?;
@@ -115,7 +115,7 @@ impl ExecutionContext {
         }
         // 4. Bind the context's own buffers and enqueue.
         {
-            let mut b = Bindings::new(self.raw, &self.engine, &self.stream, &self.names);
+            let mut b = Bindings::new(&self.raw, &self.engine, &self.stream);
             for (i, slot) in self.buffers.iter_mut().enumerate() {
                 let buf = slot.as_mut().expect("allocated above");
                 match io[i].mode {

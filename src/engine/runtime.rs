@@ -1,7 +1,7 @@
 //! The runtime (deserializes plans on one CUDA device) and the engines it makes.
 
+use std::ffi::{c_char, CString};
 use std::path::Path;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaStream};
@@ -12,14 +12,16 @@ use super::io::{IoMode, IoTensor};
 use crate::device::device_context;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
-use crate::handle::{host_memory, own_host_memory};
+use crate::handle::{create, host_memory, own_host_memory, Handle};
 use crate::inspector::EngineReport;
 use crate::logger::{with_log, Logger};
 use crate::network::DataType;
 use crate::tensor::HostTensor;
 
-pub(crate) struct RuntimeInner {
-    pub(super) raw: NonNull<sys::trt_runtime>,
+/// What a [`Runtime`] shares with its engines. Fields drop in declaration order: the runtime
+/// object is destroyed before the logger it logs to is released.
+pub(super) struct RuntimeInner {
+    raw: Handle<sys::trt_runtime>,
     pub(super) logger: Arc<Logger>,
     pub(super) lib: &'static sys::Library,
     /// The device engines are deserialized on and run on.
@@ -30,14 +32,6 @@ pub(crate) struct RuntimeInner {
 unsafe impl Send for RuntimeInner {}
 // SAFETY: as above; `&self` methods only deserialize.
 unsafe impl Sync for RuntimeInner {}
-
-impl Drop for RuntimeInner {
-    fn drop(&mut self) {
-        // SAFETY: `raw` came from trt_runtime_create and is destroyed once, here; its engines
-        // hold an Arc to this, so none is alive.
-        unsafe { sys::trt_runtime_destroy(self.raw.as_ptr()) };
-    }
-}
 
 /// Deserializes engines on one CUDA device. Keeps the logger and library alive for its engines.
 #[derive(Clone)]
@@ -72,16 +66,22 @@ impl Runtime {
         let lib = sys::Library::get()?;
         // TensorRT works on the thread's current CUDA context.
         cuda.bind_to_thread()?;
-        let raw = out!(sys::trt_runtime_create, lib.runtime_factory(), logger.raw(); *mut sys::trt_runtime)
+        // Its engines hold an Arc to the runtime, so it is destroyed (by the handle) after them.
+        let raw = create!(sys::trt_runtime_create, lib.runtime_factory(), logger.raw(); sys::trt_runtime_destroy, "runtime")
             .map_err(|e| with_log(e, &logger))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                raw: NonNull::new(raw).expect("checked by the shim"),
+                raw,
                 logger,
                 lib,
                 cuda,
             }),
         })
+    }
+
+    /// The runtime object, for shim calls; valid while `self` lives.
+    fn raw(&self) -> *mut sys::trt_runtime {
+        self.inner.raw.as_ptr()
     }
 
     pub fn library(&self) -> &'static sys::Library {
@@ -103,7 +103,7 @@ impl Runtime {
     pub fn allow_engine_host_code(&self, allowed: bool) -> Result<()> {
         // SAFETY: `raw` is a live runtime (owned by `inner`).
         ffi::check(unsafe {
-            sys::trt_runtime_set_engine_host_code_allowed(self.inner.raw.as_ptr(), allowed as i32)
+            sys::trt_runtime_set_engine_host_code_allowed(self.raw(), allowed as i32)
         })
     }
 
@@ -116,12 +116,9 @@ impl Runtime {
             )));
         }
         self.inner.cuda.bind_to_thread()?;
-        let raw = out!(sys::trt_runtime_deserialize, self.inner.raw.as_ptr(), plan.as_ptr().cast(), plan.len(); *mut sys::trt_engine)
+        let raw = create!(sys::trt_runtime_deserialize, self.raw(), plan.as_ptr().cast(), plan.len(); sys::trt_engine_destroy, "engine")
             .map_err(|e| with_log(e, &self.inner.logger))?;
-        Engine::new(
-            NonNull::new(raw).expect("checked by the shim"),
-            self.inner.clone(),
-        )
+        Engine::new(raw, self.inner.clone())
     }
 
     /// Reads and deserializes an engine file.
@@ -139,9 +136,13 @@ impl Runtime {
     }
 }
 
-pub(crate) struct EngineInner {
-    pub(super) raw: NonNull<sys::trt_engine>,
+/// What an [`Engine`] shares with its clones and contexts. Fields drop in declaration order:
+/// the engine object is destroyed before its runtime is released.
+pub(super) struct EngineInner {
+    raw: Handle<sys::trt_engine>,
     pub(super) io: Vec<IoTensor>,
+    /// The I/O tensor names as C strings, in `io`'s order, for the context's shim calls.
+    pub(super) names: Vec<CString>,
     pub(super) runtime: Arc<RuntimeInner>,
 }
 
@@ -150,14 +151,6 @@ unsafe impl Send for EngineInner {}
 // SAFETY: as above.
 unsafe impl Sync for EngineInner {}
 
-impl Drop for EngineInner {
-    fn drop(&mut self) {
-        // SAFETY: `raw` came from deserialization and is destroyed once; contexts hold an Engine,
-        // so none is alive.
-        unsafe { sys::trt_engine_destroy(self.raw.as_ptr()) };
-    }
-}
-
 /// A deserialized engine (shareable between threads).
 #[derive(Clone)]
 pub struct Engine {
@@ -165,12 +158,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    fn new(raw: NonNull<sys::trt_engine>, runtime: Arc<RuntimeInner>) -> Result<Engine> {
+    /// Reads the I/O tensors of a freshly deserialized engine; on error the handle destroys it.
+    fn new(raw: Handle<sys::trt_engine>, runtime: Arc<RuntimeInner>) -> Result<Engine> {
         let e = raw.as_ptr();
         let n = out!(sys::trt_engine_nb_io_tensors, e; i32)?;
         let mut io = Vec::with_capacity(n as usize);
         for i in 0..n {
-            let cname = out!(sys::trt_engine_io_tensor_name, e, i; *const std::ffi::c_char)?;
+            let cname = out!(sys::trt_engine_io_tensor_name, e, i; *const c_char)?;
             let name = ffi::string(cname);
             let mode = match out!(sys::trt_engine_tensor_mode, e, cname; i32)? as u32 {
                 sys::TRT_IO_INPUT => IoMode::Input,
@@ -185,9 +179,28 @@ impl Engine {
                 dtype,
             });
         }
+        let names = io
+            .iter()
+            .map(|t| ffi::cstring(&t.name))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Engine {
-            inner: Arc::new(EngineInner { raw, io, runtime }),
+            inner: Arc::new(EngineInner {
+                raw,
+                io,
+                names,
+                runtime,
+            }),
         })
+    }
+
+    /// The engine object, for shim calls; valid while `self` lives.
+    fn raw(&self) -> *mut sys::trt_engine {
+        self.inner.raw.as_ptr()
+    }
+
+    /// The logger its runtime logs to (for the TensorRT errors behind a failed call).
+    pub(super) fn logger(&self) -> &Logger {
+        &self.inner.runtime.logger
     }
 
     pub fn io_tensors(&self) -> &[IoTensor] {
@@ -215,7 +228,7 @@ impl Engine {
     }
 
     pub fn layer_count(&self) -> Result<usize> {
-        Ok(out!(sys::trt_engine_nb_layers, self.inner.raw.as_ptr(); i32)? as usize)
+        Ok(out!(sys::trt_engine_nb_layers, self.raw(); i32)? as usize)
     }
 
     /// The CUDA device the engine lives on (its runtime's).
@@ -233,7 +246,7 @@ impl Engine {
         self.tensor(name)?;
         let cname = ffi::cstring(name)?;
         let shape = |selector: u32| -> Result<Vec<i64>> {
-            let d = out!(sys::trt_engine_profile_shape, self.inner.raw.as_ptr(), cname.as_ptr(), profile as i32, selector as i32; sys::trt_dims)?;
+            let d = out!(sys::trt_engine_profile_shape, self.raw(), cname.as_ptr(), profile as i32, selector as i32; sys::trt_dims)?;
             Ok(ffi::dims_to_vec(&d))
         };
         Ok([
@@ -267,13 +280,9 @@ impl Engine {
 
     /// The inspector's JSON for the whole engine (detailed when built with detailed profiling).
     pub fn inspect_json(&self) -> Result<String> {
-        let mut p: *mut std::ffi::c_char = std::ptr::null_mut();
-        // SAFETY: `raw` is a live engine; `p` is a valid out-pointer.
-        ffi::check(unsafe { sys::trt_engine_inspect_json(self.inner.raw.as_ptr(), &mut p) })?;
-        let s = ffi::string(p);
-        // SAFETY: `p` was allocated by the shim for us and is freed once.
-        unsafe { sys::trt_string_free(p) };
-        Ok(s)
+        // The shim hands over a malloc'd copy of the text, freed by trt_string_free.
+        let json = create!(sys::trt_engine_inspect_json, self.raw(); sys::trt_string_free, "inspector JSON")?;
+        Ok(ffi::string(json.as_ptr()))
     }
 
     /// The inspector's view, parsed: layers, precisions, formats, tactics.
@@ -283,7 +292,7 @@ impl Engine {
 
     pub fn serialize(&self) -> Result<Vec<u8>> {
         let m = own_host_memory(
-            out!(sys::trt_engine_serialize, self.inner.raw.as_ptr(); *mut sys::trt_host_memory)?,
+            out!(sys::trt_engine_serialize, self.raw(); *mut sys::trt_host_memory)?,
         )?;
         host_memory(&m)
     }
@@ -299,24 +308,9 @@ impl Engine {
             )));
         }
         self.inner.runtime.cuda.bind_to_thread()?;
-        let raw =
-            out!(sys::trt_engine_create_context, self.inner.raw.as_ptr(); *mut sys::trt_context)
-                .map_err(|e| with_log(e, &self.inner.runtime.logger))?;
-        let names = self
-            .inner
-            .io
-            .iter()
-            .map(|t| ffi::cstring(&t.name))
-            .collect::<Result<Vec<_>>>()?;
-        let n = self.inner.io.len();
-        Ok(ExecutionContext {
-            raw: NonNull::new(raw).expect("checked by the shim"),
-            engine: self.clone(),
-            stream,
-            names,
-            buffers: (0..n).map(|_| None).collect(),
-            staging: vec![Vec::new(); n],
-        })
+        let raw = create!(sys::trt_engine_create_context, self.raw(); sys::trt_context_destroy, "execution context")
+            .map_err(|e| with_log(e, self.logger()))?;
+        Ok(ExecutionContext::new(raw, self.clone(), stream))
     }
 }
 
