@@ -19,7 +19,9 @@ use crate::tensor::dtype_name;
 
 /// A device buffer TensorRT reads (an input).
 pub(super) trait ReadBuffer {
+    /// Its size in bytes.
     fn num_bytes(&self) -> usize;
+    /// The CUDA device it lives on.
     fn ordinal(&self) -> usize;
     /// The pointer, after making `stream` wait for earlier writes of the buffer; dropping the
     /// guard records this use on `stream`.
@@ -31,7 +33,9 @@ pub(super) trait ReadBuffer {
 
 /// A device buffer TensorRT writes (an output).
 pub(super) trait WriteBuffer {
+    /// Its size in bytes.
     fn num_bytes(&self) -> usize;
+    /// The CUDA device it lives on.
     fn ordinal(&self) -> usize;
     /// The pointer, after making `stream` wait for earlier reads and writes of the buffer;
     /// dropping the guard records this write on `stream`.
@@ -71,9 +75,13 @@ impl<T> WriteBuffer for CudaSlice<T> {
     }
 }
 
+/// What is bound to one I/O tensor.
 enum Slot<'a> {
+    /// Nothing yet: `enqueue` refuses to run.
     Empty,
+    /// An input's buffer, borrowed shared.
     Read(&'a dyn ReadBuffer),
+    /// An output's buffer, borrowed exclusively.
     Write(&'a mut dyn WriteBuffer),
 }
 
@@ -144,6 +152,7 @@ pub struct Bindings<'a> {
 }
 
 impl<'a> Bindings<'a> {
+    /// Nothing bound yet, over context `raw` of `engine`, running on `stream`.
     pub(super) fn new(
         raw: &'a Handle<sys::trt_context>,
         engine: &'a Engine,
@@ -198,6 +207,7 @@ impl<'a> Bindings<'a> {
         Ok(self)
     }
 
+    /// Checks a typed buffer's element type (`dtype`, `size` bytes each) against tensor `i`.
     fn check_type(&self, i: usize, dtype: DataType, size: usize) -> Result<()> {
         let t = &self.engine.inner.io[i];
         if t.dtype != dtype || t.dtype.size() != size {
@@ -245,9 +255,10 @@ impl<'a> Bindings<'a> {
         Ok(())
     }
 
+    /// Points tensor `i` of the context at device address `ptr`.
     fn set_address(&self, i: usize, ptr: CUdeviceptr) -> Result<()> {
-        // SAFETY: `raw` is a live context (borrowed for 'a through the ExecutionContext),
-        // `names[i]` the NUL-terminated name of I/O tensor `i`, and `ptr` the start of a device
+        // SAFETY: `raw` is a live context (borrowed for 'a through the ExecutionContext), the
+        // engine's `names[i]` the NUL-terminated name of I/O tensor `i`, and `ptr` the start of a device
         // allocation of at least the tensor's size (check_buffer) that this binding borrows for
         // 'a; TensorRT only stores the address here.
         ffi::check(unsafe {
@@ -259,6 +270,7 @@ impl<'a> Bindings<'a> {
         })
     }
 
+    /// Binds input `i` to `buffer` after checking its device and size.
     pub(super) fn bind_read(&mut self, i: usize, buffer: &'a dyn ReadBuffer) -> Result<()> {
         self.check_buffer(i, buffer.ordinal(), buffer.num_bytes())?;
         // The guard makes our stream wait for earlier writes of the buffer now; the use itself
@@ -269,6 +281,7 @@ impl<'a> Bindings<'a> {
         Ok(())
     }
 
+    /// Binds output `i` to `buffer` after checking its device and size.
     pub(super) fn bind_write(&mut self, i: usize, buffer: &'a mut dyn WriteBuffer) -> Result<()> {
         self.check_buffer(i, buffer.ordinal(), buffer.num_bytes())?;
         let ptr = {

@@ -7,18 +7,28 @@ use cudarc::driver::{CudaSlice, CudaStream};
 use tensorrt_sys as sys;
 
 use super::bindings::Bindings;
-use super::io::{check_declared, io_index, IoMode};
+use super::io::{check_declared, find, io_index, IoMode};
 use super::runtime::Engine;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
 use crate::handle::Handle;
 use crate::logger::with_log;
 
-/// Runs an engine. One thread at a time (TensorRT's rule for contexts): `Send`, not `Sync`.
+/// Runs an engine on one CUDA stream, through [`run`](ExecutionContext::run) (host arrays) or
+/// [`bindings`](ExecutionContext::bindings) (your device buffers). Made by
+/// [`Engine::create_context`]; keeps the engine alive.
 ///
-/// Dropping it first waits for its stream (`Drop`), then the fields drop in declaration order:
-/// the context object is destroyed before the engine it runs is released.
+/// One thread at a time (TensorRT's rule for contexts): `Send`, not `Sync`.
+///
+/// ```compile_fail,E0277
+/// fn shared<T: Sync>() {}
+/// shared::<trt::ExecutionContext>();
+/// ```
+///
+/// Dropping it waits for the work enqueued on its stream before the context is destroyed.
 pub struct ExecutionContext {
+    // Fields drop in declaration order, after `Drop::drop` has synchronized the stream: the
+    // context object is destroyed before the engine it runs is released.
     pub(super) raw: Handle<sys::trt_context>,
     pub(super) engine: Engine,
     pub(super) stream: Arc<CudaStream>,
@@ -65,10 +75,12 @@ impl ExecutionContext {
         }
     }
 
+    /// The engine this context runs.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
+    /// The stream the engine's work is enqueued on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
@@ -79,11 +91,12 @@ impl ExecutionContext {
         self.set_input_shape_at(i, shape)
     }
 
+    /// Sets the shape of input `i` (an index into the engine's I/O tensors).
     pub(super) fn set_input_shape_at(&mut self, i: usize, shape: &[usize]) -> Result<()> {
         check_declared(&self.engine.inner.io[i], shape)?;
         let dims = ffi::dims_from(&shape.iter().map(|&d| d as i64).collect::<Vec<_>>())?;
-        // SAFETY: `raw` is a live context, `names[i]` a NUL-terminated I/O tensor name and
-        // `dims` a valid trt_dims that TensorRT copies.
+        // SAFETY: `self.raw` is the live context this value owns, `names[i]` the NUL-terminated
+        // name of I/O tensor `i`, and `dims` a valid trt_dims that TensorRT copies.
         ffi::check(unsafe {
             sys::trt_context_set_input_shape(
                 self.raw.as_ptr(),
@@ -96,23 +109,7 @@ impl ExecutionContext {
 
     /// The shape of a tensor in this context (outputs resolved from the input shapes).
     pub fn tensor_shape(&self, name: &str) -> Result<Vec<usize>> {
-        let i = self
-            .engine
-            .inner
-            .io
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| Error::UnknownTensor {
-                name: name.into(),
-                what: "engine",
-                known: self
-                    .engine
-                    .inner
-                    .io
-                    .iter()
-                    .map(|t| t.name.clone())
-                    .collect(),
-            })?;
+        let i = find(&self.engine.inner.io, name)?;
         context_shape(&self.raw, &self.engine.inner.names[i], name)
     }
 

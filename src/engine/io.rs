@@ -6,18 +6,35 @@ use crate::network::DataType;
 /// Whether an I/O tensor is read or written by the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum IoMode {
+    /// Read by the engine: you give its data.
     Input,
+    /// Written by the engine: its result.
     Output,
 }
 
 /// An engine input or output.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct IoTensor {
+    /// The tensor's name in the network (what inputs and outputs are given and bound by).
     pub name: String,
+    /// Input or output.
     pub mode: IoMode,
-    /// `-1` marks a dynamic dimension.
+    /// The shape the engine declares; `-1` marks a dynamic dimension.
     pub shape: Vec<i64>,
+    /// The element type the engine reads or writes.
     pub dtype: DataType,
+}
+
+/// The index of tensor `name` of the engine, of either mode; an unknown name is an error
+/// listing every tensor.
+pub(super) fn find(io: &[IoTensor], name: &str) -> Result<usize> {
+    io.iter()
+        .position(|t| t.name == name)
+        .ok_or_else(|| Error::UnknownTensor {
+            name: name.into(),
+            what: "engine",
+            known: io.iter().map(|t| t.name.clone()).collect(),
+        })
 }
 
 /// The index of tensor `name` of the engine, with the right mode.
@@ -78,6 +95,11 @@ mod tests {
             io("y", IoMode::Output, &[-1, 4], DataType::Float),
         ];
         assert_eq!(io_index(&tensors, "x", IoMode::Input).unwrap(), 1);
+        assert_eq!(find(&tensors, "y").unwrap(), 2);
+        assert_eq!(
+            find(&tensors, "z").unwrap_err().to_string(),
+            "unknown tensor `z`; the engine has: ids, x, y"
+        );
         assert_eq!(
             io_index(&tensors, "y", IoMode::Input)
                 .unwrap_err()

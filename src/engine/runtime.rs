@@ -8,7 +8,7 @@ use cudarc::driver::{CudaContext, CudaStream};
 use tensorrt_sys as sys;
 
 use super::context::ExecutionContext;
-use super::io::{IoMode, IoTensor};
+use super::io::{find, IoMode, IoTensor};
 use crate::device::device_context;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
@@ -34,6 +34,18 @@ unsafe impl Send for RuntimeInner {}
 unsafe impl Sync for RuntimeInner {}
 
 /// Deserializes engines on one CUDA device. Keeps the logger and library alive for its engines.
+///
+/// Cheap to clone (an `Arc`), `Send` and `Sync`: TensorRT's runtime may deserialize from
+/// several threads.
+///
+/// ```no_run
+/// # fn main() -> trt::Result<()> {
+/// let runtime = trt::Runtime::on_device(0)?;
+/// let engine = runtime.load("model.engine")?; // errors name the file
+/// let stream = engine.cuda_context().new_stream()?;
+/// let mut context = engine.create_context(stream)?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Runtime {
     pub(super) inner: Arc<RuntimeInner>,
@@ -62,6 +74,7 @@ impl Runtime {
         Runtime::create(logger, cuda)
     }
 
+    /// A runtime that logs to `logger`, on the device of `cuda`.
     fn create(logger: Arc<Logger>, cuda: Arc<CudaContext>) -> Result<Runtime> {
         let lib = sys::Library::get()?;
         // TensorRT works on the thread's current CUDA context.
@@ -84,6 +97,7 @@ impl Runtime {
         self.inner.raw.as_ptr()
     }
 
+    /// The TensorRT library this runtime was created from (its path and version).
     pub fn library(&self) -> &'static sys::Library {
         self.inner.lib
     }
@@ -101,13 +115,15 @@ impl Runtime {
     /// Lets TensorRT run the host code a version-compatible plan carries (its lean runtime),
     /// which such plans need to deserialize. Only for plans you trust. TensorRT >= 8.6.
     pub fn allow_engine_host_code(&self, allowed: bool) -> Result<()> {
-        // SAFETY: `raw` is a live runtime (owned by `inner`).
+        // SAFETY: `raw()` is a live runtime (owned by `inner`'s handle); the flag is a plain int.
         ffi::check(unsafe {
             sys::trt_runtime_set_engine_host_code_allowed(self.raw(), allowed as i32)
         })
     }
 
     /// Deserializes a plan. A corrupt, truncated or foreign plan is an error.
+    ///
+    /// For a plan in a file, [`Runtime::load`] reads it and names the file in its errors.
     pub fn deserialize(&self, plan: &[u8]) -> Result<Engine> {
         if plan.len() < 64 {
             return Err(Error::Invalid(format!(
@@ -118,21 +134,31 @@ impl Runtime {
         self.inner.cuda.bind_to_thread()?;
         let raw = create!(sys::trt_runtime_deserialize, self.raw(), plan.as_ptr().cast(), plan.len(); sys::trt_engine_destroy, "engine")
             .map_err(|e| with_log(e, &self.inner.logger))?;
-        Engine::new(raw, self.inner.clone())
+        Engine::new(raw, plan.len(), self.inner.clone())
     }
 
-    /// Reads and deserializes an engine file.
+    /// Reads and deserializes an engine file, on this runtime's device (choose it with
+    /// [`Runtime::on_device`]). Every error about the file names it: unreadable
+    /// ([`Error::Io`]), truncated or not a plan ([`Error::Invalid`]), refused by TensorRT
+    /// ([`Error::TensorRt`], whose message starts with the path).
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Engine> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        self.deserialize(&bytes).map_err(|e| match e {
-            Error::TensorRt { code, message, log } => Error::TensorRt {
-                code,
-                message: format!("{}: {message}", path.display()),
-                log,
-            },
-            other => other,
-        })
+        self.deserialize(&bytes).map_err(|e| naming_file(e, path))
+    }
+}
+
+/// A deserialization error with the plan's file in front of its message (CUDA errors, which
+/// are about the device, stay as they are).
+fn naming_file(e: Error, path: &Path) -> Error {
+    match e {
+        Error::TensorRt { code, message, log } => Error::TensorRt {
+            code,
+            message: format!("{}: {message}", path.display()),
+            log,
+        },
+        Error::Invalid(message) => Error::Invalid(format!("{}: {message}", path.display())),
+        other => other,
     }
 }
 
@@ -143,6 +169,8 @@ pub(super) struct EngineInner {
     pub(super) io: Vec<IoTensor>,
     /// The I/O tensor names as C strings, in `io`'s order, for the context's shim calls.
     pub(super) names: Vec<CString>,
+    /// The size in bytes of the plan it was deserialized from.
+    plan_size: usize,
     pub(super) runtime: Arc<RuntimeInner>,
 }
 
@@ -151,15 +179,25 @@ unsafe impl Send for EngineInner {}
 // SAFETY: as above.
 unsafe impl Sync for EngineInner {}
 
-/// A deserialized engine (shareable between threads).
+/// A deserialized engine: its inputs and outputs, the inspector's view of its layers, and the
+/// execution contexts that run it.
+///
+/// Cheap to clone (an `Arc`), `Send` and `Sync`: a TensorRT engine is immutable once
+/// deserialized, and each thread runs it through its own [`ExecutionContext`]. It keeps its
+/// runtime (and so the logger and library) alive.
 #[derive(Clone)]
 pub struct Engine {
     pub(super) inner: Arc<EngineInner>,
 }
 
 impl Engine {
-    /// Reads the I/O tensors of a freshly deserialized engine; on error the handle destroys it.
-    fn new(raw: Handle<sys::trt_engine>, runtime: Arc<RuntimeInner>) -> Result<Engine> {
+    /// Reads the I/O tensors of an engine just deserialized from `plan_size` bytes; on error
+    /// the handle destroys it.
+    fn new(
+        raw: Handle<sys::trt_engine>,
+        plan_size: usize,
+        runtime: Arc<RuntimeInner>,
+    ) -> Result<Engine> {
         let e = raw.as_ptr();
         let n = out!(sys::trt_engine_nb_io_tensors, e; i32)?;
         let mut io = Vec::with_capacity(n as usize);
@@ -188,6 +226,7 @@ impl Engine {
                 raw,
                 io,
                 names,
+                plan_size,
                 runtime,
             }),
         })
@@ -203,30 +242,32 @@ impl Engine {
         &self.inner.runtime.logger
     }
 
+    /// Every input and output, in the engine's order (the order of `run`'s outputs).
     pub fn io_tensors(&self) -> &[IoTensor] {
         &self.inner.io
     }
 
+    /// The inputs, in the engine's order.
     pub fn inputs(&self) -> impl Iterator<Item = &IoTensor> {
         self.inner.io.iter().filter(|t| t.mode == IoMode::Input)
     }
 
+    /// The outputs, in the engine's order.
     pub fn outputs(&self) -> impl Iterator<Item = &IoTensor> {
         self.inner.io.iter().filter(|t| t.mode == IoMode::Output)
     }
 
+    /// Input or output `name`; an unknown name is an error listing the engine's tensors.
     pub fn tensor(&self, name: &str) -> Result<&IoTensor> {
-        self.inner
-            .io
-            .iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| Error::UnknownTensor {
-                name: name.into(),
-                what: "engine",
-                known: self.inner.io.iter().map(|t| t.name.clone()).collect(),
-            })
+        Ok(&self.inner.io[find(&self.inner.io, name)?])
     }
 
+    /// The size in bytes of the plan this engine was deserialized from.
+    pub fn plan_size(&self) -> usize {
+        self.inner.plan_size
+    }
+
+    /// The number of layers of the built engine (after TensorRT's fusions).
     pub fn layer_count(&self) -> Result<usize> {
         Ok(out!(sys::trt_engine_nb_layers, self.raw(); i32)? as usize)
     }
@@ -243,8 +284,7 @@ impl Engine {
 
     /// An input's min / opt / max shape in optimization profile `profile` (for dynamic inputs).
     pub fn profile_shapes(&self, name: &str, profile: usize) -> Result<[Vec<i64>; 3]> {
-        self.tensor(name)?;
-        let cname = ffi::cstring(name)?;
+        let cname = &self.inner.names[find(&self.inner.io, name)?];
         let shape = |selector: u32| -> Result<Vec<i64>> {
             let d = out!(sys::trt_engine_profile_shape, self.raw(), cname.as_ptr(), profile as i32, selector as i32; sys::trt_dims)?;
             Ok(ffi::dims_to_vec(&d))
@@ -290,6 +330,7 @@ impl Engine {
         EngineReport::from_json(&self.inspect_json()?)
     }
 
+    /// The engine's plan, as [`Runtime::deserialize`] takes it back.
     pub fn serialize(&self) -> Result<Vec<u8>> {
         let m = own_host_memory(
             out!(sys::trt_engine_serialize, self.raw(); *mut sys::trt_host_memory)?,
@@ -343,5 +384,55 @@ mod tests {
                 .to_string();
             assert!(e.contains("--compute-capability"), "{e}");
         }
+    }
+    #[test]
+    fn load_errors_name_the_file() {
+        let path = Path::new("models/net.engine");
+        let e = naming_file(
+            Error::TensorRt {
+                code: 3,
+                message: "deserializeCudaEngine failed".into(),
+                log: Some("magic tag does not match".into()),
+            },
+            path,
+        );
+        assert!(matches!(
+            e,
+            Error::TensorRt {
+                code: 3,
+                log: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "TensorRT: models/net.engine: deserializeCudaEngine failed (TensorRT said: magic tag does not match)"
+        );
+        let e = naming_file(
+            Error::Invalid("engine plan is 10 bytes: truncated or not an engine".into()),
+            path,
+        );
+        assert_eq!(
+            e.to_string(),
+            "models/net.engine: engine plan is 10 bytes: truncated or not an engine"
+        );
+        let e = naming_file(
+            Error::Shape {
+                name: "x".into(),
+                message: "m".into(),
+            },
+            path,
+        );
+        assert_eq!(e.to_string(), "tensor `x`: m");
+    }
+
+    /// TensorRT's threading rules, held by the types (this fails to compile if an impl goes).
+    #[test]
+    fn runtimes_and_engines_are_shared_and_contexts_move() {
+        fn shared<T: Send + Sync>() {}
+        fn movable<T: Send>() {}
+        shared::<Runtime>();
+        shared::<Engine>();
+        movable::<ExecutionContext>();
     }
 }

@@ -12,12 +12,19 @@ use crate::network::DataType;
 /// An owned host tensor of one of the element types engines take and give.
 #[derive(Clone, Debug, PartialEq)]
 pub enum HostTensor {
+    /// `float32` (TensorRT `Float`).
     F32(ArrayD<f32>),
+    /// `float16` (TensorRT `Half`).
     F16(ArrayD<f16>),
+    /// `int32` (TensorRT `Int32`).
     I32(ArrayD<i32>),
+    /// `int64` (TensorRT `Int64`).
     I64(ArrayD<i64>),
+    /// `int8` (TensorRT `Int8`).
     I8(ArrayD<i8>),
+    /// `uint8` (TensorRT `Uint8`).
     U8(ArrayD<u8>),
+    /// `bool` (TensorRT `Bool`).
     Bool(ArrayD<bool>),
 }
 
@@ -27,12 +34,19 @@ pub enum HostTensor {
 /// `(&x).into()`), whatever its dimension type.
 #[derive(Clone, Debug, PartialEq)]
 pub enum HostTensorView<'a> {
+    /// `float32` (TensorRT `Float`).
     F32(ArrayViewD<'a, f32>),
+    /// `float16` (TensorRT `Half`).
     F16(ArrayViewD<'a, f16>),
+    /// `int32` (TensorRT `Int32`).
     I32(ArrayViewD<'a, i32>),
+    /// `int64` (TensorRT `Int64`).
     I64(ArrayViewD<'a, i64>),
+    /// `int8` (TensorRT `Int8`).
     I8(ArrayViewD<'a, i8>),
+    /// `uint8` (TensorRT `Uint8`).
     U8(ArrayViewD<'a, u8>),
+    /// `bool` (TensorRT `Bool`).
     Bool(ArrayViewD<'a, bool>),
 }
 
@@ -66,6 +80,7 @@ impl HostTensor {
         }
     }
 
+    /// The shape (one length per dimension).
     pub fn shape(&self) -> &[usize] {
         each!(HostTensor, self, a => a.shape())
     }
@@ -75,10 +90,12 @@ impl HostTensor {
         each!(HostTensor, self, a => a.len())
     }
 
+    /// Whether it has no elements (a dimension of length 0).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// A borrowed view of the same data.
     pub fn view(&self) -> HostTensorView<'_> {
         each!(HostTensor, self, a => TensorElement::wrap_view(a.view()))
     }
@@ -236,6 +253,7 @@ impl<'a> HostTensorView<'a> {
         }
     }
 
+    /// The shape (one length per dimension).
     pub fn shape(&self) -> &[usize] {
         each!(HostTensorView, self, a => a.shape())
     }
@@ -245,6 +263,7 @@ impl<'a> HostTensorView<'a> {
         each!(HostTensorView, self, a => a.len())
     }
 
+    /// Whether it has no elements (a dimension of length 0).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -254,6 +273,7 @@ impl<'a> HostTensorView<'a> {
         T::unwrap_view(self)
     }
 
+    /// An owned copy of the data.
     pub fn to_owned(&self) -> HostTensor {
         each!(HostTensorView, self, a => TensorElement::wrap(a.to_owned()))
     }
