@@ -86,7 +86,7 @@ enum Slot<'a> {
 }
 
 /// Your device buffers bound to an execution context's inputs and outputs: the low-level,
-/// copy-free path. Made by [`ExecutionContext::bindings`].
+/// copy-free path. Made by [`ExecutionContext::bindings`](crate::ExecutionContext::bindings).
 ///
 /// It borrows every bound buffer (inputs shared, outputs exclusively) and the context, so the
 /// borrow checker keeps the buffers alive, unwritten (inputs) and untouched (outputs) for as
@@ -258,9 +258,9 @@ impl<'a> Bindings<'a> {
     /// Points tensor `i` of the context at device address `ptr`.
     fn set_address(&self, i: usize, ptr: CUdeviceptr) -> Result<()> {
         // SAFETY: `raw` is a live context (borrowed for 'a through the ExecutionContext), the
-        // engine's `names[i]` the NUL-terminated name of I/O tensor `i`, and `ptr` the start of a device
-        // allocation of at least the tensor's size (check_buffer) that this binding borrows for
-        // 'a; TensorRT only stores the address here.
+        // engine's `names[i]` the NUL-terminated name of I/O tensor `i`, and `ptr` the start of
+        // a device allocation of at least the tensor's size (check_buffer) that this binding
+        // borrows for 'a; TensorRT only stores the address here.
         ffi::check(unsafe {
             sys::trt_context_set_tensor_address(
                 self.raw.as_ptr(),

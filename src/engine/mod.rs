@@ -6,7 +6,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `runtime.rs` | [`Runtime`] (deserialize, load a file) and [`Engine`] (I/O, inspector, contexts) |
+//! | `runtime.rs` | [`Runtime`] (deserialize, load) and [`Engine`] (I/O, inspector, contexts) |
 //! | `io.rs` | [`IoTensor`], [`IoMode`]; name and shape checks |
 //! | `context.rs` | [`ExecutionContext`]: shapes, its stream, drop after the stream is idle |
 //! | `run.rs` | [`ExecutionContext::run`]: check, convert, upload, enqueue, download |
