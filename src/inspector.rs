@@ -8,17 +8,25 @@ use crate::error::{Error, Result};
 /// One layer of a built engine (after fusion: names like `conv1 + relu1`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EngineLayer {
+    /// The engine layer's name: the fused network layers' names joined by " + ".
     pub name: String,
     /// The engine's layer type: `CaskConvolution`, `Reformat`, `Constant`, ...
     pub layer_type: String,
     /// Derived from the I/O formats: `INT8`, `FP16`, `FP32`, `INT32`, ... (`None` when the
     /// engine was built without detailed profiling).
     pub precision: Option<String>,
+    /// The names of the tensors it reads.
     pub inputs: Vec<String>,
+    /// The names of the tensors it writes.
     pub outputs: Vec<String>,
+    /// Each input's format and element type as the inspector words it ("Row major linear
+    /// FP32"); empty without detailed profiling.
     pub input_formats: Vec<String>,
+    /// Each output's format and element type; empty without detailed profiling.
     pub output_formats: Vec<String>,
+    /// The tactic TensorRT chose, as the number it prints (`0x...`); detailed profiling only.
     pub tactic: Option<String>,
+    /// The chosen tactic's kernel name, where TensorRT gives one; detailed profiling only.
     pub tactic_name: Option<String>,
 }
 
@@ -37,7 +45,9 @@ impl EngineLayer {
 /// What the inspector says about a whole engine.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineReport {
+    /// The engine's layers, in execution order.
     pub layers: Vec<EngineLayer>,
+    /// The engine's I/O tensor names.
     pub bindings: Vec<String>,
 }
 
@@ -122,6 +132,7 @@ fn escape_raw_control_characters(json: &str) -> String {
     out
 }
 
+/// The string `key` of each object in array `v` (objects without it are skipped).
 fn strings(v: Option<&Value>, key: &str) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
@@ -132,6 +143,7 @@ fn strings(v: Option<&Value>, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One entry of the inspector's `Layers`: an object (detailed) or only a name.
 fn layer(v: &Value) -> EngineLayer {
     if let Some(name) = v.as_str() {
         return EngineLayer {

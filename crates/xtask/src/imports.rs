@@ -90,6 +90,14 @@ fn crate_paths(text: &str) -> Vec<String> {
     paths
 }
 
+/// The paths after `super::` (one level up only; the house style never goes further).
+fn super_paths(text: &str) -> Vec<String> {
+    crate_paths(&text.replace("super::", "crate::"))
+        .into_iter()
+        .filter(|p| !crate_paths(text).contains(p))
+        .collect()
+}
+
 /// The first path of each `use` item that does not start at the crate root, a keyword or
 /// another crate (those are relative: a child module's items).
 fn relative_uses(text: &str) -> Vec<String> {
@@ -129,9 +137,24 @@ pub fn graph(src: &Path) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
     let mut graph = BTreeMap::new();
     for (module, file) in &modules {
         let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let mut paths = crate_paths(&text);
+        // Unit tests (from `#[cfg(test)]` to the end of the file, the house layout) may reach
+        // anything; only the code itself counts.
+        let text = match text.find("\n#[cfg(test)]") {
+            Some(i) => &text[..i],
+            None => &text[..],
+        };
+        let mut paths = crate_paths(text);
+        // `super::x` names a sibling (or the parent's own item).
+        let parent = module.rsplit_once("::").map(|(p, _)| p).unwrap_or("");
+        paths.extend(super_paths(text).into_iter().map(|p| {
+            if parent.is_empty() {
+                p
+            } else {
+                format!("{parent}::{p}")
+            }
+        }));
         // `use child::...` (a re-export of a child module) is an import of that child too.
-        for p in relative_uses(&text) {
+        for p in relative_uses(text) {
             let full = if module.is_empty() {
                 p
             } else {

@@ -1,64 +1,13 @@
-//! Host tensors of every element type an engine's inputs and outputs can have: owned
-//! ([`HostTensor`]) and borrowed ([`HostTensorView`]), one `ndarray` array per element type.
-//!
-//! | host element | TensorRT type it feeds / comes from |
-//! |---|---|
-//! | `f32` | `Float` |
-//! | [`half::f16`] | `Half` |
-//! | `i32` | `Int32` (and `Int64`, widened) |
-//! | `i64` | `Int64`, and `Int32` after a range check (TensorRT 8.5 has no int64 I/O) |
-//! | `i8` | `Int8` |
-//! | `u8` | `Uint8` |
-//! | `bool` | `Bool` |
+//! Owned and borrowed host tensors (one `ndarray` array per element type), and the element
+//! types they hold with their TensorRT types and bytes. (One file: the element trait and the
+//! tensor enum name each other.)
 
 use half::f16;
 use ndarray::{ArrayBase, ArrayD, ArrayView, ArrayViewD, Data, Dimension, IxDyn};
 
+use super::convert::{dtype_name, feed, mismatch, narrow_i64, Feed};
 use crate::error::{Error, Result};
 use crate::network::DataType;
-
-/// An owned host tensor of one of the element types engines take and give.
-#[derive(Clone, Debug, PartialEq)]
-pub enum HostTensor {
-    F32(ArrayD<f32>),
-    F16(ArrayD<f16>),
-    I32(ArrayD<i32>),
-    I64(ArrayD<i64>),
-    I8(ArrayD<i8>),
-    U8(ArrayD<u8>),
-    Bool(ArrayD<bool>),
-}
-
-/// A borrowed host tensor: what [`crate::ExecutionContext::run`] reads its inputs from.
-///
-/// Every `ndarray` array or view of a [`TensorElement`] converts into one (`x.view().into()`,
-/// `(&x).into()`), whatever its dimension type.
-#[derive(Clone, Debug, PartialEq)]
-pub enum HostTensorView<'a> {
-    F32(ArrayViewD<'a, f32>),
-    F16(ArrayViewD<'a, f16>),
-    I32(ArrayViewD<'a, i32>),
-    I64(ArrayViewD<'a, i64>),
-    I8(ArrayViewD<'a, i8>),
-    U8(ArrayViewD<'a, u8>),
-    Bool(ArrayViewD<'a, bool>),
-}
-
-/// Runs `$e` with `$a` bound to the array inside any variant of `$t` (a `HostTensor` or a
-/// `HostTensorView`, given as `$ty`).
-macro_rules! each {
-    ($ty:ident, $t:expr, $a:ident => $e:expr) => {
-        match $t {
-            $ty::F32($a) => $e,
-            $ty::F16($a) => $e,
-            $ty::I32($a) => $e,
-            $ty::I64($a) => $e,
-            $ty::I8($a) => $e,
-            $ty::U8($a) => $e,
-            $ty::Bool($a) => $e,
-        }
-    };
-}
 
 mod sealed {
     pub trait Sealed {}
@@ -126,125 +75,6 @@ impl crate::calibrator::HostElement for bool {
     const DTYPE: DataType = DataType::Bool;
 }
 
-/// The numpy name of a TensorRT element type (`float32`, `int32`, `bool`...), for messages.
-pub fn dtype_name(dtype: DataType) -> &'static str {
-    match dtype {
-        DataType::Float => "float32",
-        DataType::Half => "float16",
-        DataType::Int8 => "int8",
-        DataType::Int32 => "int32",
-        DataType::Int64 => "int64",
-        DataType::Bool => "bool",
-        DataType::Uint8 => "uint8",
-        DataType::Fp8 => "fp8",
-        DataType::Bf16 => "bfloat16",
-        DataType::Int4 => "int4",
-        DataType::Unknown => "unknown",
-    }
-}
-
-/// How host data of one type reaches an engine input of another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Feed {
-    /// Same element type: the bytes are copied as they are.
-    Copy,
-    /// `i64` into an `Int32` input, each value range-checked.
-    NarrowI64,
-    /// `i32` into an `Int64` input.
-    WidenI32,
-}
-
-/// How `host` feeds an engine input of type `engine`, or `None` when it cannot.
-pub(crate) fn feed(host: DataType, engine: DataType) -> Option<Feed> {
-    match (host, engine) {
-        (DataType::Int64, DataType::Int32) => Some(Feed::NarrowI64),
-        (DataType::Int32, DataType::Int64) => Some(Feed::WidenI32),
-        (h, e) if h == e && host_type(e) => Some(Feed::Copy),
-        _ => None,
-    }
-}
-
-/// Whether host tensors exist for this TensorRT type (what `run` can read back).
-pub(crate) fn host_type(dtype: DataType) -> bool {
-    matches!(
-        dtype,
-        DataType::Float
-            | DataType::Half
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::Int8
-            | DataType::Uint8
-            | DataType::Bool
-    )
-}
-
-/// What an engine input of type `engine` takes, for messages.
-pub(crate) fn accepted(engine: DataType) -> String {
-    match engine {
-        DataType::Int32 => "int32, or int64 that fits in int32".into(),
-        DataType::Int64 => "int64 or int32".into(),
-        e if host_type(e) => dtype_name(e).into(),
-        e => format!(
-            "nothing: `run` has no host type for {}; bind device buffers instead",
-            dtype_name(e)
-        ),
-    }
-}
-
-/// The error for host data of type `host` given to input `name` of type `engine`.
-pub(crate) fn mismatch(name: &str, host: DataType, engine: DataType) -> Error {
-    Error::Shape {
-        name: name.into(),
-        message: format!(
-            "the engine's input is {}; got {} data (it takes {})",
-            dtype_name(engine),
-            dtype_name(host),
-            accepted(engine)
-        ),
-    }
-}
-
-/// The multi-dimensional index of element `flat` (row-major) of an array of `shape`.
-fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut index = vec![0; shape.len()];
-    for (slot, &d) in index.iter_mut().zip(shape).rev() {
-        if d > 0 {
-            *slot = flat % d;
-            flat /= d;
-        }
-    }
-    index
-}
-
-/// Appends the `i32` bytes of every value of `a` (logical order) to `out`; a value outside the
-/// `i32` range is an error naming input `name`, the index and the value.
-pub(crate) fn narrow_i64(name: &str, a: &ArrayViewD<'_, i64>, out: &mut Vec<u8>) -> Result<()> {
-    out.reserve(a.len() * 4);
-    for (k, &v) in a.iter().enumerate() {
-        let Ok(v) = i32::try_from(v) else {
-            return Err(Error::Shape {
-                name: name.into(),
-                message: format!(
-                    "int64 value {v} at index {:?} does not fit the engine's int32 input ({}..={})",
-                    unravel(k, a.shape()),
-                    i32::MIN,
-                    i32::MAX
-                ),
-            });
-        };
-        out.extend_from_slice(&v.to_ne_bytes());
-    }
-    Ok(())
-}
-
-/// Appends the `i64` bytes of every value of `a` (logical order) to `out`.
-pub(crate) fn widen_i32(a: &ArrayViewD<'_, i32>, out: &mut Vec<u8>) {
-    out.reserve(a.len() * 8);
-    for &v in a.iter() {
-        out.extend_from_slice(&i64::from(v).to_ne_bytes());
-    }
-}
-
 /// Plain element types whose every bit pattern is a valid value (not `bool`).
 pub(crate) trait Pod: Copy + Default + 'static {}
 impl Pod for f32 {}
@@ -270,6 +100,63 @@ pub(crate) fn slice_bytes_mut<T: Pod>(s: &mut [T]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(s)) }
 }
 
+/// An owned host tensor of one of the element types engines take and give.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostTensor {
+    /// `float32` (TensorRT `Float`).
+    F32(ArrayD<f32>),
+    /// `float16` (TensorRT `Half`).
+    F16(ArrayD<f16>),
+    /// `int32` (TensorRT `Int32`).
+    I32(ArrayD<i32>),
+    /// `int64` (TensorRT `Int64`).
+    I64(ArrayD<i64>),
+    /// `int8` (TensorRT `Int8`).
+    I8(ArrayD<i8>),
+    /// `uint8` (TensorRT `Uint8`).
+    U8(ArrayD<u8>),
+    /// `bool` (TensorRT `Bool`).
+    Bool(ArrayD<bool>),
+}
+
+/// A borrowed host tensor: what [`crate::ExecutionContext::run`] reads its inputs from.
+///
+/// Every `ndarray` array or view of a [`TensorElement`] converts into one (`x.view().into()`,
+/// `(&x).into()`), whatever its dimension type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostTensorView<'a> {
+    /// `float32` (TensorRT `Float`).
+    F32(ArrayViewD<'a, f32>),
+    /// `float16` (TensorRT `Half`).
+    F16(ArrayViewD<'a, f16>),
+    /// `int32` (TensorRT `Int32`).
+    I32(ArrayViewD<'a, i32>),
+    /// `int64` (TensorRT `Int64`).
+    I64(ArrayViewD<'a, i64>),
+    /// `int8` (TensorRT `Int8`).
+    I8(ArrayViewD<'a, i8>),
+    /// `uint8` (TensorRT `Uint8`).
+    U8(ArrayViewD<'a, u8>),
+    /// `bool` (TensorRT `Bool`).
+    Bool(ArrayViewD<'a, bool>),
+}
+
+/// Runs `$e` with `$a` bound to the array inside any variant of `$t` (a `HostTensor` or a
+/// `HostTensorView`, given as `$ty`).
+macro_rules! each {
+    ($ty:ident, $t:expr, $a:ident => $e:expr) => {
+        match $t {
+            $ty::F32($a) => $e,
+            $ty::F16($a) => $e,
+            $ty::I32($a) => $e,
+            $ty::I64($a) => $e,
+            $ty::I8($a) => $e,
+            $ty::U8($a) => $e,
+            $ty::Bool($a) => $e,
+        }
+    };
+}
+
 impl HostTensor {
     /// The element type, as TensorRT names it.
     pub fn dtype(&self) -> DataType {
@@ -284,6 +171,7 @@ impl HostTensor {
         }
     }
 
+    /// The shape (one length per dimension).
     pub fn shape(&self) -> &[usize] {
         each!(HostTensor, self, a => a.shape())
     }
@@ -293,10 +181,12 @@ impl HostTensor {
         each!(HostTensor, self, a => a.len())
     }
 
+    /// Whether it has no elements (a dimension of length 0).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// A borrowed view of the same data.
     pub fn view(&self) -> HostTensorView<'_> {
         each!(HostTensor, self, a => TensorElement::wrap_view(a.view()))
     }
@@ -454,6 +344,7 @@ impl<'a> HostTensorView<'a> {
         }
     }
 
+    /// The shape (one length per dimension).
     pub fn shape(&self) -> &[usize] {
         each!(HostTensorView, self, a => a.shape())
     }
@@ -463,6 +354,7 @@ impl<'a> HostTensorView<'a> {
         each!(HostTensorView, self, a => a.len())
     }
 
+    /// Whether it has no elements (a dimension of length 0).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -472,6 +364,7 @@ impl<'a> HostTensorView<'a> {
         T::unwrap_view(self)
     }
 
+    /// An owned copy of the data.
     pub fn to_owned(&self) -> HostTensor {
         each!(HostTensorView, self, a => TensorElement::wrap(a.to_owned()))
     }
@@ -542,101 +435,7 @@ impl<T: TensorElement> TryFrom<HostTensor> for ArrayD<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{arr2, Array2, ShapeBuilder};
-
-    #[test]
-    fn int64_narrows_to_int32_with_a_range_check() {
-        let ids: Array2<i64> = arr2(&[[0, 1, -7, 3], [1000, 2147483647, -2147483648, 5]]);
-        let t = HostTensor::from(ids.clone())
-            .convert_for("ids", DataType::Int32)
-            .unwrap();
-        assert_eq!(t.dtype(), DataType::Int32);
-        assert_eq!(
-            t.as_array::<i32>().unwrap(),
-            &arr2(&[[0, 1, -7, 3], [1000, i32::MAX, i32::MIN, 5]]).into_dyn()
-        );
-
-        let mut bad = ids;
-        bad[[1, 2]] = 3_000_000_000;
-        bad[[1, 3]] = -3_000_000_000;
-        let err = HostTensor::from(bad)
-            .convert_for("ids", DataType::Int32)
-            .unwrap_err();
-        assert!(matches!(err, Error::Shape { ref name, .. } if name == "ids"));
-        assert_eq!(
-            err.to_string(),
-            "tensor `ids`: int64 value 3000000000 at index [1, 2] does not fit the engine's int32 input (-2147483648..=2147483647)"
-        );
-        let low = ndarray::arr1(&[0i64, i32::MIN as i64 - 1]);
-        let mut out = Vec::new();
-        let err = narrow_i64("mask", &low.view().into_dyn(), &mut out).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "tensor `mask`: int64 value -2147483649 at index [1] does not fit the engine's int32 input (-2147483648..=2147483647)"
-        );
-    }
-
-    #[test]
-    fn narrowing_follows_the_logical_order_of_a_fortran_array() {
-        // Column-major memory [0, 10, 1, 11, 2, 12], logical rows [0 1 2] [10 11 12].
-        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]).f(), vec![0i64, 10, 1, 11, 2, 12]).unwrap();
-        let mut out = Vec::new();
-        narrow_i64("ids", &a.view(), &mut out).unwrap();
-        let values: Vec<i32> = out
-            .chunks_exact(4)
-            .map(|c| i32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        assert_eq!(values, [0, 1, 2, 10, 11, 12]);
-        let mut wide = Vec::new();
-        widen_i32(&arr2(&[[-1i32, 7]]).into_dyn().view(), &mut wide);
-        assert_eq!(wide, [(-1i64).to_ne_bytes(), 7i64.to_ne_bytes()].concat());
-        // And the view's bytes come out in standard layout.
-        let f = HostTensorView::from(&a);
-        let bytes = f.with_bytes(|b| b.to_vec());
-        assert_eq!(bytes, slice_bytes(&[0i64, 1, 2, 10, 11, 12]));
-    }
-
-    #[test]
-    fn mismatched_types_are_refused_naming_both() {
-        let x = HostTensor::from(arr2(&[[1.0f32, 2.0]]));
-        let err = x.clone().convert_for("ids", DataType::Int32).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "tensor `ids`: the engine's input is int32; got float32 data (it takes int32, or int64 that fits in int32)"
-        );
-        let err = HostTensor::from(arr2(&[[true]]))
-            .convert_for("image", DataType::Float)
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "tensor `image`: the engine's input is float32; got bool data (it takes float32)"
-        );
-        assert_eq!(
-            mismatch("q", DataType::Float, DataType::Fp8).to_string(),
-            "tensor `q`: the engine's input is fp8; got float32 data (it takes nothing: `run` has no host type for fp8; bind device buffers instead)"
-        );
-        assert_eq!(x.clone().convert_for("image", DataType::Float).unwrap(), x);
-        let wide = HostTensor::from(arr2(&[[3i32, -4]]))
-            .convert_for("ids", DataType::Int64)
-            .unwrap();
-        assert_eq!(wide, HostTensor::from(arr2(&[[3i64, -4]])));
-        for (host, engine, ok) in [
-            (DataType::Float, DataType::Float, true),
-            (DataType::Half, DataType::Half, true),
-            (DataType::Half, DataType::Float, false),
-            (DataType::Int64, DataType::Int32, true),
-            (DataType::Int32, DataType::Int64, true),
-            (DataType::Uint8, DataType::Int8, false),
-            (DataType::Uint8, DataType::Bool, false),
-            (DataType::Bf16, DataType::Bf16, false),
-        ] {
-            assert_eq!(
-                HostTensor::can_feed(host, engine),
-                ok,
-                "{host:?} -> {engine:?}"
-            );
-        }
-    }
+    use ndarray::{arr2, ShapeBuilder};
 
     #[test]
     fn typed_access_and_conversions() {
