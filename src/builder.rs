@@ -507,11 +507,11 @@ impl Builder {
         let wants_compat = config.version_compatible
             || config.hardware_compatibility != crate::config::HardwareCompatibility::None;
         let v = self.inner.lib.version();
-        if wants_compat && (v.major, v.minor) < (8, 6) {
+        if wants_compat && (v.major(), v.minor()) < (8, 6) {
             return Err(Error::Invalid(format!(
                 "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {}.{}.{} \
                  (build on the target instead: ship the calibration table and use --require-cache there)",
-                v.major, v.minor, v.patch
+                v.major(), v.minor(), v.patch()
             )));
         }
         if config.version_compatible {
@@ -707,9 +707,7 @@ impl Builder {
                 source,
             })
         })?;
-        let lib = self.inner.lib.version();
-        let target = trt_calib_table::TrtVersion::new(lib.major, lib.minor, lib.patch)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let target = self.inner.lib.version();
         if let Err(why) = trt_calib_table::check(&table, target) {
             return Err(Error::Calibration(format!(
                 "{}: {why}",

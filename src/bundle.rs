@@ -68,12 +68,12 @@ impl std::str::FromStr for TrtVersion {
     }
 }
 
-impl From<tensorrt_sys::LibVersion> for TrtVersion {
-    fn from(v: tensorrt_sys::LibVersion) -> Self {
+impl From<tensorrt_sys::TrtVersion> for TrtVersion {
+    fn from(v: tensorrt_sys::TrtVersion) -> Self {
         TrtVersion {
-            major: v.major,
-            minor: v.minor,
-            patch: v.patch,
+            major: v.major(),
+            minor: v.minor(),
+            patch: v.patch(),
         }
     }
 }

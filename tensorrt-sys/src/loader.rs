@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use trt_version::TrtVersion;
+
 use crate::bindings::{trt_factory_fn, trt_parser_factory_fn};
 
 /// Directory searched first for `libnvinfer.so.N` and `libnvonnxparser.so.N`.
@@ -18,38 +20,6 @@ const SYM_VERSION: &str = "getInferLibVersion";
 const SYM_BUILDER: &str = "createInferBuilder_INTERNAL";
 const SYM_RUNTIME: &str = "createInferRuntime_INTERNAL";
 const SYM_PARSER: &str = "createNvOnnxParser_INTERNAL";
-
-/// A TensorRT library version as `getInferLibVersion` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LibVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl LibVersion {
-    /// Decodes `getInferLibVersion()`: 8.x reports major*1000+minor*100+patch (8503),
-    /// 10.x reports major*10000+minor*100+patch (101600).
-    pub fn from_encoded(v: i32) -> Self {
-        let v = v.max(0) as u32;
-        let (major, rest) = if v >= 10_000 {
-            (v / 10_000, v % 10_000)
-        } else {
-            (v / 1000, v % 1000)
-        };
-        LibVersion {
-            major,
-            minor: rest / 100,
-            patch: rest % 100,
-        }
-    }
-}
-
-impl fmt::Display for LibVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
 
 /// Why TensorRT's libraries could not be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,8 +38,16 @@ pub enum LoadError {
     /// The library's major version differs from the headers the shim was compiled against.
     VersionMismatch {
         path: String,
-        library: LibVersion,
+        library: TrtVersion,
         headers: String,
+    },
+    /// `getInferLibVersion` returned a number in neither of TensorRT's encodings (`8503`,
+    /// `101600`): whatever the library is, it is no TensorRT this crate knows.
+    UnknownVersion {
+        /// Where the library was opened from.
+        path: String,
+        /// What `getInferLibVersion` returned.
+        encoded: i32,
     },
     /// The library is TensorRT's lean runtime: it runs version-compatible plans but has no
     /// builder and no ONNX parser. `what` names what was asked for.
@@ -98,8 +76,14 @@ impl fmt::Display for LoadError {
                 "{path} is TensorRT {library}, but this build was compiled against TensorRT {headers} headers; \
                  the major versions must match. Rebuild with TENSORRT_INCLUDE_DIR pointing at the {}.x headers, \
                  or set {TRT_LIB_DIR} to a TensorRT {}.x library directory.",
-                library.major,
+                library.major(),
                 headers.split('.').next().unwrap_or("?")
+            ),
+            LoadError::UnknownVersion { path, encoded } => write!(
+                f,
+                "{path} reports version number {encoded} (getInferLibVersion), which is no TensorRT \
+                 version (TensorRT 8.5.3 reports 8503, 10.16.0 reports 101600); it is not a TensorRT \
+                 library this crate can use. Set {TRT_LIB_DIR} to a TensorRT library directory."
             ),
             LoadError::LeanRuntime { path, what } => write!(
                 f,
@@ -116,7 +100,7 @@ impl std::error::Error for LoadError {}
 /// TensorRT's libraries, opened once per process (see [`Library::get`]).
 pub struct Library {
     path: PathBuf,
-    version: LibVersion,
+    version: TrtVersion,
     /// `None` for the lean runtime, which has no builder.
     create_builder: Option<trt_factory_fn>,
     create_runtime: trt_factory_fn,
@@ -195,12 +179,17 @@ impl Library {
         let path_str = path.display().to_string();
 
         // SAFETY: the symbols have these C signatures in every TensorRT 8.x/10.x (NvInfer*.h).
-        let version = unsafe {
+        let encoded = unsafe {
             let get: libloading::Symbol<unsafe extern "C" fn() -> i32> =
                 symbol(&nvinfer, &path_str, SYM_VERSION)?;
-            LibVersion::from_encoded(get())
+            get()
         };
-        if version.major != major {
+        let version =
+            TrtVersion::from_lib_version(encoded).ok_or_else(|| LoadError::UnknownVersion {
+                path: path_str.clone(),
+                encoded,
+            })?;
+        if version.major() != major {
             return Err(LoadError::VersionMismatch {
                 path: path_str,
                 library: version,
@@ -237,7 +226,7 @@ impl Library {
     }
 
     /// The library's own version (`getInferLibVersion`).
-    pub fn version(&self) -> LibVersion {
+    pub fn version(&self) -> TrtVersion {
         self.version
     }
 
@@ -265,7 +254,7 @@ impl Library {
         }
         self.parser
             .get_or_init(|| {
-                let name = format!("libnvonnxparser.so.{}", self.version.major);
+                let name = format!("libnvonnxparser.so.{}", self.version.major());
                 let dir = self.dir_hint.as_deref().or_else(|| self.path.parent());
                 let (lib, path) = open_first(&name, dir)?;
                 let create = unsafe { factory(&lib, &path.display().to_string(), SYM_PARSER)? };
@@ -341,46 +330,4 @@ unsafe fn factory<F: Copy>(
     debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
     // The bindings' factory types are Option<extern "C" fn>; a non-null pointer is Some.
     Ok(std::mem::transmute_copy::<*mut c_void, F>(&ptr))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_both_version_encodings() {
-        assert_eq!(
-            LibVersion::from_encoded(8503),
-            LibVersion {
-                major: 8,
-                minor: 5,
-                patch: 3
-            }
-        );
-        assert_eq!(
-            LibVersion::from_encoded(8601),
-            LibVersion {
-                major: 8,
-                minor: 6,
-                patch: 1
-            }
-        );
-        assert_eq!(
-            LibVersion::from_encoded(100300),
-            LibVersion {
-                major: 10,
-                minor: 3,
-                patch: 0
-            }
-        );
-        assert_eq!(
-            LibVersion::from_encoded(101600),
-            LibVersion {
-                major: 10,
-                minor: 16,
-                patch: 0
-            }
-        );
-        assert_eq!(LibVersion::from_encoded(7103).to_string(), "7.1.3");
-    }
 }

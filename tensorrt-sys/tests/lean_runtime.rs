@@ -62,11 +62,11 @@ fn the_lean_runtime_loads_runs_no_builder_and_talks_through_our_logger() {
         .ends_with(format!("libnvinfer_lean.so.{}", header_version().0)));
     let v = lib.version();
     assert_eq!(
-        v.major as i32,
+        v.major() as i32,
         header_version().0,
         "header and library majors"
     );
-    assert!(v.minor > 0 || v.major > 10, "a real 10.x version: {v}");
+    assert!(v.minor() > 0 || v.major() > 10, "a real 10.x version: {v}");
     println!("lean runtime {v} from {}", lib.path().display());
 
     let e = lib.builder_factory().unwrap_err().to_string();
