@@ -26,19 +26,27 @@ const SYM_PARSER: &str = "createNvOnnxParser_INTERNAL";
 pub enum LoadError {
     /// No candidate path could be opened.
     NotFound {
+        /// The file name looked for, e.g. `libnvinfer.so.10`.
         library: String,
+        /// Each path tried, with why opening it failed.
         tried: Vec<(String, String)>,
     },
     /// The library opened but lacks an entry point.
     MissingSymbol {
+        /// Where the library was opened from.
         path: String,
+        /// The entry point looked for, e.g. `createInferBuilder_INTERNAL`.
         symbol: &'static str,
+        /// The dynamic loader's message.
         reason: String,
     },
     /// The library's major version differs from the headers the shim was compiled against.
     VersionMismatch {
+        /// Where the library was opened from.
         path: String,
+        /// The library's own version (`getInferLibVersion`).
         library: TrtVersion,
+        /// `major.minor.patch` of the headers ([`HEADER_VERSION`](crate::HEADER_VERSION)).
         headers: String,
     },
     /// `getInferLibVersion` returned a number in neither of TensorRT's encodings (`8503`,
@@ -51,7 +59,12 @@ pub enum LoadError {
     },
     /// The library is TensorRT's lean runtime: it runs version-compatible plans but has no
     /// builder and no ONNX parser. `what` names what was asked for.
-    LeanRuntime { path: String, what: &'static str },
+    LeanRuntime {
+        /// Where the lean runtime was opened from.
+        path: String,
+        /// `builder` or `ONNX parser`.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -97,7 +110,8 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// TensorRT's libraries, opened once per process (see [`Library::get`]).
+/// TensorRT's libraries, opened once per process (see [`Library::get`]): the factories the shim's
+/// `trt_*_create` calls need, and the library's version.
 pub struct Library {
     path: PathBuf,
     version: TrtVersion,
@@ -118,6 +132,8 @@ struct Parser {
 // SAFETY: the fields are function pointers into a library that stays loaded for the life of
 // `Library`, plus immutable data; TensorRT's factories may be called from any thread.
 unsafe impl Send for Library {}
+// SAFETY: as for `Send`: nothing is mutated through `&Library` except the `OnceLock`, which
+// synchronises itself.
 unsafe impl Sync for Library {}
 
 impl fmt::Debug for Library {
@@ -178,7 +194,9 @@ impl Library {
         let (nvinfer, path) = open_first(name, dir)?;
         let path_str = path.display().to_string();
 
-        // SAFETY: the symbols have these C signatures in every TensorRT 8.x/10.x (NvInfer*.h).
+        // SAFETY: `getInferLibVersion` is `int32_t getInferLibVersion()` in every TensorRT
+        // 8.x/10.x (NvInferRuntime*.h), so the symbol has this type; calling it has no
+        // preconditions, and `nvinfer` stays loaded while `get` is used.
         let encoded = unsafe {
             let get: libloading::Symbol<unsafe extern "C" fn() -> i32> =
                 symbol(&nvinfer, &path_str, SYM_VERSION)?;
@@ -199,7 +217,8 @@ impl Library {
         let create_builder = if lean {
             None
         } else {
-            // SAFETY: the factory's C signature is `trt_factory_fn` in every 8.x/10.x library.
+            // SAFETY: the factory's C signature is `trt_factory_fn` in every 8.x/10.x library,
+            // and the returned `Library` keeps `nvinfer` loaded beside the pointer.
             Some(unsafe { factory(&nvinfer, &path_str, SYM_BUILDER)? })
         };
         // SAFETY: as above.
@@ -257,6 +276,9 @@ impl Library {
                 let name = format!("libnvonnxparser.so.{}", self.version.major());
                 let dir = self.dir_hint.as_deref().or_else(|| self.path.parent());
                 let (lib, path) = open_first(&name, dir)?;
+                // SAFETY: `createNvOnnxParser_INTERNAL` has the C signature of
+                // `trt_parser_factory_fn` in every 8.x/10.x parser library, and `lib` is kept
+                // loaded beside the pointer in `Parser`.
                 let create = unsafe { factory(&lib, &path.display().to_string(), SYM_PARSER)? };
                 Ok(Parser { create, _lib: lib })
             })
@@ -275,7 +297,8 @@ fn open_first(name: &str, dir: Option<&Path>) -> Result<(libloading::Library, Pa
     candidates.push(PathBuf::from(name));
     let mut tried = Vec::new();
     for c in candidates {
-        // SAFETY: loading TensorRT runs its static initialisers, which is what we want.
+        // SAFETY: loading a library runs its static initialisers; TensorRT's are sound to run
+        // at any time, and they are what we want.
         match unsafe { libloading::Library::new(&c) } {
             Ok(lib) => return Ok((lib, c)),
             Err(e) => {
@@ -307,27 +330,44 @@ fn source_message(e: &libloading::Error) -> String {
     msg
 }
 
+/// Resolves `name` in `lib` as a `T`; a missing symbol becomes [`LoadError::MissingSymbol`].
+///
+/// # Safety
+///
+/// `T` must be the symbol's real type (for a function, its exact C signature), as for
+/// [`libloading::Library::get`]; the result must not be used after `lib` is unloaded (the
+/// returned `Symbol` borrows `lib` to ensure that).
 unsafe fn symbol<'l, T>(
     lib: &'l libloading::Library,
     path: &str,
     name: &'static str,
 ) -> Result<libloading::Symbol<'l, T>, LoadError> {
-    lib.get(name.as_bytes())
-        .map_err(|e| LoadError::MissingSymbol {
-            path: path.to_string(),
-            symbol: name,
-            reason: source_message(&e),
-        })
+    // SAFETY: the caller guarantees that `T` is the symbol's type.
+    unsafe { lib.get(name.as_bytes()) }.map_err(|e| LoadError::MissingSymbol {
+        path: path.to_string(),
+        symbol: name,
+        reason: source_message(&e),
+    })
 }
 
+/// The address of the function `name` in `lib`, as the function-pointer type `F` (one of the
+/// bindings' `Option<unsafe extern "C" fn ...>` factory types).
+///
+/// # Safety
+///
+/// `F` must be a pointer-sized `Option` of an `extern "C"` function pointer whose signature is
+/// that of the function `name`; the pointer must not be called after `lib` is unloaded (unlike
+/// [`symbol`]'s result, the returned copy does not borrow `lib`: keep `lib` alive beside it).
 unsafe fn factory<F: Copy>(
     lib: &libloading::Library,
     path: &str,
     name: &'static str,
 ) -> Result<F, LoadError> {
-    let sym: libloading::Symbol<*mut c_void> = symbol(lib, path, name)?;
+    // SAFETY: a symbol's address is a valid `*mut c_void`, whatever the symbol is.
+    let sym: libloading::Symbol<*mut c_void> = unsafe { symbol(lib, path, name)? };
     let ptr = *sym;
     debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
-    // The bindings' factory types are Option<extern "C" fn>; a non-null pointer is Some.
-    Ok(std::mem::transmute_copy::<*mut c_void, F>(&ptr))
+    // SAFETY: the caller guarantees that `F` is a pointer-sized `Option<extern "C" fn>` of the
+    // function's signature; every pointer value is a valid such `Option` (null is `None`).
+    Ok(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&ptr) })
 }
