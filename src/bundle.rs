@@ -34,65 +34,8 @@ pub const MANIFEST: &str = "manifest.json";
 /// Manifest format version (field `trt_bundle`).
 pub const BUNDLE_FORMAT_VERSION: u32 = 1;
 
-/// A TensorRT version, `major.minor.patch`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TrtVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl std::fmt::Display for TrtVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
-impl std::str::FromStr for TrtVersion {
-    type Err = Error;
-    /// `8.5.3`, `10.3.0` (a fourth component, as in `8.5.3.1`, is ignored: engines depend on
-    /// major.minor.patch).
-    fn from_str(s: &str) -> Result<TrtVersion> {
-        let parts: Vec<&str> = s.trim().split('.').collect();
-        let bad = || {
-            Error::Invalid(format!(
-                "TensorRT version `{s}`: expected MAJOR.MINOR.PATCH, e.g. 8.5.3"
-            ))
-        };
-        if !(3..=4).contains(&parts.len()) {
-            return Err(bad());
-        }
-        let n = |i: usize| parts[i].parse::<u32>().map_err(|_| bad());
-        Ok(TrtVersion {
-            major: n(0)?,
-            minor: n(1)?,
-            patch: n(2)?,
-        })
-    }
-}
-
-impl From<tensorrt_sys::LibVersion> for TrtVersion {
-    fn from(v: tensorrt_sys::LibVersion) -> Self {
-        TrtVersion {
-            major: v.major,
-            minor: v.minor,
-            patch: v.patch,
-        }
-    }
-}
-
-impl Serialize for TrtVersion {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for TrtVersion {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+/// The TensorRT version type of every crate (`8.5.3`; serialized as that string).
+pub use tensorrt_sys::TrtVersion;
 
 /// A CUDA compute capability, `major.minor` (8.7 = Jetson Orin, 9.0 = H100).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -242,7 +185,7 @@ impl Target {
     pub fn current(ordinal: usize) -> Result<Target> {
         let lib = tensorrt_sys::Library::get()?;
         Ok(Target {
-            tensorrt: lib.version().into(),
+            tensorrt: lib.version(),
             gpu: GpuInfo::of_device(ordinal)?,
         })
     }
@@ -466,7 +409,7 @@ impl Verification {
             .and_then(|t| CalibrationAlgorithm::from_table_algorithm(t.algorithm))
             .unwrap_or_default();
         let (built, target) = (self.manifest.tensorrt_version, self.target_tensorrt);
-        let same_minor = (built.major, built.minor) == (target.major, target.minor);
+        let same_minor = built.is_table_compatible(&target);
         Some(RebuildPlan {
             model: file("onnx"),
             settings,
@@ -500,7 +443,7 @@ pub struct RebuildPlan {
 /// version-compatible engine the same or a later one (8.6 at least).
 fn version_accepts(m: &Manifest, target: TrtVersion) -> bool {
     if m.version_compatible {
-        target >= m.tensorrt_version && (target.major, target.minor) >= (8, 6)
+        target >= m.tensorrt_version && (target.major(), target.minor()) >= (8, 6)
     } else {
         target == m.tensorrt_version
     }
@@ -640,10 +583,10 @@ mod tests {
     #[test]
     fn versions_parse() {
         assert_eq!(
-            "8.5.3.1".parse::<TrtVersion>().unwrap().to_string(),
+            TrtVersion::parse_full("8.5.3.1").unwrap().to_string(),
             "8.5.3"
         );
-        assert!("8.5".parse::<TrtVersion>().is_err());
+        assert!(TrtVersion::parse_full("8.5").is_err());
         assert_eq!(
             "8.7".parse::<ComputeCapability>().unwrap(),
             ComputeCapability { major: 8, minor: 7 }

@@ -103,7 +103,7 @@ pub struct BuildReport {
     /// Marker and format version ([`REPORT_FORMAT_VERSION`]).
     pub trt_build_report: u32,
     /// The TensorRT version that built the engine (`major.minor.patch`).
-    pub tensorrt_version: String,
+    pub tensorrt_version: tensorrt_sys::TrtVersion,
     pub flags: BuildFlags,
     pub inputs: Vec<ReportTensor>,
     pub outputs: Vec<ReportTensor>,
@@ -123,7 +123,7 @@ pub struct BuildReport {
 impl BuildReport {
     /// A report from its parts: what the CPU-only paths (and tests) use.
     pub fn from_parts(
-        tensorrt_version: impl Into<String>,
+        tensorrt_version: tensorrt_sys::TrtVersion,
         io: &[IoTensor],
         engine: EngineReport,
         flags: BuildFlags,
@@ -135,7 +135,7 @@ impl BuildReport {
         };
         BuildReport {
             trt_build_report: REPORT_FORMAT_VERSION,
-            tensorrt_version: tensorrt_version.into(),
+            tensorrt_version,
             flags,
             inputs: io
                 .iter()
@@ -164,7 +164,7 @@ impl BuildReport {
         output: Option<&BuildOutput>,
     ) -> Result<BuildReport> {
         let mut report = BuildReport::from_parts(
-            engine.tensorrt_version().to_string(),
+            engine.tensorrt_version(),
             engine.io_tensors(),
             engine.report()?,
             BuildFlags::from_config(config),
@@ -497,6 +497,10 @@ impl ArtifactKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v853() -> tensorrt_sys::TrtVersion {
+        "8.5.3".parse().unwrap()
+    }
     use crate::config::Precision;
 
     fn fixture(name: &str) -> EngineReport {
@@ -616,7 +620,7 @@ mod tests {
             },
         ];
         let config = BuildConfig::new(Precision::Int8).keep_type_out_of_int8("SOFTMAX");
-        let r = BuildReport::from_parts("8.5.3", &io, a.clone(), BuildFlags::from_config(&config));
+        let r = BuildReport::from_parts(v853(), &io, a.clone(), BuildFlags::from_config(&config));
         assert_eq!(r.inputs[0].shape, vec![8, 3, 224, 224]);
         assert_eq!(r.outputs[0].name, "logits");
         assert_eq!(r.flags.keep_out_of_int8.types, vec!["SOFTMAX".to_string()]);
@@ -657,7 +661,7 @@ mod tests {
         let io = [];
         let real = fixture("resnet18-int8-plain.a.inspector.json");
         let int8 = BuildFlags::from_config(&BuildConfig::new(Precision::Int8));
-        let r = BuildReport::from_parts("8.5.3", &io, real.clone(), int8.clone());
+        let r = BuildReport::from_parts(v853(), &io, real.clone(), int8.clone());
         assert!(r.precision_counts["INT8"] > 20, "{:?}", r.precision_counts);
         assert_eq!(
             r.int8_advice(),

@@ -224,7 +224,7 @@ mod tests {
         let load = |n: &str| {
             let r =
                 EngineReport::from_json(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap();
-            BuildReport::from_parts("8.5.3", &[], r, BuildFlags::default())
+            BuildReport::from_parts("8.5.3".parse().unwrap(), &[], r, BuildFlags::default())
         };
         let a = load("resnet18-int8-plain.a.inspector.json");
         let b = load("resnet18-int8-plain.b.inspector.json");

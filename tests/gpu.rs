@@ -67,7 +67,7 @@ fn gpu_01_loads_the_real_library() {
         json!({ "path": b.library().path().display().to_string(), "version": v.to_string(), "headers": trt::sys::HEADER_VERSION }),
     );
     assert_eq!(
-        v.major.to_string(),
+        v.major().to_string(),
         trt::sys::HEADER_VERSION.split('.').next().unwrap()
     );
 }
@@ -447,14 +447,14 @@ fn gpu_09_compatibility_modes_are_refused_before_tensorrt_8_6() {
         config(Precision::Fp32).with_hardware_compatibility(trt::HardwareCompatibility::AmperePlus),
     ] {
         let r = b.build(&mut net, &cfg);
-        if (v.major, v.minor) < (8, 6) {
+        if (v.major(), v.minor()) < (8, 6) {
             let Err(e) = r else {
                 panic!("compatibility mode accepted by TensorRT < 8.6")
             };
             let e = e.to_string();
             assert!(e.contains("TensorRT 8.6 or later"), "{e}");
             assert!(
-                e.contains(&format!("{}.{}.{}", v.major, v.minor, v.patch)),
+                e.contains(&format!("{}.{}.{}", v.major(), v.minor(), v.patch())),
                 "{e}"
             );
         } else {
@@ -466,12 +466,12 @@ fn gpu_09_compatibility_modes_are_refused_before_tensorrt_8_6() {
     let host_code = rt.allow_engine_host_code(true);
     assert_eq!(
         host_code.is_ok(),
-        (v.major, v.minor) >= (8, 6),
+        (v.major(), v.minor()) >= (8, 6),
         "{host_code:?}"
     );
     record(
         "compatibility_modes",
-        json!({ "tensorrt": format!("{}.{}.{}", v.major, v.minor, v.patch),
+        json!({ "tensorrt": format!("{}.{}.{}", v.major(), v.minor(), v.patch()),
                 "host_code": host_code.map_err(|e| e.to_string()).err() }),
     );
 }

@@ -195,11 +195,10 @@ impl<'b> BuildSession<'b> {
         let s = config.settings();
         let wants = s.version_compatible || s.hardware_compatibility != HardwareCompatibility::None;
         let v = self.builder.lib.version();
-        if wants && (v.major, v.minor) < (8, 6) {
+        if wants && (v.major(), v.minor()) < (8, 6) {
             return Err(Error::Invalid(format!(
-                "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {}.{}.{} \
-                 (build on the target instead, from the shipped calibration table)",
-                v.major, v.minor, v.patch
+                "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {v} \
+                 (build on the target instead, from the shipped calibration table)"
             )));
         }
         if s.version_compatible {
@@ -292,11 +291,9 @@ impl<'b> BuildSession<'b> {
     }
 }
 
-/// The loaded TensorRT's version, as tables name versions.
-pub(crate) fn lib_version(builder: &BuilderInner) -> Result<trt_calib_table::TrtVersion> {
-    let v = builder.lib.version();
-    trt_calib_table::TrtVersion::new(v.major, v.minor, v.patch)
-        .map_err(|e| Error::Invalid(e.to_string()))
+/// The loaded TensorRT's version.
+pub(crate) fn lib_version(builder: &BuilderInner) -> Result<sys::TrtVersion> {
+    Ok(builder.lib.version())
 }
 
 fn set_flag(c: *mut sys::trt_config, flag: u32) -> Result<()> {

@@ -313,7 +313,7 @@ impl Engine {
     }
 
     /// The version of the TensorRT library running this engine.
-    pub fn tensorrt_version(&self) -> sys::LibVersion {
+    pub fn tensorrt_version(&self) -> sys::TrtVersion {
         self.inner.runtime.lib.version()
     }
 

@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use trt_version::TrtVersion;
+
 use crate::bindings::{trt_factory_fn, trt_parser_factory_fn};
 
 /// Directory searched first for `libnvinfer.so.N` and `libnvonnxparser.so.N`.
@@ -19,61 +21,50 @@ const SYM_BUILDER: &str = "createInferBuilder_INTERNAL";
 const SYM_RUNTIME: &str = "createInferRuntime_INTERNAL";
 const SYM_PARSER: &str = "createNvOnnxParser_INTERNAL";
 
-/// A TensorRT library version as `getInferLibVersion` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LibVersion {
-    pub major: u32,
-    pub minor: u32,
-    pub patch: u32,
-}
-
-impl LibVersion {
-    /// Decodes `getInferLibVersion()`: 8.x reports major*1000+minor*100+patch (8503),
-    /// 10.x reports major*10000+minor*100+patch (101600).
-    pub fn from_encoded(v: i32) -> Self {
-        let v = v.max(0) as u32;
-        let (major, rest) = if v >= 10_000 {
-            (v / 10_000, v % 10_000)
-        } else {
-            (v / 1000, v % 1000)
-        };
-        LibVersion {
-            major,
-            minor: rest / 100,
-            patch: rest % 100,
-        }
-    }
-}
-
-impl fmt::Display for LibVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
 /// Why TensorRT's libraries could not be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadError {
     /// No candidate path could be opened.
     NotFound {
+        /// The file name looked for, e.g. `libnvinfer.so.10`.
         library: String,
+        /// Each path tried, with why opening it failed.
         tried: Vec<(String, String)>,
     },
     /// The library opened but lacks an entry point.
     MissingSymbol {
+        /// Where the library was opened from.
         path: String,
+        /// The entry point looked for, e.g. `createInferBuilder_INTERNAL`.
         symbol: &'static str,
+        /// The dynamic loader's message.
         reason: String,
     },
     /// The library's major version differs from the headers the shim was compiled against.
     VersionMismatch {
+        /// Where the library was opened from.
         path: String,
-        library: LibVersion,
+        /// The library's own version (`getInferLibVersion`).
+        library: TrtVersion,
+        /// `major.minor.patch` of the headers ([`HEADER_VERSION`](crate::HEADER_VERSION)).
         headers: String,
+    },
+    /// `getInferLibVersion` returned a number in neither of TensorRT's encodings (`8503`,
+    /// `101600`): whatever the library is, it is no TensorRT this crate knows.
+    UnknownVersion {
+        /// Where the library was opened from.
+        path: String,
+        /// What `getInferLibVersion` returned.
+        encoded: i32,
     },
     /// The library is TensorRT's lean runtime: it runs version-compatible plans but has no
     /// builder and no ONNX parser. `what` names what was asked for.
-    LeanRuntime { path: String, what: &'static str },
+    LeanRuntime {
+        /// Where the lean runtime was opened from.
+        path: String,
+        /// `builder` or `ONNX parser`.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -98,8 +89,14 @@ impl fmt::Display for LoadError {
                 "{path} is TensorRT {library}, but this build was compiled against TensorRT {headers} headers; \
                  the major versions must match. Rebuild with TENSORRT_INCLUDE_DIR pointing at the {}.x headers, \
                  or set {TRT_LIB_DIR} to a TensorRT {}.x library directory.",
-                library.major,
+                library.major(),
                 headers.split('.').next().unwrap_or("?")
+            ),
+            LoadError::UnknownVersion { path, encoded } => write!(
+                f,
+                "{path} reports version number {encoded} (getInferLibVersion), which is no TensorRT \
+                 version (TensorRT 8.5.3 reports 8503, 10.16.0 reports 101600); it is not a TensorRT \
+                 library this crate can use. Set {TRT_LIB_DIR} to a TensorRT library directory."
             ),
             LoadError::LeanRuntime { path, what } => write!(
                 f,
@@ -113,10 +110,11 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
-/// TensorRT's libraries, opened once per process (see [`Library::get`]).
+/// TensorRT's libraries, opened once per process (see [`Library::get`]): the factories the shim's
+/// `trt_*_create` calls need, and the library's version.
 pub struct Library {
     path: PathBuf,
-    version: LibVersion,
+    version: TrtVersion,
     /// `None` for the lean runtime, which has no builder.
     create_builder: Option<trt_factory_fn>,
     create_runtime: trt_factory_fn,
@@ -134,6 +132,8 @@ struct Parser {
 // SAFETY: the fields are function pointers into a library that stays loaded for the life of
 // `Library`, plus immutable data; TensorRT's factories may be called from any thread.
 unsafe impl Send for Library {}
+// SAFETY: as for `Send`: nothing is mutated through `&Library` except the `OnceLock`, which
+// synchronises itself.
 unsafe impl Sync for Library {}
 
 impl fmt::Debug for Library {
@@ -194,13 +194,20 @@ impl Library {
         let (nvinfer, path) = open_first(name, dir)?;
         let path_str = path.display().to_string();
 
-        // SAFETY: the symbols have these C signatures in every TensorRT 8.x/10.x (NvInfer*.h).
-        let version = unsafe {
+        // SAFETY: `getInferLibVersion` is `int32_t getInferLibVersion()` in every TensorRT
+        // 8.x/10.x (NvInferRuntime*.h), so the symbol has this type; calling it has no
+        // preconditions, and `nvinfer` stays loaded while `get` is used.
+        let encoded = unsafe {
             let get: libloading::Symbol<unsafe extern "C" fn() -> i32> =
                 symbol(&nvinfer, &path_str, SYM_VERSION)?;
-            LibVersion::from_encoded(get())
+            get()
         };
-        if version.major != major {
+        let version =
+            TrtVersion::from_lib_version(encoded).ok_or_else(|| LoadError::UnknownVersion {
+                path: path_str.clone(),
+                encoded,
+            })?;
+        if version.major() != major {
             return Err(LoadError::VersionMismatch {
                 path: path_str,
                 library: version,
@@ -210,7 +217,8 @@ impl Library {
         let create_builder = if lean {
             None
         } else {
-            // SAFETY: the factory's C signature is `trt_factory_fn` in every 8.x/10.x library.
+            // SAFETY: the factory's C signature is `trt_factory_fn` in every 8.x/10.x library,
+            // and the returned `Library` keeps `nvinfer` loaded beside the pointer.
             Some(unsafe { factory(&nvinfer, &path_str, SYM_BUILDER)? })
         };
         // SAFETY: as above.
@@ -237,7 +245,7 @@ impl Library {
     }
 
     /// The library's own version (`getInferLibVersion`).
-    pub fn version(&self) -> LibVersion {
+    pub fn version(&self) -> TrtVersion {
         self.version
     }
 
@@ -265,9 +273,12 @@ impl Library {
         }
         self.parser
             .get_or_init(|| {
-                let name = format!("libnvonnxparser.so.{}", self.version.major);
+                let name = format!("libnvonnxparser.so.{}", self.version.major());
                 let dir = self.dir_hint.as_deref().or_else(|| self.path.parent());
                 let (lib, path) = open_first(&name, dir)?;
+                // SAFETY: `createNvOnnxParser_INTERNAL` has the C signature of
+                // `trt_parser_factory_fn` in every 8.x/10.x parser library, and `lib` is kept
+                // loaded beside the pointer in `Parser`.
                 let create = unsafe { factory(&lib, &path.display().to_string(), SYM_PARSER)? };
                 Ok(Parser { create, _lib: lib })
             })
@@ -286,7 +297,8 @@ fn open_first(name: &str, dir: Option<&Path>) -> Result<(libloading::Library, Pa
     candidates.push(PathBuf::from(name));
     let mut tried = Vec::new();
     for c in candidates {
-        // SAFETY: loading TensorRT runs its static initialisers, which is what we want.
+        // SAFETY: loading a library runs its static initialisers; TensorRT's are sound to run
+        // at any time, and they are what we want.
         match unsafe { libloading::Library::new(&c) } {
             Ok(lib) => return Ok((lib, c)),
             Err(e) => {
@@ -318,69 +330,44 @@ fn source_message(e: &libloading::Error) -> String {
     msg
 }
 
+/// Resolves `name` in `lib` as a `T`; a missing symbol becomes [`LoadError::MissingSymbol`].
+///
+/// # Safety
+///
+/// `T` must be the symbol's real type (for a function, its exact C signature), as for
+/// [`libloading::Library::get`]; the result must not be used after `lib` is unloaded (the
+/// returned `Symbol` borrows `lib` to ensure that).
 unsafe fn symbol<'l, T>(
     lib: &'l libloading::Library,
     path: &str,
     name: &'static str,
 ) -> Result<libloading::Symbol<'l, T>, LoadError> {
-    lib.get(name.as_bytes())
-        .map_err(|e| LoadError::MissingSymbol {
-            path: path.to_string(),
-            symbol: name,
-            reason: source_message(&e),
-        })
+    // SAFETY: the caller guarantees that `T` is the symbol's type.
+    unsafe { lib.get(name.as_bytes()) }.map_err(|e| LoadError::MissingSymbol {
+        path: path.to_string(),
+        symbol: name,
+        reason: source_message(&e),
+    })
 }
 
+/// The address of the function `name` in `lib`, as the function-pointer type `F` (one of the
+/// bindings' `Option<unsafe extern "C" fn ...>` factory types).
+///
+/// # Safety
+///
+/// `F` must be a pointer-sized `Option` of an `extern "C"` function pointer whose signature is
+/// that of the function `name`; the pointer must not be called after `lib` is unloaded (unlike
+/// [`symbol`]'s result, the returned copy does not borrow `lib`: keep `lib` alive beside it).
 unsafe fn factory<F: Copy>(
     lib: &libloading::Library,
     path: &str,
     name: &'static str,
 ) -> Result<F, LoadError> {
-    let sym: libloading::Symbol<*mut c_void> = symbol(lib, path, name)?;
+    // SAFETY: a symbol's address is a valid `*mut c_void`, whatever the symbol is.
+    let sym: libloading::Symbol<*mut c_void> = unsafe { symbol(lib, path, name)? };
     let ptr = *sym;
     debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<*mut c_void>());
-    // The bindings' factory types are Option<extern "C" fn>; a non-null pointer is Some.
-    Ok(std::mem::transmute_copy::<*mut c_void, F>(&ptr))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_both_version_encodings() {
-        assert_eq!(
-            LibVersion::from_encoded(8503),
-            LibVersion {
-                major: 8,
-                minor: 5,
-                patch: 3
-            }
-        );
-        assert_eq!(
-            LibVersion::from_encoded(8601),
-            LibVersion {
-                major: 8,
-                minor: 6,
-                patch: 1
-            }
-        );
-        assert_eq!(
-            LibVersion::from_encoded(100300),
-            LibVersion {
-                major: 10,
-                minor: 3,
-                patch: 0
-            }
-        );
-        assert_eq!(
-            LibVersion::from_encoded(101600),
-            LibVersion {
-                major: 10,
-                minor: 16,
-                patch: 0
-            }
-        );
-        assert_eq!(LibVersion::from_encoded(7103).to_string(), "7.1.3");
-    }
+    // SAFETY: the caller guarantees that `F` is a pointer-sized `Option<extern "C" fn>` of the
+    // function's signature; every pointer value is a valid such `Option` (null is `None`).
+    Ok(unsafe { std::mem::transmute_copy::<*mut c_void, F>(&ptr) })
 }

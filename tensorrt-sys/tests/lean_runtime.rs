@@ -3,6 +3,7 @@
 //! It loads without a GPU; the loader must take it as a runtime-only library, refuse what needs
 //! a builder with a clear message, and TensorRT's own words must reach us through our logger.
 #![cfg(feature = "lean-runtime-test")]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::ffi::{c_char, c_void, CStr};
 use std::path::PathBuf;
@@ -62,11 +63,11 @@ fn the_lean_runtime_loads_runs_no_builder_and_talks_through_our_logger() {
         .ends_with(format!("libnvinfer_lean.so.{}", header_version().0)));
     let v = lib.version();
     assert_eq!(
-        v.major as i32,
+        v.major() as i32,
         header_version().0,
         "header and library majors"
     );
-    assert!(v.minor > 0 || v.major > 10, "a real 10.x version: {v}");
+    assert!(v.minor() > 0 || v.major() > 10, "a real 10.x version: {v}");
     println!("lean runtime {v} from {}", lib.path().display());
 
     let e = lib.builder_factory().unwrap_err().to_string();
@@ -79,10 +80,8 @@ fn the_lean_runtime_loads_runs_no_builder_and_talks_through_our_logger() {
 
     let mut logger = std::ptr::null_mut();
     // SAFETY: a plain C callback with no user data; the logger outlives every use below.
-    assert_eq!(
-        unsafe { trt_logger_create(Some(log), std::ptr::null_mut(), &mut logger) },
-        0
-    );
+    let status = unsafe { trt_logger_create(Some(log), std::ptr::null_mut(), &mut logger) };
+    assert_eq!(status, 0);
     let mut runtime = std::ptr::null_mut();
     // SAFETY: the factory comes from the loaded library; the logger is live.
     let status = unsafe { trt_runtime_create(lib.runtime_factory(), logger, &mut runtime) };

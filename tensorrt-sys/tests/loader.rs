@@ -75,7 +75,9 @@ fn wrong_major_version_is_refused_with_both_versions() {
     );
     let err = Library::open(Some(dir.path())).unwrap_err();
     match &err {
-        LoadError::VersionMismatch { library, .. } => assert_eq!(library.major as i32, other_major),
+        LoadError::VersionMismatch { library, .. } => {
+            assert_eq!(library.major() as i32, other_major)
+        }
         other => panic!("expected VersionMismatch, got {other}"),
     }
     let msg = err.to_string();
@@ -85,6 +87,28 @@ fn wrong_major_version_is_refused_with_both_versions() {
     );
     assert!(msg.contains(tensorrt_sys::HEADER_VERSION), "{msg}");
     assert!(msg.contains("major versions must match"), "{msg}");
+}
+
+#[test]
+fn a_version_number_in_neither_encoding_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // 85030 would be 8.50.30 read as 10.x-style, 8 read as 8.x-style: neither is a TensorRT.
+    compile_stand_in(
+        dir.path(),
+        &lib_name(),
+        "int getInferLibVersion(void) { return 85030; }\n",
+    );
+    let err = Library::open(Some(dir.path())).unwrap_err();
+    match &err {
+        LoadError::UnknownVersion { path, encoded } => {
+            assert_eq!(*encoded, 85030);
+            assert_eq!(*path, dir.path().join(lib_name()).display().to_string());
+        }
+        other => panic!("expected UnknownVersion, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("reports version number 85030"), "{msg}");
+    assert!(msg.contains("TRT_LIB_DIR"), "{msg}");
 }
 
 #[test]
@@ -127,8 +151,8 @@ fn stand_in_with_every_entry_point_loads() {
         ),
     );
     let lib = Library::open(Some(dir.path())).expect("stand-in with all entry points");
-    assert_eq!(lib.version().major as i32, major);
-    assert_eq!(lib.version().minor as i32, minor);
+    assert_eq!(lib.version().major() as i32, major);
+    assert_eq!(lib.version().minor() as i32, minor);
     assert_eq!(lib.path(), dir.path().join(lib_name()));
     // The parser library is separate and absent here: its own NotFound.
     match lib.parser_factory() {

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::table::CalibrationTable;
-use crate::version::TrtVersion;
+use crate::TrtVersion;
 
 /// Why TensorRT `target` cannot use a table. `Display` says why and what to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

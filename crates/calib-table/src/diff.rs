@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::table::{CalibrationTable, Entry};
-use crate::version::{Algorithm, TrtVersion};
+use crate::{Algorithm, TrtVersion};
 
 /// A header field that differs: `a` in the first table, `b` in the second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -29,14 +29,16 @@
 //! ```
 #![warn(missing_docs)]
 
+mod algorithm;
 mod check;
 mod diff;
 mod error;
 mod table;
-mod version;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use check::{check, Incompatibility, IncompatibilityReason, FIRST_MAJOR_WITHOUT_CALIBRATION};
 pub use diff::{diff, Changed, RangeChange, TableDiff};
 pub use error::{ParseError, ParseErrorKind, TableError};
 pub use table::{CalibrationTable, Entry, INT8_MAX};
-pub use version::{Algorithm, TrtVersion, UnknownAlgorithm, VersionError};
+// The one TensorRT version type of all the `trt` crates lives in `trt-version`.
+pub use trt_version::{TrtVersion, VersionError};

@@ -8,7 +8,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::error::{shorten, ParseError, ParseErrorKind, TableError};
-use crate::version::{Algorithm, TrtVersion, UnknownAlgorithm};
+use crate::{Algorithm, TrtVersion, UnknownAlgorithm};
 
 /// INT8 quantization is symmetric over `[-127, 127]`: dynamic range = scale x 127.
 pub const INT8_MAX: f32 = 127.0;

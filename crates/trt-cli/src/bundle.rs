@@ -59,14 +59,11 @@ pub fn bundle(args: BundleArgs, out: &mut dyn Write) -> Result<Outcome> {
         None => None,
     };
     let tensorrt: TrtVersion = match (&args.trt, report_version) {
-        (Some(v), _) => v.parse()?,
-        (None, Some(v)) => v
-            .parse()
-            .with_context(|| "the build report's TensorRT version")?,
+        (Some(v), _) => TrtVersion::parse_full(v)?,
+        (None, Some(v)) => v,
         (None, None) => common::require_tensorrt()
             .context("cannot tell which TensorRT built the engine: give --trt X.Y.Z or --report")?
-            .version()
-            .into(),
+            .version(),
     };
     let gpu = match &args.compute_capability {
         Some(cc) => GpuInfo {
@@ -156,11 +153,10 @@ pub fn verify(args: VerifyArgs, out: &mut dyn Write) -> Result<Outcome> {
     // The manifest first: a missing bundle is an error whatever the target.
     bundle::Manifest::load(&args.dir)?;
     let tensorrt: TrtVersion = match &args.trt {
-        Some(v) => v.parse()?,
+        Some(v) => TrtVersion::parse_full(v)?,
         None => common::require_tensorrt()
             .context("cannot tell the target's TensorRT version: give --trt X.Y.Z")?
-            .version()
-            .into(),
+            .version(),
     };
     let cc: ComputeCapability = match &args.compute_capability {
         Some(c) => c.parse()?,
