@@ -1,0 +1,400 @@
+//! The bridge TensorRT calls.
+
+use std::any::Any;
+use std::ffi::{c_char, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaStream, DevicePtr};
+use tensorrt_sys as sys;
+
+use super::{
+    CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DeviceInput,
+    Memory,
+};
+use crate::error::{Error, Result};
+use crate::ffi;
+
+/// Everything the C callbacks need during one build.
+pub(crate) struct CalibrationSession<'c> {
+    calibrator: &'c mut dyn Calibrator,
+    pub(super) inputs: Vec<DeviceInput>,
+    stream: Option<Arc<CudaStream>>,
+    /// The table handed to TensorRT, if any (kept alive for readCalibrationCache).
+    table_given: Option<Vec<u8>>,
+    pub(super) cache: Option<CachePolicy>,
+    /// What TensorRT handed writeCalibrationCache. Kept in memory only: the table reaches the
+    /// disk (atomically) once the whole build succeeded, see [`SessionResults::calibrated_table`].
+    pub(crate) table_written: Option<Vec<u8>>,
+    pub(crate) batches: usize,
+    pub(crate) get_batch_calls: usize,
+    /// The calibrator said "no more data" (every batch was consumed).
+    pub(crate) ended: bool,
+    pub(crate) error: Option<Error>,
+    created: std::time::Instant,
+}
+
+impl<'c> CalibrationSession<'c> {
+    /// Allocates one buffer per input up front (getBatch itself allocates nothing): device memory
+    /// on `stream`, or host memory when there is no stream (GPU-less tests).
+    pub(crate) fn new(
+        calibrator: &'c mut dyn Calibrator,
+        inputs: Vec<CalibrationInput>,
+        stream: Option<Arc<CudaStream>>,
+        table_given: Option<Vec<u8>>,
+        cache: Option<CachePolicy>,
+    ) -> Result<Self> {
+        let mut device = Vec::with_capacity(inputs.len());
+        for info in inputs {
+            let size = info.bytes().max(1);
+            let (memory, ptr) = match &stream {
+                Some(stream) => {
+                    let buffer = stream.alloc_zeros::<u8>(size)?;
+                    let ptr = {
+                        let (p, _sync) = buffer.device_ptr(stream);
+                        p
+                    };
+                    (Memory::Device(buffer), ptr)
+                }
+                None => {
+                    let buffer = vec![0u8; size];
+                    let ptr = buffer.as_ptr() as u64;
+                    (Memory::Host(buffer), ptr)
+                }
+            };
+            device.push(DeviceInput {
+                info,
+                memory,
+                ptr,
+                filled: false,
+            });
+        }
+        Ok(CalibrationSession {
+            calibrator,
+            inputs: device,
+            stream,
+            table_given,
+            cache,
+            table_written: None,
+            batches: 0,
+            get_batch_calls: 0,
+            ended: false,
+            error: None,
+            created: std::time::Instant::now(),
+        })
+    }
+
+    pub(crate) fn has_table(&self) -> bool {
+        self.table_given.is_some()
+    }
+
+    pub(crate) fn prepare(&mut self) -> Result<()> {
+        let infos: Vec<CalibrationInput> = self.inputs.iter().map(|i| i.info.clone()).collect();
+        self.calibrator.prepare(&infos, self.stream.as_ref())
+    }
+
+    fn fail(&mut self, e: Error) -> i32 {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+        0
+    }
+
+    fn get_batch(
+        &mut self,
+        bindings: *mut *mut c_void,
+        names: *const *const c_char,
+        n: i32,
+    ) -> i32 {
+        self.get_batch_calls += 1;
+        if self.error.is_some() {
+            return 0;
+        }
+        if self.get_batch_calls == 1 {
+            // TensorRT builds its calibration engine before the first request: minutes on
+            // large models, so say when that step is over.
+            log::info!(
+                target: "trt::build",
+                "calibration engine ready after {:.1} s; calibrating",
+                self.created.elapsed().as_secs_f64()
+            );
+        }
+        if self.table_given.is_some() {
+            // TensorRT only asks for data when it rejected the table it read: it would silently
+            // recalibrate on whatever data there is. Refuse instead.
+            let path = self
+                .cache
+                .as_ref()
+                .map(|c| c.path.display().to_string())
+                .unwrap_or_default();
+            return self.fail(Error::Calibration(format!(
+                "TensorRT rejected the calibration table {path} (written by another TensorRT version, \
+                 for another calibration algorithm, or for another network) and wanted to recalibrate. \
+                 Delete the table or use CacheMode::Recalibrate to calibrate again."
+            )));
+        }
+        if n < 0 || (n > 0 && (bindings.is_null() || names.is_null())) {
+            return self.fail(Error::Calibration(format!(
+                "getBatch called with {n} bindings and null arrays"
+            )));
+        }
+        // Resolve TensorRT's names to our inputs before touching data: unknown names are an error.
+        for i in 0..n as usize {
+            // SAFETY: TensorRT passes `n` valid C strings.
+            let p = unsafe { *names.add(i) };
+            if p.is_null() {
+                return self.fail(Error::Calibration(format!(
+                    "getBatch: binding {i} has a null name"
+                )));
+            }
+            let name = unsafe { CStr::from_ptr(p) }.to_bytes();
+            if !self
+                .inputs
+                .iter()
+                .any(|inp| inp.info.name.as_bytes() == name)
+            {
+                return self.fail(Error::UnknownTensor {
+                    name: String::from_utf8_lossy(name).into_owned(),
+                    what: "calibrator's inputs",
+                    known: self.inputs.iter().map(|i| i.info.name.clone()).collect(),
+                });
+            }
+        }
+        for input in &mut self.inputs {
+            input.filled = false;
+        }
+        let mut batch = CalibrationBatch {
+            inputs: &mut self.inputs,
+            stream: self.stream.as_ref(),
+        };
+        match self.calibrator.next_batch(&mut batch) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.ended = true;
+                return 0;
+            }
+            Err(e) => return self.fail(e),
+        }
+        if let Some(missing) = self.inputs.iter().find(|i| !i.filled) {
+            let name = missing.info.name.clone();
+            return self.fail(Error::Calibration(format!(
+                "next_batch did not fill input `{name}`"
+            )));
+        }
+        // TensorRT reads the buffers on its own stream: the uploads must be complete.
+        if let Some(Err(e)) = self.stream.as_ref().map(|s| s.synchronize()) {
+            return self.fail(e.into());
+        }
+        for i in 0..n as usize {
+            let name = unsafe { CStr::from_ptr(*names.add(i)) }.to_bytes();
+            let input = self
+                .inputs
+                .iter()
+                .find(|inp| inp.info.name.as_bytes() == name)
+                .expect("checked above");
+            // SAFETY: bindings has room for n pointers.
+            unsafe { *bindings.add(i) = input.ptr as *mut c_void };
+        }
+        self.batches += 1;
+        1
+    }
+
+    fn read_cache(&mut self, length: *mut usize) -> *const c_void {
+        match &self.table_given {
+            Some(t) if !t.is_empty() => {
+                unsafe { *length = t.len() };
+                t.as_ptr().cast()
+            }
+            _ => {
+                unsafe { *length = 0 };
+                std::ptr::null()
+            }
+        }
+    }
+
+    /// Keeps the table in memory. Writing it here would leave a table computed from part of
+    /// the data whenever a later batch fails (TensorRT writes the table even then).
+    fn write_cache(&mut self, data: *const c_void, length: usize) {
+        if data.is_null() || length == 0 {
+            return;
+        }
+        // SAFETY: TensorRT passes `length` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec();
+        self.table_written = Some(bytes);
+    }
+}
+
+fn panic_message(p: Box<dyn Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".into())
+}
+
+fn with_session<R>(
+    user: *mut c_void,
+    fallback: R,
+    f: impl FnOnce(&mut CalibrationSession<'_>) -> R,
+) -> R {
+    if user.is_null() {
+        return fallback;
+    }
+    // SAFETY: user is the CalibrationSession that outlives the C++ calibrator (see TrtCalibrator).
+    let session = unsafe { &mut *(user as *mut CalibrationSession<'_>) };
+    match catch_unwind(AssertUnwindSafe(|| f(&mut *session))) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = panic_message(p);
+            session.fail(Error::Calibration(format!(
+                "the calibrator panicked: {msg}"
+            )));
+            fallback
+        }
+    }
+}
+
+extern "C" fn cb_batch_size(_user: *mut c_void) -> i32 {
+    // Explicit-batch networks carry the batch in the input shapes; TensorRT wants 1 here.
+    1
+}
+
+extern "C" fn cb_get_batch(
+    user: *mut c_void,
+    bindings: *mut *mut c_void,
+    names: *mut *const c_char,
+    n: i32,
+) -> i32 {
+    with_session(user, 0, |s| s.get_batch(bindings, names, n))
+}
+
+extern "C" fn cb_read_cache(user: *mut c_void, length: *mut usize) -> *const c_void {
+    if length.is_null() {
+        return std::ptr::null();
+    }
+    unsafe { *length = 0 };
+    with_session(user, std::ptr::null(), |s| s.read_cache(length))
+}
+
+extern "C" fn cb_write_cache(user: *mut c_void, data: *const c_void, length: usize) {
+    with_session(user, (), |s| s.write_cache(data, length))
+}
+
+/// The C++ calibrator object bound to a session. The session must outlive it (it is dropped
+/// first, right after the build).
+pub(crate) struct TrtCalibrator {
+    pub(crate) raw: NonNull<sys::trt_calibrator>,
+}
+
+impl TrtCalibrator {
+    /// # Safety
+    /// `session` must stay at the same address and outlive the returned object.
+    pub(crate) unsafe fn new(
+        algorithm: CalibrationAlgorithm,
+        session: *mut CalibrationSession<'_>,
+    ) -> Result<Self> {
+        let callbacks = sys::trt_calibrator_callbacks {
+            user_data: session.cast(),
+            batch_size: Some(cb_batch_size),
+            get_batch: Some(cb_get_batch),
+            read_cache: Some(cb_read_cache),
+            write_cache: Some(cb_write_cache),
+        };
+        let mut raw = std::ptr::null_mut();
+        ffi::check(sys::trt_calibrator_create(
+            algorithm.raw(),
+            &callbacks,
+            &mut raw,
+        ))?;
+        Ok(TrtCalibrator {
+            raw: NonNull::new(raw).expect("trt_calibrator_create returned OK and null"),
+        })
+    }
+}
+
+impl Drop for TrtCalibrator {
+    fn drop(&mut self) {
+        unsafe { sys::trt_calibrator_destroy(self.raw.as_ptr()) };
+    }
+}
+
+/// A calibration session and the C++ calibrator whose callbacks point into it: what a build
+/// hands TensorRT, and what the vtable tests call as TensorRT would.
+pub(crate) struct BoundCalibrator<'c> {
+    // Declared first: dropped (never called again) before the session it points into.
+    calibrator: TrtCalibrator,
+    pub(super) session: Box<CalibrationSession<'c>>,
+}
+
+/// What a calibration session left behind once its C++ calibrator is gone.
+pub(crate) struct SessionResults {
+    pub(crate) error: Option<Error>,
+    pub(crate) table_written: Option<Vec<u8>>,
+    pub(crate) batches: usize,
+    pub(crate) get_batch_calls: usize,
+    pub(crate) ended: bool,
+}
+
+impl SessionResults {
+    /// The table TensorRT wrote, only when it comes from a complete calibration: no callback
+    /// failed, at least one batch was consumed and the calibrator reached the end of its data.
+    pub(crate) fn calibrated_table(&mut self) -> Option<Vec<u8>> {
+        if self.error.is_none() && self.ended && self.batches > 0 {
+            self.table_written.take()
+        } else {
+            None
+        }
+    }
+}
+
+impl<'c> BoundCalibrator<'c> {
+    /// Staging buffers are allocated up front unless a table is given (then TensorRT should not
+    /// ask for data, and a getBatch call fails the build).
+    pub(crate) fn new(
+        calibrator: &'c mut dyn Calibrator,
+        algorithm: CalibrationAlgorithm,
+        inputs: Vec<CalibrationInput>,
+        stream: Option<Arc<CudaStream>>,
+        table_given: Option<Vec<u8>>,
+        cache: Option<CachePolicy>,
+    ) -> Result<Self> {
+        let mut session = Box::new(CalibrationSession::new(
+            calibrator,
+            inputs,
+            stream,
+            table_given,
+            cache,
+        )?);
+        if !session.has_table() {
+            session.prepare()?;
+        }
+        let ptr: *mut CalibrationSession<'c> = &mut *session;
+        // SAFETY: the session is boxed (stable address) and outlives the calibrator (field order).
+        let calibrator = unsafe { TrtCalibrator::new(algorithm, ptr)? };
+        Ok(BoundCalibrator {
+            calibrator,
+            session,
+        })
+    }
+
+    pub(crate) fn raw(&self) -> *mut sys::trt_calibrator {
+        self.calibrator.raw.as_ptr()
+    }
+
+    /// Destroys the C++ calibrator (detach it from the config first), then hands back what the
+    /// session collected.
+    pub(crate) fn finish(self) -> SessionResults {
+        let BoundCalibrator {
+            calibrator,
+            mut session,
+        } = self;
+        drop(calibrator);
+        SessionResults {
+            error: session.error.take(),
+            table_written: session.table_written.take(),
+            batches: session.batches,
+            get_batch_calls: session.get_batch_calls,
+            ended: session.ended,
+        }
+    }
+}
