@@ -1,9 +1,6 @@
 //! The bridge TensorRT calls.
 
-use std::any::Any;
 use std::ffi::{c_char, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaStream, DevicePtr};
@@ -14,7 +11,7 @@ use super::{
     Memory,
 };
 use crate::error::{Error, Result};
-use crate::ffi;
+use crate::handle::{create, Handle};
 
 /// Everything the C callbacks need during one build.
 pub(crate) struct CalibrationSession<'c> {
@@ -225,13 +222,6 @@ impl<'c> CalibrationSession<'c> {
     }
 }
 
-fn panic_message(p: Box<dyn Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(non-string panic payload)".into())
-}
-
 fn with_session<R>(
     user: *mut c_void,
     fallback: R,
@@ -242,10 +232,9 @@ fn with_session<R>(
     }
     // SAFETY: user is the CalibrationSession that outlives the C++ calibrator (see TrtCalibrator).
     let session = unsafe { &mut *(user as *mut CalibrationSession<'_>) };
-    match catch_unwind(AssertUnwindSafe(|| f(&mut *session))) {
+    match crate::panic::catch(|| f(&mut *session)) {
         Ok(r) => r,
-        Err(p) => {
-            let msg = panic_message(p);
+        Err(msg) => {
             session.fail(Error::Calibration(format!(
                 "the calibrator panicked: {msg}"
             )));
@@ -283,7 +272,7 @@ extern "C" fn cb_write_cache(user: *mut c_void, data: *const c_void, length: usi
 /// The C++ calibrator object bound to a session. The session must outlive it (it is dropped
 /// first, right after the build).
 pub(crate) struct TrtCalibrator {
-    pub(crate) raw: NonNull<sys::trt_calibrator>,
+    handle: Handle<sys::trt_calibrator>,
 }
 
 impl TrtCalibrator {
@@ -300,21 +289,15 @@ impl TrtCalibrator {
             read_cache: Some(cb_read_cache),
             write_cache: Some(cb_write_cache),
         };
-        let mut raw = std::ptr::null_mut();
-        ffi::check(sys::trt_calibrator_create(
-            algorithm.raw(),
-            &callbacks,
-            &mut raw,
-        ))?;
-        Ok(TrtCalibrator {
-            raw: NonNull::new(raw).expect("trt_calibrator_create returned OK and null"),
-        })
+        // The shim copies `callbacks`; the C++ object calls them until it is destroyed.
+        let handle = create!(sys::trt_calibrator_create, algorithm.raw(), &callbacks;
+            sys::trt_calibrator_destroy, "calibrator")?;
+        Ok(TrtCalibrator { handle })
     }
-}
 
-impl Drop for TrtCalibrator {
-    fn drop(&mut self) {
-        unsafe { sys::trt_calibrator_destroy(self.raw.as_ptr()) };
+    /// The C++ calibrator, for shim calls. Valid while `self` lives.
+    pub(crate) fn as_ptr(&self) -> *mut sys::trt_calibrator {
+        self.handle.as_ptr()
     }
 }
 
@@ -378,7 +361,7 @@ impl<'c> BoundCalibrator<'c> {
     }
 
     pub(crate) fn raw(&self) -> *mut sys::trt_calibrator {
-        self.calibrator.raw.as_ptr()
+        self.calibrator.as_ptr()
     }
 
     /// Destroys the C++ calibrator (detach it from the config first), then hands back what the
