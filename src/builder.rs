@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cudarc::driver::CudaContext;
 use tensorrt_sys as sys;
 
-use crate::calibrator::{BoundCalibrator, CacheMode, CalibrationInput, Calibrator};
+use crate::calibrator::{BoundCalibrator, CacheMode, CalibrationInput, Calibrator, SessionSpec};
 use crate::config::{BuildConfig, Fallback, Precision, TacticChoice};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
@@ -581,14 +581,14 @@ impl Builder {
                 }
             };
             let stream = self.inner.context.new_stream()?;
-            let bc = BoundCalibrator::new(
-                calib,
+            let bc = BoundCalibrator::new(SessionSpec {
+                calibrator: calib,
                 algorithm,
-                inputs.clone(),
-                Some(stream),
-                table,
-                config.calibration_cache.clone(),
-            )?;
+                inputs: inputs.clone(),
+                stream: Some(stream),
+                table_given: table,
+                cache: config.calibration_cache.clone(),
+            })?;
             ffi::check(unsafe { sys::trt_config_set_calibrator(c, bc.raw()) })?;
             if network_is_dynamic(network)? || config.calibration_profile.is_some() {
                 let profile = config.calibration_profile.clone().unwrap_or_else(|| {

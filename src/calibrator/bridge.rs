@@ -13,6 +13,64 @@ use super::{
 use crate::error::{Error, Result};
 use crate::handle::{create, Handle};
 
+/// What one calibration session is made of: the user's calibrator, the TensorRT calibrator it
+/// is presented as, the network inputs to fill, where their buffers live, and the table handed
+/// to TensorRT and its file.
+///
+/// A build fills it from its config; the GPU-less tests start from [`SessionSpec::new`].
+pub struct SessionSpec<'c> {
+    pub(crate) calibrator: &'c mut dyn Calibrator,
+    pub(crate) algorithm: CalibrationAlgorithm,
+    /// Every network input, shapes with the batch dimension.
+    pub(crate) inputs: Vec<CalibrationInput>,
+    /// Device buffers on this stream; `None`: host buffers (GPU-less tests).
+    pub(crate) stream: Option<Arc<CudaStream>>,
+    /// A table for readCalibrationCache: TensorRT should then ask for no data.
+    pub(crate) table_given: Option<Vec<u8>>,
+    /// The table file, named in errors and written once a build succeeded.
+    pub(crate) cache: Option<CachePolicy>,
+}
+
+impl<'c> SessionSpec<'c> {
+    /// `calibrator` filling `inputs`, presented as its own [`Calibrator::algorithm`], with host
+    /// buffers (no stream), no table given and no table file.
+    pub fn new(calibrator: &'c mut dyn Calibrator, inputs: Vec<CalibrationInput>) -> Self {
+        let algorithm = calibrator.algorithm();
+        SessionSpec {
+            calibrator,
+            algorithm,
+            inputs,
+            stream: None,
+            table_given: None,
+            cache: None,
+        }
+    }
+
+    /// Presents the calibrator to TensorRT as `algorithm` instead of its own.
+    pub fn with_algorithm(mut self, algorithm: CalibrationAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// Device buffers allocated on `stream`, which the calibrator uploads on.
+    pub fn with_stream(mut self, stream: Arc<CudaStream>) -> Self {
+        self.stream = Some(stream);
+        self
+    }
+
+    /// The table that readCalibrationCache hands TensorRT.
+    pub fn with_table(mut self, table: Vec<u8>) -> Self {
+        self.table_given = Some(table);
+        self
+    }
+
+    /// The table file and what to do with it.
+    pub fn with_cache_policy(mut self, policy: CachePolicy) -> Self {
+        self.cache = Some(policy);
+        self
+    }
+}
+
 /// Everything the C callbacks need during one build.
 pub(crate) struct CalibrationSession<'c> {
     calibrator: &'c mut dyn Calibrator,
@@ -35,13 +93,16 @@ pub(crate) struct CalibrationSession<'c> {
 impl<'c> CalibrationSession<'c> {
     /// Allocates one buffer per input up front (getBatch itself allocates nothing): device memory
     /// on `stream`, or host memory when there is no stream (GPU-less tests).
-    pub(crate) fn new(
-        calibrator: &'c mut dyn Calibrator,
-        inputs: Vec<CalibrationInput>,
-        stream: Option<Arc<CudaStream>>,
-        table_given: Option<Vec<u8>>,
-        cache: Option<CachePolicy>,
-    ) -> Result<Self> {
+    /// The spec's algorithm is the C++ calibrator's business (see [`BoundCalibrator::new`]).
+    pub(crate) fn new(spec: SessionSpec<'c>) -> Result<Self> {
+        let SessionSpec {
+            calibrator,
+            algorithm: _,
+            inputs,
+            stream,
+            table_given,
+            cache,
+        } = spec;
         let mut device = Vec::with_capacity(inputs.len());
         for info in inputs {
             let size = info.bytes().max(1);
@@ -333,21 +394,9 @@ impl SessionResults {
 impl<'c> BoundCalibrator<'c> {
     /// Staging buffers are allocated up front unless a table is given (then TensorRT should not
     /// ask for data, and a getBatch call fails the build).
-    pub(crate) fn new(
-        calibrator: &'c mut dyn Calibrator,
-        algorithm: CalibrationAlgorithm,
-        inputs: Vec<CalibrationInput>,
-        stream: Option<Arc<CudaStream>>,
-        table_given: Option<Vec<u8>>,
-        cache: Option<CachePolicy>,
-    ) -> Result<Self> {
-        let mut session = Box::new(CalibrationSession::new(
-            calibrator,
-            inputs,
-            stream,
-            table_given,
-            cache,
-        )?);
+    pub(crate) fn new(spec: SessionSpec<'c>) -> Result<Self> {
+        let algorithm = spec.algorithm;
+        let mut session = Box::new(CalibrationSession::new(spec)?);
         if !session.has_table() {
             session.prepare()?;
         }

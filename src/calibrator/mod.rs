@@ -22,7 +22,7 @@ mod table_file;
 #[doc(hidden)]
 pub mod vtable;
 
-pub(crate) use bridge::BoundCalibrator;
+pub(crate) use bridge::{BoundCalibrator, SessionSpec};
 pub use data::{DataCalibrator, Progress};
 pub(crate) use table_file::{save_table, write_atomic};
 pub use table_file::{CacheMode, CachePolicy};

@@ -1,34 +1,20 @@
 //! Test access to the C++ calibrator objects, called through their vtables as TensorRT does.
 
-use std::sync::Arc;
-
-use cudarc::driver::CudaStream;
 use tensorrt_sys as sys;
 
 use super::bridge::BoundCalibrator;
-use super::{save_table, CachePolicy, CalibrationInput, Calibrator, Memory};
+pub use super::bridge::SessionSpec;
+use super::{save_table, Memory};
 use crate::error::{Error, Result};
 
 /// A calibration session plus its C++ calibrator, outside any build.
 pub struct Harness<'c>(BoundCalibrator<'c>);
 
 impl<'c> Harness<'c> {
-    pub fn new(
-        calibrator: &'c mut dyn Calibrator,
-        inputs: Vec<CalibrationInput>,
-        stream: Option<Arc<CudaStream>>,
-        table_given: Option<Vec<u8>>,
-        cache: Option<CachePolicy>,
-    ) -> Result<Self> {
-        let algorithm = calibrator.algorithm();
-        Ok(Harness(BoundCalibrator::new(
-            calibrator,
-            algorithm,
-            inputs,
-            stream,
-            table_given,
-            cache,
-        )?))
+    /// Opens the session and creates its C++ calibrator, as a build does before it hands the
+    /// calibrator to TensorRT (`prepare` runs unless a table is given).
+    pub fn new(spec: SessionSpec<'c>) -> Result<Self> {
+        Ok(Harness(BoundCalibrator::new(spec)?))
     }
 
     pub fn raw(&self) -> *mut sys::trt_calibrator {
