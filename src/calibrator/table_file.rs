@@ -1,6 +1,6 @@
 //! Calibration tables (TensorRT's "calibration cache") on disk.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -43,20 +43,10 @@ impl CachePolicy {
     }
 }
 
-/// Writes a file atomically: a temporary file in the same directory, then a rename.
-pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    Ok(())
+/// [`trt_calib_table::write_atomic`] with the crate's error, naming `path`: readers see the old
+/// file or the new one, and an existing file keeps its permissions.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    trt_calib_table::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// Writes a table that a successful build calibrated to the policy's path (atomically), unless
@@ -68,5 +58,28 @@ pub(crate) fn save_table(policy: Option<&CachePolicy>, table: Option<&[u8]>) -> 
             Ok(true)
         }
         _ => Ok(false),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_existing_files_permissions_survive_trt_write_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.engine");
+        std::fs::write(&path, b"old plan").unwrap();
+        // Neither the 0644 of new files nor the temporary file's own 0600.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        crate::write_atomic(&path, b"new plan").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new plan");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "temporary files left: {names:?}");
+
+        let e = crate::write_atomic(dir.path().join("no-such-dir/x"), b"x").unwrap_err();
+        assert!(e.to_string().contains("no-such-dir/x"), "{e}");
     }
 }

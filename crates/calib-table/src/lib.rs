@@ -38,5 +38,5 @@ mod version;
 pub use check::{check, Incompatibility, IncompatibilityReason, FIRST_MAJOR_WITHOUT_CALIBRATION};
 pub use diff::{diff, Changed, RangeChange, TableDiff};
 pub use error::{ParseError, ParseErrorKind, TableError};
-pub use table::{CalibrationTable, Entry, INT8_MAX};
+pub use table::{write_atomic, CalibrationTable, Entry, INT8_MAX};
 pub use version::{Algorithm, TrtVersion, UnknownAlgorithm, VersionError};
