@@ -52,6 +52,18 @@ impl CalibrationAlgorithm {
             CalibrationAlgorithm::MinMax => trt_calib_table::Algorithm::MinMaxCalibration,
         }
     }
+
+    /// The calibrator that makes tables of `algorithm`, the inverse of
+    /// [`table_algorithm`](Self::table_algorithm). `None` for the legacy entropy and legacy
+    /// (percentile) calibrators, which this crate cannot present to TensorRT.
+    pub fn from_table_algorithm(algorithm: trt_calib_table::Algorithm) -> Option<Self> {
+        use trt_calib_table::Algorithm as A;
+        match algorithm {
+            A::EntropyCalibration2 => Some(CalibrationAlgorithm::Entropy2),
+            A::MinMaxCalibration => Some(CalibrationAlgorithm::MinMax),
+            A::EntropyCalibration | A::LegacyCalibration => None,
+        }
+    }
 }
 
 /// A network input as the calibrator sees it: name, full shape (batch included), element type.
@@ -285,4 +297,40 @@ impl HostElement for i64 {
 fn as_bytes<T: HostElement>(data: &[T]) -> &[u8] {
     // SAFETY: plain-old-data element types; the byte view covers exactly the slice.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast(), std::mem::size_of_val(data)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CalibrationAlgorithm;
+    use trt_calib_table::Algorithm;
+
+    #[test]
+    fn table_algorithms_map_both_ways_and_legacy_ones_are_refused() {
+        let mapped: Vec<_> = Algorithm::ALL
+            .iter()
+            .map(|&a| (a, CalibrationAlgorithm::from_table_algorithm(a)))
+            .collect();
+        assert_eq!(
+            mapped,
+            [
+                (
+                    Algorithm::EntropyCalibration2,
+                    Some(CalibrationAlgorithm::Entropy2)
+                ),
+                (Algorithm::EntropyCalibration, None),
+                (
+                    Algorithm::MinMaxCalibration,
+                    Some(CalibrationAlgorithm::MinMax)
+                ),
+                (Algorithm::LegacyCalibration, None),
+            ]
+        );
+        for ours in [CalibrationAlgorithm::Entropy2, CalibrationAlgorithm::MinMax] {
+            let table = ours.table_algorithm();
+            assert_eq!(
+                CalibrationAlgorithm::from_table_algorithm(table),
+                Some(ours)
+            );
+        }
+    }
 }
