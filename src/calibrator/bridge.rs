@@ -88,6 +88,8 @@ pub(crate) struct CalibrationSession<'c> {
     pub(crate) ended: bool,
     pub(crate) error: Option<Error>,
     created: std::time::Instant,
+    /// For each of getBatch's names, the index of its input (reused from call to call).
+    order: Vec<usize>,
 }
 
 impl<'c> CalibrationSession<'c> {
@@ -128,6 +130,7 @@ impl<'c> CalibrationSession<'c> {
                 filled: false,
             });
         }
+        let order = Vec::with_capacity(device.len());
         Ok(CalibrationSession {
             calibrator,
             inputs: device,
@@ -140,6 +143,7 @@ impl<'c> CalibrationSession<'c> {
             ended: false,
             error: None,
             created: std::time::Instant::now(),
+            order,
         })
     }
 
@@ -159,6 +163,8 @@ impl<'c> CalibrationSession<'c> {
         0
     }
 
+    /// TensorRT's getBatch: 1 when every binding points at a filled buffer, 0 at the end of
+    /// the data or on an error (stored for after the build).
     fn get_batch(
         &mut self,
         bindings: *mut *mut c_void,
@@ -178,47 +184,44 @@ impl<'c> CalibrationSession<'c> {
                 self.created.elapsed().as_secs_f64()
             );
         }
+        match self.fill_bindings(bindings, names, n) {
+            Ok(true) => {
+                self.batches += 1;
+                1
+            }
+            Ok(false) => {
+                self.ended = true;
+                0
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// One batch into `bindings`, in the order of TensorRT's `names`; `Ok(false)` when the
+    /// calibrator has no more data.
+    fn fill_bindings(
+        &mut self,
+        bindings: *mut *mut c_void,
+        names: *const *const c_char,
+        n: i32,
+    ) -> Result<bool> {
         if self.table_given.is_some() {
-            // TensorRT only asks for data when it rejected the table it read: it would silently
-            // recalibrate on whatever data there is. Refuse instead.
-            let path = self
-                .cache
-                .as_ref()
-                .map(|c| c.path.display().to_string())
-                .unwrap_or_default();
-            return self.fail(Error::Calibration(format!(
-                "TensorRT rejected the calibration table {path} (written by another TensorRT version, \
-                 for another calibration algorithm, or for another network) and wanted to recalibrate. \
-                 Delete the table or use CacheMode::Recalibrate to calibrate again."
-            )));
+            return Err(self.rejected_table());
         }
         if n < 0 || (n > 0 && (bindings.is_null() || names.is_null())) {
-            return self.fail(Error::Calibration(format!(
+            return Err(Error::Calibration(format!(
                 "getBatch called with {n} bindings and null arrays"
             )));
         }
+        let names: &[*const c_char] = if n == 0 {
+            &[]
+        } else {
+            // SAFETY: TensorRT passes `n` name pointers at `names` (non-null, checked above),
+            // alive for the call.
+            unsafe { std::slice::from_raw_parts(names, n as usize) }
+        };
         // Resolve TensorRT's names to our inputs before touching data: unknown names are an error.
-        for i in 0..n as usize {
-            // SAFETY: TensorRT passes `n` valid C strings.
-            let p = unsafe { *names.add(i) };
-            if p.is_null() {
-                return self.fail(Error::Calibration(format!(
-                    "getBatch: binding {i} has a null name"
-                )));
-            }
-            let name = unsafe { CStr::from_ptr(p) }.to_bytes();
-            if !self
-                .inputs
-                .iter()
-                .any(|inp| inp.info.name.as_bytes() == name)
-            {
-                return self.fail(Error::UnknownTensor {
-                    name: String::from_utf8_lossy(name).into_owned(),
-                    what: "calibrator's inputs",
-                    known: self.inputs.iter().map(|i| i.info.name.clone()).collect(),
-                });
-            }
-        }
+        self.resolve(names)?;
         for input in &mut self.inputs {
             input.filled = false;
         }
@@ -226,36 +229,69 @@ impl<'c> CalibrationSession<'c> {
             inputs: &mut self.inputs,
             stream: self.stream.as_ref(),
         };
-        match self.calibrator.next_batch(&mut batch) {
-            Ok(true) => {}
-            Ok(false) => {
-                self.ended = true;
-                return 0;
-            }
-            Err(e) => return self.fail(e),
+        if !self.calibrator.next_batch(&mut batch)? {
+            return Ok(false);
         }
         if let Some(missing) = self.inputs.iter().find(|i| !i.filled) {
             let name = missing.info.name.clone();
-            return self.fail(Error::Calibration(format!(
+            return Err(Error::Calibration(format!(
                 "next_batch did not fill input `{name}`"
             )));
         }
         // TensorRT reads the buffers on its own stream: the uploads must be complete.
-        if let Some(Err(e)) = self.stream.as_ref().map(|s| s.synchronize()) {
-            return self.fail(e.into());
+        if let Some(stream) = &self.stream {
+            stream.synchronize()?;
         }
-        for i in 0..n as usize {
-            let name = unsafe { CStr::from_ptr(*names.add(i)) }.to_bytes();
-            let input = self
+        for (i, &input) in self.order.iter().enumerate() {
+            // SAFETY: `bindings` is non-null (checked above) with room for `n` pointers, and
+            // `order` has one entry per name, so `i < n`.
+            unsafe { *bindings.add(i) = self.inputs[input].ptr as *mut c_void };
+        }
+        Ok(true)
+    }
+
+    /// TensorRT only asks for data when it rejected the table it read: it would silently
+    /// recalibrate on whatever data there is. Refuse instead.
+    fn rejected_table(&self) -> Error {
+        let path = self
+            .cache
+            .as_ref()
+            .map(|c| c.path.display().to_string())
+            .unwrap_or_default();
+        Error::Calibration(format!(
+            "TensorRT rejected the calibration table {path} (written by another TensorRT version, \
+             for another calibration algorithm, or for another network) and wanted to recalibrate. \
+             Delete the table or use CacheMode::Recalibrate to calibrate again."
+        ))
+    }
+
+    /// Fills `order` with the index into `inputs` of each of TensorRT's `names`.
+    fn resolve(&mut self, names: &[*const c_char]) -> Result<()> {
+        self.order.clear();
+        for (i, &p) in names.iter().enumerate() {
+            if p.is_null() {
+                return Err(Error::Calibration(format!(
+                    "getBatch: binding {i} has a null name"
+                )));
+            }
+            // SAFETY: a non-null name from TensorRT is a NUL-terminated string alive for the call.
+            let name = unsafe { CStr::from_ptr(p) }.to_bytes();
+            match self
                 .inputs
                 .iter()
-                .find(|inp| inp.info.name.as_bytes() == name)
-                .expect("checked above");
-            // SAFETY: bindings has room for n pointers.
-            unsafe { *bindings.add(i) = input.ptr as *mut c_void };
+                .position(|inp| inp.info.name.as_bytes() == name)
+            {
+                Some(input) => self.order.push(input),
+                None => {
+                    return Err(Error::UnknownTensor {
+                        name: String::from_utf8_lossy(name).into_owned(),
+                        what: "calibrator's inputs",
+                        known: self.inputs.iter().map(|i| i.info.name.clone()).collect(),
+                    })
+                }
+            }
         }
-        self.batches += 1;
-        1
+        Ok(())
     }
 
     fn read_cache(&mut self, length: *mut usize) -> *const c_void {
