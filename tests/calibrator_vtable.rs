@@ -66,6 +66,8 @@ fn get_batch(h: &Harness<'_>, names: &[&str]) -> (bool, Vec<*mut c_void>) {
     let mut name_ptrs: Vec<*const c_char> = cnames.iter().map(|c| c.as_ptr()).collect();
     let mut bindings: Vec<*mut c_void> = vec![ptr::null_mut(); names.len()];
     let mut ok = -1;
+    // SAFETY: a live calibrator; `names.len()` name pointers (NUL-terminated, alive in `cnames`)
+    // and as many binding slots, as TensorRT passes them.
     let status = unsafe {
         sys::trt_calibrator_vcall_get_batch(
             h.raw(),
@@ -130,12 +132,14 @@ fn algorithm_and_batch_size_through_the_vtable() {
         let h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
         let mut got = -1;
         assert_eq!(
+            // SAFETY: a live calibrator and a valid out-pointer.
             unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut got) },
             0
         );
         assert_eq!(got, raw as i32);
         let mut bs = -1;
         assert_eq!(
+            // SAFETY: a live calibrator and a valid out-pointer.
             unsafe { sys::trt_calibrator_vcall_batch_size(h.raw(), &mut bs) },
             0
         );
@@ -263,6 +267,7 @@ fn cache_round_trip_and_rejected_table_detection() {
     assert!(get_batch(&h, &["image", "im_info"]).0);
     assert!(!get_batch(&h, &["image", "im_info"]).0, "end of data");
     assert_eq!(
+        // SAFETY: a live calibrator and `table.len()` readable bytes.
         unsafe {
             sys::trt_calibrator_vcall_write_cache(h.raw(), table.as_ptr().cast(), table.len())
         },
@@ -273,6 +278,7 @@ fn cache_round_trip_and_rejected_table_detection() {
     // Without a table given, readCalibrationCache says "none".
     let (mut data, mut len) = (ptr::null(), 99usize);
     assert_eq!(
+        // SAFETY: a live calibrator and valid out-pointers.
         unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) },
         0
     );
@@ -296,10 +302,13 @@ fn cache_round_trip_and_rejected_table_detection() {
     )
     .unwrap();
     assert_eq!(
+        // SAFETY: a live calibrator and valid out-pointers.
         unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) },
         0
     );
     assert_eq!(
+        // SAFETY: readCalibrationCache handed out `len` bytes of the session's table, alive
+        // as long as the harness.
         unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) },
         &table[..]
     );
@@ -332,7 +341,9 @@ fn data_calibrator_over_a_real_pipeline_fills_inputs_by_name() {
     assert_eq!(c.batch_count(), Some(2));
     let h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let mut algo = -1;
-    unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut algo) };
+    // SAFETY: a live calibrator and a valid out-pointer.
+    let status = unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut algo) };
+    assert_eq!(status, 0);
     assert_eq!(algo, sys::TRT_CALIBRATION_MINMAX as i32);
 
     let (ok, b) = get_batch(&h, &["im_info", "image"]);

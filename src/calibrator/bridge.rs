@@ -1,4 +1,6 @@
-//! The bridge TensorRT calls.
+//! The bridge TensorRT calls: a [`SessionSpec`] opens a `CalibrationSession` (the buffers and
+//! what the callbacks collect), whose address the C++ calibrator carries as `user_data`; the
+//! `extern "C"` trampolines turn TensorRT's calls back into session methods, panics included.
 
 use std::ffi::{c_char, c_void, CStr};
 use std::sync::Arc;
@@ -147,10 +149,12 @@ impl<'c> CalibrationSession<'c> {
         })
     }
 
+    /// A table was given: TensorRT should read it and ask for no data.
     pub(crate) fn has_table(&self) -> bool {
         self.table_given.is_some()
     }
 
+    /// The user calibrator's [`Calibrator::prepare`], with every input.
     pub(crate) fn prepare(&mut self) -> Result<()> {
         let infos: Vec<CalibrationInput> = self.inputs.iter().map(|i| i.info.clone()).collect();
         self.calibrator.prepare(&infos, self.stream.as_ref())
@@ -294,31 +298,24 @@ impl<'c> CalibrationSession<'c> {
         Ok(())
     }
 
-    fn read_cache(&mut self, length: *mut usize) -> *const c_void {
+    /// TensorRT's readCalibrationCache: the given table's address and length, or null and 0.
+    /// The bytes stay where they are while the session lives.
+    fn read_cache(&self) -> (*const c_void, usize) {
         match &self.table_given {
-            Some(t) if !t.is_empty() => {
-                unsafe { *length = t.len() };
-                t.as_ptr().cast()
-            }
-            _ => {
-                unsafe { *length = 0 };
-                std::ptr::null()
-            }
+            Some(t) if !t.is_empty() => (t.as_ptr().cast(), t.len()),
+            _ => (std::ptr::null(), 0),
         }
     }
 
     /// Keeps the table in memory. Writing it here would leave a table computed from part of
     /// the data whenever a later batch fails (TensorRT writes the table even then).
-    fn write_cache(&mut self, data: *const c_void, length: usize) {
-        if data.is_null() || length == 0 {
-            return;
-        }
-        // SAFETY: TensorRT passes `length` readable bytes.
-        let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) }.to_vec();
-        self.table_written = Some(bytes);
+    fn write_cache(&mut self, table: &[u8]) {
+        self.table_written = Some(table.to_vec());
     }
 }
 
+/// Runs a callback body on the session behind `user`: a panic in it is stored as the session's
+/// error and TensorRT gets `fallback` (so is a null `user`).
 fn with_session<R>(
     user: *mut c_void,
     fallback: R,
@@ -327,7 +324,8 @@ fn with_session<R>(
     if user.is_null() {
         return fallback;
     }
-    // SAFETY: user is the CalibrationSession that outlives the C++ calibrator (see TrtCalibrator).
+    // SAFETY: `user` is the boxed CalibrationSession that outlives the C++ calibrator (see
+    // TrtCalibrator::new), and TensorRT calls one callback at a time, from the building thread.
     let session = unsafe { &mut *(user as *mut CalibrationSession<'_>) };
     match crate::panic::catch(|| f(&mut *session)) {
         Ok(r) => r,
@@ -358,12 +356,20 @@ extern "C" fn cb_read_cache(user: *mut c_void, length: *mut usize) -> *const c_v
     if length.is_null() {
         return std::ptr::null();
     }
-    unsafe { *length = 0 };
-    with_session(user, std::ptr::null(), |s| s.read_cache(length))
+    let (data, len) = with_session(user, (std::ptr::null(), 0), |s| s.read_cache());
+    // SAFETY: `length` is TensorRT's out-pointer, non-null (checked above).
+    unsafe { *length = len };
+    data
 }
 
 extern "C" fn cb_write_cache(user: *mut c_void, data: *const c_void, length: usize) {
-    with_session(user, (), |s| s.write_cache(data, length))
+    if data.is_null() || length == 0 {
+        return;
+    }
+    // SAFETY: TensorRT passes `length` readable bytes at `data` (non-null, checked above),
+    // alive for the call.
+    let table = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), length) };
+    with_session(user, (), |s| s.write_cache(table))
 }
 
 /// The C++ calibrator object bound to a session. The session must outlive it (it is dropped
@@ -445,6 +451,7 @@ impl<'c> BoundCalibrator<'c> {
         })
     }
 
+    /// The C++ calibrator, to attach to a builder config. Valid while `self` lives.
     pub(crate) fn raw(&self) -> *mut sys::trt_calibrator {
         self.calibrator.as_ptr()
     }

@@ -27,6 +27,7 @@ pub struct DataCalibrator<S: BatchSource> {
 }
 
 impl<S: BatchSource> DataCalibrator<S> {
+    /// A calibrator over `source`, presented as [`CalibrationAlgorithm::Entropy2`].
     pub fn new(source: S) -> Self {
         DataCalibrator {
             source,
@@ -44,11 +45,13 @@ impl<S: BatchSource> DataCalibrator<S> {
         self.skipped
     }
 
+    /// Presents the calibrator to TensorRT as `algorithm`.
     pub fn with_algorithm(mut self, algorithm: CalibrationAlgorithm) -> Self {
         self.algorithm = algorithm;
         self
     }
 
+    /// Calls `progress(batches done, total batches)` after every batch handed to TensorRT.
     pub fn with_progress(
         mut self,
         progress: impl FnMut(usize, Option<usize>) + Send + 'static,

@@ -1,9 +1,10 @@
 //! INT8 calibration driven by Rust code.
 //!
 //! TensorRT calls `getBatch(bindings, names, n)` on a C++ `IInt8EntropyCalibrator2` (or MinMax)
-//! object; the shim forwards it to [`get_batch`] here, which hands the user's [`Calibrator`] one
-//! device buffer per network input (matched by **name**, never by position), then writes those
-//! buffers' addresses into `bindings` in the order of TensorRT's `names`.
+//! object; the shim forwards it to the bridge (`bridge.rs`), which hands the user's
+//! [`Calibrator`] one device buffer per network input (matched by **name**, never by
+//! position), then writes those buffers' addresses into `bindings` in the order of TensorRT's
+//! `names`.
 //!
 //! Errors and panics in the Rust side never cross the FFI boundary: they make getBatch return
 //! false, are stored, and come back as `Err` from the build once TensorRT returns.
@@ -69,15 +70,21 @@ impl CalibrationAlgorithm {
 /// A network input as the calibrator sees it: name, full shape (batch included), element type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CalibrationInput {
+    /// The input's name in the network (what TensorRT's getBatch asks for).
     pub name: String,
+    /// The full shape of one batch, batch dimension first.
     pub shape: Vec<usize>,
+    /// The element type the network expects.
     pub dtype: DataType,
 }
 
 impl CalibrationInput {
+    /// Elements in one batch of this input.
     pub fn elements(&self) -> usize {
         self.shape.iter().product()
     }
+
+    /// Bytes in one batch of this input (the size of its buffer).
     pub fn bytes(&self) -> usize {
         self.elements() * self.dtype.size()
     }
@@ -276,6 +283,7 @@ fn check_host(info: &CalibrationInput, dtype: DataType, len: usize) -> Result<()
 
 /// Host element types that map to a TensorRT input type.
 pub trait HostElement: Copy + cudarc::driver::DeviceRepr {
+    /// The TensorRT element type with this Rust type's layout.
     const DTYPE: DataType;
 }
 impl HostElement for f32 {

@@ -7,10 +7,13 @@ use crate::error::{Error, Result};
 /// What to do with a calibration table file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CachePolicy {
+    /// The table file.
     pub path: PathBuf,
+    /// Whether the file is read, required or replaced.
     pub mode: CacheMode,
 }
 
+/// How a build treats its calibration table file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CacheMode {
     /// Use the table when it exists (and fail if TensorRT rejects it); otherwise calibrate and write it.
@@ -23,18 +26,24 @@ pub enum CacheMode {
 }
 
 impl CachePolicy {
+    /// [`CacheMode::ReadWrite`]: use the table at `path` if there is one, else calibrate and
+    /// write it.
     pub fn read_write(path: impl Into<PathBuf>) -> Self {
         CachePolicy {
             path: path.into(),
             mode: CacheMode::ReadWrite,
         }
     }
+
+    /// [`CacheMode::Require`]: build from the table at `path`, never calibrate.
     pub fn require(path: impl Into<PathBuf>) -> Self {
         CachePolicy {
             path: path.into(),
             mode: CacheMode::Require,
         }
     }
+
+    /// [`CacheMode::Recalibrate`]: calibrate and replace the table at `path`.
     pub fn recalibrate(path: impl Into<PathBuf>) -> Self {
         CachePolicy {
             path: path.into(),

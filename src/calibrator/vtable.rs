@@ -17,6 +17,8 @@ impl<'c> Harness<'c> {
         Ok(Harness(BoundCalibrator::new(spec)?))
     }
 
+    /// The C++ calibrator, for the `sys::trt_calibrator_vcall_*` functions. Valid while `self`
+    /// lives.
     pub fn raw(&self) -> *mut sys::trt_calibrator {
         self.0.raw()
     }
@@ -26,6 +28,7 @@ impl<'c> Harness<'c> {
         self.0.session.error.take()
     }
 
+    /// Batches handed to TensorRT so far (getBatch calls that returned true).
     pub fn batches(&self) -> usize {
         self.0.session.batches
     }
