@@ -6,7 +6,7 @@ use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 
 use trt::sys;
-use trt::vtable::Harness;
+use trt::vtable::{Harness, SessionSpec};
 use trt::{
     CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataType,
     Error,
@@ -66,6 +66,8 @@ fn get_batch(h: &Harness<'_>, names: &[&str]) -> (bool, Vec<*mut c_void>) {
     let mut name_ptrs: Vec<*const c_char> = cnames.iter().map(|c| c.as_ptr()).collect();
     let mut bindings: Vec<*mut c_void> = vec![ptr::null_mut(); names.len()];
     let mut ok = -1;
+    // SAFETY: a live calibrator; `names.len()` name pointers (NUL-terminated, alive in `cnames`)
+    // and as many binding slots, as TensorRT passes them.
     let status = unsafe {
         sys::trt_calibrator_vcall_get_batch(
             h.raw(),
@@ -86,7 +88,7 @@ fn fills_every_input_by_name_whatever_the_order_of_names() {
         next: 0,
         algorithm: CalibrationAlgorithm::Entropy2,
     };
-    let h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
 
     // TensorRT's order differs from registration order.
     let (ok, bindings) = get_batch(&h, &["im_info", "image"]);
@@ -127,15 +129,17 @@ fn algorithm_and_batch_size_through_the_vtable() {
             next: 0,
             algorithm,
         };
-        let h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+        let h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
         let mut got = -1;
         assert_eq!(
+            // SAFETY: a live calibrator and a valid out-pointer.
             unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut got) },
             0
         );
         assert_eq!(got, raw as i32);
         let mut bs = -1;
         assert_eq!(
+            // SAFETY: a live calibrator and a valid out-pointer.
             unsafe { sys::trt_calibrator_vcall_batch_size(h.raw(), &mut bs) },
             0
         );
@@ -160,7 +164,7 @@ impl Calibrator for Panicking {
 #[test]
 fn an_error_returns_false_and_comes_back_afterwards() {
     let mut c = Failing;
-    let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let mut h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     let err = h.take_error().expect("stored error");
@@ -170,7 +174,7 @@ fn an_error_returns_false_and_comes_back_afterwards() {
 #[test]
 fn a_panic_does_not_unwind_into_cpp_and_comes_back_as_an_error() {
     let mut c = Panicking;
-    let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let mut h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     let err = h.take_error().expect("stored error").to_string();
@@ -190,7 +194,7 @@ fn unknown_binding_name_is_an_error_naming_the_known_ones() {
         next: 0,
         algorithm: CalibrationAlgorithm::Entropy2,
     };
-    let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let mut h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let (ok, _) = get_batch(&h, &["image", "data"]);
     assert!(!ok);
     let err = h.take_error().unwrap().to_string();
@@ -209,7 +213,7 @@ impl Calibrator for FillsOne {
 #[test]
 fn an_input_left_unfilled_is_an_error() {
     let mut c = FillsOne;
-    let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let mut h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     assert_eq!(
@@ -229,7 +233,7 @@ impl Calibrator for WrongSize {
 #[test]
 fn a_buffer_of_the_wrong_size_is_an_error() {
     let mut c = WrongSize;
-    let mut h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let mut h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let (ok, _) = get_batch(&h, &["image", "im_info"]);
     assert!(!ok);
     let err = h.take_error().unwrap().to_string();
@@ -257,16 +261,13 @@ fn cache_round_trip_and_rejected_table_detection() {
         algorithm: CalibrationAlgorithm::Entropy2,
     };
     let h = Harness::new(
-        &mut c,
-        inputs(),
-        None,
-        None,
-        Some(CachePolicy::read_write(&path)),
+        SessionSpec::new(&mut c, inputs()).with_cache_policy(CachePolicy::read_write(&path)),
     )
     .unwrap();
     assert!(get_batch(&h, &["image", "im_info"]).0);
     assert!(!get_batch(&h, &["image", "im_info"]).0, "end of data");
     assert_eq!(
+        // SAFETY: a live calibrator and `table.len()` readable bytes.
         unsafe {
             sys::trt_calibrator_vcall_write_cache(h.raw(), table.as_ptr().cast(), table.len())
         },
@@ -277,6 +278,7 @@ fn cache_round_trip_and_rejected_table_detection() {
     // Without a table given, readCalibrationCache says "none".
     let (mut data, mut len) = (ptr::null(), 99usize);
     assert_eq!(
+        // SAFETY: a live calibrator and valid out-pointers.
         unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) },
         0
     );
@@ -294,18 +296,19 @@ fn cache_round_trip_and_rejected_table_detection() {
         algorithm: CalibrationAlgorithm::Entropy2,
     };
     let mut h = Harness::new(
-        &mut c,
-        inputs(),
-        None,
-        Some(table.clone()),
-        Some(CachePolicy::read_write(&path)),
+        SessionSpec::new(&mut c, inputs())
+            .with_table(table.clone())
+            .with_cache_policy(CachePolicy::read_write(&path)),
     )
     .unwrap();
     assert_eq!(
+        // SAFETY: a live calibrator and valid out-pointers.
         unsafe { sys::trt_calibrator_vcall_read_cache(h.raw(), &mut data, &mut len) },
         0
     );
     assert_eq!(
+        // SAFETY: readCalibrationCache handed out `len` bytes of the session's table, alive
+        // as long as the harness.
         unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) },
         &table[..]
     );
@@ -336,9 +339,11 @@ fn data_calibrator_over_a_real_pipeline_fills_inputs_by_name() {
     let mut c =
         trt::DataCalibrator::new(spec.open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
     assert_eq!(c.batch_count(), Some(2));
-    let h = Harness::new(&mut c, inputs(), None, None, None).unwrap();
+    let h = Harness::new(SessionSpec::new(&mut c, inputs())).unwrap();
     let mut algo = -1;
-    unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut algo) };
+    // SAFETY: a live calibrator and a valid out-pointer.
+    let status = unsafe { sys::trt_calibrator_vcall_algorithm(h.raw(), &mut algo) };
+    assert_eq!(status, 0);
     assert_eq!(algo, sys::TRT_CALIBRATION_MINMAX as i32);
 
     let (ok, b) = get_batch(&h, &["im_info", "image"]);
@@ -372,7 +377,7 @@ fn data_calibrator_refuses_data_that_does_not_match_the_network() {
     .unwrap();
     let spec = Spec::new(2).with_input(Input::npy("image", dir.path().join("good.npy")));
     let mut c = trt::DataCalibrator::new(spec.open().unwrap());
-    let err = Harness::new(&mut c, inputs(), None, None, None)
+    let err = Harness::new(SessionSpec::new(&mut c, inputs()))
         .err()
         .expect("mismatch")
         .to_string();
@@ -385,7 +390,7 @@ fn data_calibrator_refuses_data_that_does_not_match_the_network() {
         .with_input(Input::npy("image", dir.path().join("image.npy")))
         .with_input(Input::npy("im_info", dir.path().join("image.npy")));
     let mut c = trt::DataCalibrator::new(spec.open().unwrap());
-    let err = Harness::new(&mut c, inputs(), None, None, None)
+    let err = Harness::new(SessionSpec::new(&mut c, inputs()))
         .err()
         .expect("mismatch")
         .to_string();
@@ -427,7 +432,7 @@ fn data_calibrator_fills_integer_inputs_in_their_own_type() {
             dtype: DataType::Int32,
         },
     ];
-    let h = Harness::new(&mut c, inputs.clone(), None, None, None).unwrap();
+    let h = Harness::new(SessionSpec::new(&mut c, inputs.clone())).unwrap();
     assert!(get_batch(&h, &["ids", "image"]).0);
     assert!(get_batch(&h, &["ids", "image"]).0);
     let ids: Vec<i32> = h
@@ -450,7 +455,7 @@ fn data_calibrator_fills_integer_inputs_in_their_own_type() {
         .with_input(Input::npy("image", dir.path().join("image.npy")))
         .with_input(Input::npy("ids", dir.path().join("big.npy")));
     let mut c = trt::DataCalibrator::new(spec.open().unwrap());
-    let err = Harness::new(&mut c, inputs, None, None, None)
+    let err = Harness::new(SessionSpec::new(&mut c, inputs))
         .err()
         .expect("out of range")
         .to_string();
@@ -496,11 +501,7 @@ fn a_failed_calibration_creates_or_replaces_no_table() {
         let mut c = FailsAtThird { next: 0 };
         // Recalibrate: the policy that replaces an existing table.
         let h = Harness::new(
-            &mut c,
-            inputs(),
-            None,
-            None,
-            Some(CachePolicy::recalibrate(&path)),
+            SessionSpec::new(&mut c, inputs()).with_cache_policy(CachePolicy::recalibrate(&path)),
         )
         .unwrap();
         assert!(get_batch(&h, &["image", "im_info"]).0);
@@ -554,11 +555,7 @@ fn a_panicking_calibrator_saves_no_table() {
     let path = dir.path().join("p.calib");
     let mut c = Panics;
     let h = Harness::new(
-        &mut c,
-        inputs(),
-        None,
-        None,
-        Some(CachePolicy::read_write(&path)),
+        SessionSpec::new(&mut c, inputs()).with_cache_policy(CachePolicy::read_write(&path)),
     )
     .unwrap();
     assert!(!get_batch(&h, &["image", "im_info"]).0);

@@ -12,7 +12,7 @@ use tensorrt_sys as sys;
 use crate::build::calibration::{self, NoData};
 use crate::build::output::BuildOutput;
 use crate::build::selector::Selector;
-use crate::calibrator::{BoundCalibrator, Calibrator};
+use crate::calibrator::{BoundCalibrator, Calibrator, SessionSpec};
 use crate::config::{BuildConfig, Fallback, HardwareCompatibility, Precision, ProfilingVerbosity};
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
@@ -271,14 +271,14 @@ impl<'b> BuildSession<'b> {
             }
         };
         let stream = self.builder.context.new_stream()?;
-        let bound = BoundCalibrator::new(
-            calib,
+        let bound = BoundCalibrator::new(SessionSpec {
+            calibrator: calib,
             algorithm,
-            inputs.clone(),
-            Some(stream),
-            table,
-            config.calibration_cache().cloned(),
-        )?;
+            inputs: inputs.clone(),
+            stream: Some(stream),
+            table_given: table,
+            cache: config.calibration_cache().cloned(),
+        })?;
         // SAFETY: both are live; the calibrator is detached from the config after the build,
         // before `bound` drops (see `run_pass`).
         ffi::check(unsafe { sys::trt_config_set_calibrator(c, bound.raw()) })?;

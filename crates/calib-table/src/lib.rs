@@ -39,6 +39,6 @@ pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use check::{check, Incompatibility, IncompatibilityReason, FIRST_MAJOR_WITHOUT_CALIBRATION};
 pub use diff::{diff, Changed, RangeChange, TableDiff};
 pub use error::{ParseError, ParseErrorKind, TableError};
-pub use table::{CalibrationTable, Entry, INT8_MAX};
+pub use table::{write_atomic, CalibrationTable, Entry, INT8_MAX};
 // The one TensorRT version type of all the `trt` crates lives in `trt-version`.
 pub use trt_version::{TrtVersion, VersionError};

@@ -1,6 +1,7 @@
 //! The table itself: parse, write, read and write files.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 
@@ -198,33 +199,52 @@ impl CalibrationTable {
                 tensor: shorten(&bad.tensor.escape_debug().to_string()),
             });
         }
-        let write_error = |source| TableError::Write {
+        write_atomic(path, &self.to_bytes()).map_err(|source| TableError::Write {
             path: path.to_owned(),
             source,
-        };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let permissions = match std::fs::metadata(path) {
-            Ok(meta) => Some(meta.permissions()),
-            Err(_) => default_permissions(),
-        };
-        let mut file = tempfile::Builder::new()
-            .prefix(".calib-table-")
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(write_error)?;
-        file.write_all(&self.to_bytes()).map_err(write_error)?;
-        if let Some(permissions) = permissions {
-            file.as_file()
-                .set_permissions(permissions)
-                .map_err(write_error)?;
-        }
-        file.as_file().sync_all().map_err(write_error)?;
-        file.persist(path).map_err(|e| write_error(e.error))?;
-        Ok(())
+        })
     }
+}
+
+/// Writes `bytes` to `path` so that readers see the old file or the new one, never half of one:
+/// a temporary file in the same directory (`.<file name>.<random>.tmp`), synced, then renamed
+/// over `path`. No temporary file is left behind, whether the write succeeds or fails.
+///
+/// An existing file keeps its permissions; a new one gets `0644` on Unix.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("model.calib");
+/// trt_calib_table::write_atomic(&path, b"TRT-8503-EntropyCalibration2\n")?;
+/// assert_eq!(std::fs::read(&path)?, b"TRT-8503-EntropyCalibration2\n");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> std::io::Result<()> {
+    let path = path.as_ref();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut prefix = OsString::from(".");
+    if let Some(name) = path.file_name() {
+        prefix.push(name);
+        prefix.push(".");
+    }
+    let permissions = match std::fs::metadata(path) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(_) => default_permissions(),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    if let Some(permissions) = permissions {
+        file.as_file().set_permissions(permissions)?;
+    }
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -304,4 +324,62 @@ fn parse_entry(line: &str) -> Result<(&str, f32), ParseErrorKind> {
         hex: shorten(hex),
     })?;
     Ok((tensor, f32::from_bits(bits)))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn leftovers(dir: &Path, keep: &str) -> Vec<OsString> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n != keep)
+            .collect()
+    }
+
+    #[test]
+    fn write_atomic_keeps_an_existing_files_permissions_and_gives_new_files_0644() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.plan");
+        write_atomic(&path, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert_eq!(mode(&path), 0o644);
+
+        // Neither the default for new files nor the temporary file's own 0600.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert_eq!(mode(&path), 0o640);
+        assert!(leftovers(dir.path(), "engine.plan").is_empty());
+
+        let table =
+            CalibrationTable::parse(b"TRT-8503-EntropyCalibration2\ninput: 3c55b689\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o604)).unwrap();
+        table.write_atomic(&path).unwrap();
+        assert_eq!(CalibrationTable::read(&path).unwrap(), table);
+        assert_eq!(mode(&path), 0o604);
+        assert!(leftovers(dir.path(), "engine.plan").is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_atomic_leaves_the_directory_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir").join("t.cache");
+        let e = write_atomic(&missing, b"x").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+
+        // The rename fails (a directory stands at the path): the temporary file goes away.
+        let path = dir.path().join("taken");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"kept").unwrap();
+        write_atomic(&path, b"x").unwrap_err();
+        assert!(leftovers(dir.path(), "taken").is_empty());
+        assert_eq!(std::fs::read(path.join("inside")).unwrap(), b"kept");
+    }
 }
