@@ -58,6 +58,9 @@ impl Calibrator for Resident {
         };
         let stream = batch.stream().expect("gpu").clone();
         let dst = batch.buffer_mut("input")?;
+        // SAFETY: `dst` is the device buffer of the float32 input `input`; any bytes are a valid
+        // f32, the view is only written (by the copy below), and `transmute_mut` returns None
+        // rather than a view longer than the buffer. cuMemAlloc memory is 256-byte aligned.
         let mut view = unsafe { dst.transmute_mut::<f32>(src.len()) }.expect("sizes match");
         stream.memcpy_dtod(src, &mut view)?;
         self.next += 1;

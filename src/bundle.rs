@@ -40,7 +40,10 @@ pub use tensorrt_sys::TrtVersion;
 /// A CUDA compute capability, `major.minor` (8.7 = Jetson Orin, 9.0 = H100).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ComputeCapability {
+    /// The architecture generation (8 = Ampere/Ada, 9 = Hopper); engines built Ampere+
+    /// compatible run on any major >= 8.
     pub major: u32,
+    /// The revision within the generation (8.0 = A100, 8.6 = RTX 30xx, 8.7 = Orin).
     pub minor: u32,
 }
 
@@ -84,6 +87,8 @@ impl<'de> Deserialize<'de> for ComputeCapability {
 pub struct GpuInfo {
     /// As the driver names it (`NVIDIA H100 80GB HBM3`, `Orin`); `None` when given by hand.
     pub name: Option<String>,
+    /// What the engine's kernels were built for: the target needs the same one unless the
+    /// engine is Ampere+ compatible.
     pub compute_capability: ComputeCapability,
 }
 
@@ -110,8 +115,9 @@ impl GpuInfo {
 pub struct BundleFile {
     /// File name inside the bundle directory.
     pub path: String,
-    /// Lower-case hex.
+    /// The sha256 of the file's content, 64 lower-case hex digits.
     pub sha256: String,
+    /// The file's size in bytes (checked before the digest, to name truncation as such).
     pub size: u64,
 }
 
@@ -141,6 +147,8 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Reads `DIR/manifest.json`; an error when it is missing, is not a manifest, or has another
+    /// format version than [`BUNDLE_FORMAT_VERSION`]. Checks no file (that is [`verify_bundle`]).
     pub fn load(dir: impl AsRef<Path>) -> Result<Manifest> {
         let path = dir.as_ref().join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -167,16 +175,24 @@ impl Manifest {
 /// another TensorRT patch version or GPU rebuild it.
 #[derive(Clone, Debug, Default)]
 pub struct BundleSources {
+    /// The serialized engine (plan) file; role `engine`.
     pub engine: PathBuf,
+    /// The calibration table (cache) the engine was built from; role `table`.
     pub table: Option<PathBuf>,
+    /// The engine's [`BuildReport`](crate::report::BuildReport) JSON; role `report`. The
+    /// manifest's builder flags and compatibility modes come from it (without one the manifest
+    /// records no flags and neither compatibility mode).
     pub report: Option<PathBuf>,
+    /// The ONNX model, for rebuilding on the target; role `onnx`.
     pub onnx: Option<PathBuf>,
 }
 
 /// Where an engine was built, or is to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
+    /// The TensorRT version (`major.minor.patch`); the loaded library's in [`Target::current`].
     pub tensorrt: TrtVersion,
+    /// The GPU; its compute capability is what an engine depends on.
     pub gpu: GpuInfo,
 }
 
@@ -324,13 +340,35 @@ pub fn create_bundle(
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum Refusal {
     /// A file is missing, truncated, or its content changed.
-    Corrupt { file: String, problem: String },
+    Corrupt {
+        /// The file's path in the bundle directory; its name as the manifest lists it when that
+        /// is not a plain file name; `manifest.json` when the manifest lists no engine.
+        file: String,
+        /// What is wrong (unreadable, size or sha256 mismatch, not a plain file name), with the
+        /// values found and expected.
+        problem: String,
+    },
     /// The engine was built by another TensorRT version.
-    TensorRtVersion { bundle: String, target: String },
+    TensorRtVersion {
+        /// The version that built the engine (`major.minor.patch`).
+        bundle: String,
+        /// The target's version.
+        target: String,
+    },
     /// The engine was built for another GPU architecture.
-    ComputeCapability { bundle: String, target: String },
+    ComputeCapability {
+        /// The compute capability of the GPU that built the engine (`8.7`).
+        bundle: String,
+        /// The target GPU's compute capability.
+        target: String,
+    },
     /// The bundle was made on another CPU architecture or OS (x86_64 vs a Jetson's aarch64).
-    Platform { bundle: String, target: String },
+    Platform {
+        /// The platform that made the bundle ([`current_platform`] there: `x86_64-linux`).
+        bundle: String,
+        /// This machine's platform.
+        target: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -361,16 +399,24 @@ impl std::fmt::Display for Refusal {
 /// The outcome of [`verify_bundle`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Verification {
+    /// The bundle directory, as given to [`verify_bundle`].
     pub dir: PathBuf,
+    /// The bundle's manifest, as read.
     pub manifest: Manifest,
+    /// The TensorRT version the bundle was checked against.
     pub target_tensorrt: TrtVersion,
+    /// The compute capability the bundle was checked against.
     pub target_compute_capability: ComputeCapability,
-    /// Files whose sha256 and size matched.
+    /// Files whose sha256 and size matched (their names in the manifest).
     pub files_ok: Vec<String>,
+    /// Every reason the engine cannot be used on the target, file problems first; empty when
+    /// it can.
     pub refusals: Vec<Refusal>,
 }
 
 impl Verification {
+    /// No refusal: every file is intact and the engine fits the target's platform, TensorRT
+    /// version and GPU.
     pub fn accepted(&self) -> bool {
         self.refusals.is_empty()
     }

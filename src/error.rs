@@ -15,14 +15,27 @@ pub enum Error {
     /// A TensorRT call failed. `log` holds the last errors TensorRT logged before it, when any.
     #[error("TensorRT: {message}{}", log.as_deref().map(|l| format!(" (TensorRT said: {l})")).unwrap_or_default())]
     TensorRt {
+        /// The shim's status code (`sys::TRT_ERR_*`): 1 a null argument, 2 TensorRT returned
+        /// failure or null, 3 a C++ exception was caught, 4 an index out of range, 5 not
+        /// available in the TensorRT headers the shim was built against.
         code: i32,
+        /// The shim's message for the failing call (its thread-local last error).
         message: String,
+        /// Up to the last four errors the builder's or runtime's logger kept, joined by "; "
+        /// (they may predate this call). `None` when the error did not pass through a logger
+        /// or it had kept no error.
         log: Option<String>,
     },
 
     /// The ONNX parser rejected the model; one line per parser error.
     #[error("ONNX model {model} rejected:\n{}", errors.join("\n"))]
-    Onnx { model: String, errors: Vec<String> },
+    Onnx {
+        /// The model's path, or the label given with its bytes.
+        model: String,
+        /// One line per parser error, indented (`  node 12: ... (parser error code 8)`); a
+        /// single placeholder line when the parser gave none.
+        errors: Vec<String>,
+    },
 
     /// A CUDA driver call failed.
     #[error("CUDA: {0}")]
@@ -31,14 +44,23 @@ pub enum Error {
     /// A tensor's name is not one the network/engine has.
     #[error("unknown tensor `{name}`; the {what} has: {}", known.join(", "))]
     UnknownTensor {
+        /// The name that was asked for.
         name: String,
+        /// What was searched, for the message: `engine`, `network`, `network's input list`, ...
         what: &'static str,
+        /// The names that exist there (empty when the search does not list them).
         known: Vec<String>,
     },
 
     /// A shape or element-type mismatch.
     #[error("tensor `{name}`: {message}")]
-    Shape { name: String, message: String },
+    Shape {
+        /// The tensor (input, output or binding) whose shape or type is wrong.
+        name: String,
+        /// What does not match, with both sides (`host data has 3 elements, the network input
+        /// [1, 4] needs 4`).
+        message: String,
+    },
 
     /// Calibration went wrong (the calibrator's own error, a panic in it, a rejected table...).
     #[error("calibration: {0}")]
@@ -46,7 +68,11 @@ pub enum Error {
 
     /// A forced-INT8 layer did not run in INT8 (strict mode).
     #[error("strict INT8: {} forced layer(s) did not run in INT8: {}", violations.len(), violations.join("; "))]
-    StrictInt8 { violations: Vec<String> },
+    StrictInt8 {
+        /// One line per violation: the network layer, the precision it ran, its engine layer
+        /// (a [`Violation`](crate::strict::Violation) rendered).
+        violations: Vec<String>,
+    },
 
     /// Invalid configuration or argument.
     #[error("{0}")]
@@ -55,7 +81,9 @@ pub enum Error {
     /// File I/O, with the path.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or directory the operation was on.
         path: PathBuf,
+        /// What the operating system said.
         source: std::io::Error,
     },
 

@@ -19,6 +19,8 @@ pub(crate) fn check_with(
     let message = unsafe { CStr::from_ptr(sys::trt_last_error()) }
         .to_string_lossy()
         .into_owned();
+    // SAFETY: takes no arguments and only clears this thread's message, which `message` has
+    // already copied (the pointer above is not used after this).
     unsafe { sys::trt_clear_last_error() };
     Err(Error::TensorRt {
         code: status,

@@ -29,6 +29,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
 mod build;
 mod calibrator;
 mod config;

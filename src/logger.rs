@@ -13,10 +13,16 @@ use crate::ffi;
 /// TensorRT's message severities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// `kINTERNAL_ERROR`: TensorRT's own state is broken (forwarded at `log::Level::Error`).
     InternalError,
+    /// `kERROR`: a call failed (forwarded at `log::Level::Error`).
     Error,
+    /// `kWARNING`: TensorRT went on, possibly not as asked (`log::Level::Warn`).
     Warning,
+    /// `kINFO`: progress and facts about the build or engine (`log::Level::Info`).
     Info,
+    /// `kVERBOSE`: per-tactic and per-layer detail (`log::Level::Trace`); also any severity
+    /// number TensorRT sends that this enum does not know.
     Verbose,
 }
 
@@ -58,6 +64,9 @@ pub struct Logger {
 // SAFETY: the C++ object only forwards to `log_callback`, whose state is a Mutex; TensorRT calls
 // loggers from several threads, which is what this must allow.
 unsafe impl Send for Logger {}
+// SAFETY: `&Logger` reaches the C++ object only through `trt_logger_vcall_log` (and TensorRT's
+// own calls), which read its two immutable fields (callback, user pointer) and run
+// `log_callback`; the only shared mutable state, `State::recent`, is behind a Mutex.
 unsafe impl Sync for Logger {}
 
 extern "C" fn log_callback(user: *mut c_void, severity: i32, msg: *const c_char) {
@@ -93,6 +102,10 @@ impl Logger {
         });
         let user = &*state as *const State as *mut c_void;
         let mut raw = std::ptr::null_mut();
+        // SAFETY: `log_callback` matches `trt_log_fn`; `user` points into the heap `State` box,
+        // which the returned Logger owns and which is dropped only after `Drop` has destroyed
+        // the C++ logger (fields drop after `drop` runs), so every callback sees it alive;
+        // `raw` is a valid out-pointer.
         ffi::check(unsafe { sys::trt_logger_create(Some(log_callback), user, &mut raw) })?;
         Ok(Logger {
             raw: NonNull::new(raw).expect("trt_logger_create returned OK and null"),
@@ -140,6 +153,9 @@ impl Logger {
     /// Calls the logger through its C++ `ILogger` vtable, as TensorRT does. For tests.
     #[doc(hidden)]
     pub fn call_through_vtable(&self, severity: i32, msg: Option<&CStr>) -> Result<()> {
+        // SAFETY: `self.raw` is the live C++ logger this value owns; `msg` is null (which the
+        // shim passes on and `log_callback` checks) or a NUL-terminated string borrowed for the
+        // call; any `severity` is a valid value of TensorRT's int32-based `Severity` enum.
         ffi::check(unsafe {
             sys::trt_logger_vcall_log(
                 self.raw(),
@@ -152,6 +168,12 @@ impl Logger {
 
 impl Drop for Logger {
     fn drop(&mut self) {
+        // SAFETY: `raw` came from `trt_logger_create` and is destroyed only here, once. Every
+        // builder, parser and runtime this crate gave the logger to holds an `Arc<Logger>` (the
+        // parser through its network's builder), so none of them is alive to call it. Caveat:
+        // TensorRT keeps one process-wide logger pointer while any builder/runtime lives
+        // (NVIDIA/TensorRT#1475: a later object made with another logger logs to, or through
+        // `getLogger()` returns, the first one), which no `Arc` here accounts for.
         unsafe { sys::trt_logger_destroy(self.raw.as_ptr()) };
     }
 }

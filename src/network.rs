@@ -12,16 +12,29 @@ use crate::handle::BuilderInner;
 /// Element types, as TensorRT names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DataType {
+    /// 32-bit IEEE float (`kFLOAT`).
     Float,
+    /// 16-bit IEEE float (`kHALF`).
     Half,
+    /// Signed 8-bit integer (`kINT8`); as an activation, a quantized float with a per-tensor
+    /// scale from calibration or a dynamic range.
     Int8,
+    /// Signed 32-bit integer (`kINT32`).
     Int32,
+    /// Boolean, one byte per element (`kBOOL`).
     Bool,
+    /// Unsigned 8-bit integer (`kUINT8`).
     Uint8,
+    /// 8-bit float, E4M3 (`kFP8`; TensorRT >= 8.6).
     Fp8,
+    /// bfloat16 (`kBF16`; TensorRT >= 9.0).
     Bf16,
+    /// Signed 64-bit integer (`kINT64`; TensorRT >= 9.0).
     Int64,
+    /// Signed 4-bit integer, two per byte (`kINT4`; TensorRT >= 10.0); [`DataType::size`] is 0.
     Int4,
+    /// A type the shim does not map (newer TensorRT types such as FP4); the shim refuses it
+    /// where a call takes a type.
     Unknown,
 }
 
@@ -78,20 +91,28 @@ impl DataType {
 /// A network input or output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The tensor's name in the network (the ONNX value name), unique within it.
     pub name: String,
     /// `-1` marks a dynamic dimension.
     pub shape: Vec<i64>,
+    /// The element type the network declares for it.
     pub dtype: DataType,
 }
 
 /// A layer of the network definition (before the builder fuses anything).
 #[derive(Clone, Debug)]
 pub struct LayerInfo {
+    /// Position in the network definition: the index [`Network::layer`] and the precision
+    /// setters take.
     pub index: usize,
+    /// The layer's name (from the ONNX node; `(Unnamed Layer* N) [Type]` when it has none).
     pub name: String,
     /// TensorRT's `LayerType` name: `CONVOLUTION`, `CONSTANT`, `SHAPE`, ...
     pub kind: String,
+    /// The layer's compute precision as TensorRT reports it: the one set on it, else TensorRT's
+    /// default (`Float`), which the builder is then free to change.
     pub precision: DataType,
+    /// A compute precision was set on the layer ([`Network::set_layer_precision`]).
     pub precision_is_set: bool,
     /// Input tensor names (`None` for an absent optional input).
     pub inputs: Vec<Option<String>>,
@@ -138,8 +159,14 @@ impl Network {
                         std::io::Error::new(std::io::ErrorKind::NotFound, "ONNX model not found"),
                     ));
                 }
+                // SAFETY: `parser` is the live parser just created for this network (owned by
+                // `network`, non-null after a successful create); `c` is a NUL-terminated path
+                // that outlives the call; `ok` is a valid out-pointer.
                 unsafe { sys::trt_parser_parse_file(parser, c.as_ptr(), &mut ok) }
             }
+            // SAFETY: `parser` as above; `bytes` is `bytes.len()` readable bytes borrowed for
+            // the call (IParser::parse documents that they may be freed after it returns); a
+            // null model path is allowed (no external weights); `ok` is a valid out-pointer.
             OnnxModel::Bytes(bytes, _) => unsafe {
                 sys::trt_parser_parse(
                     parser,
@@ -168,6 +195,9 @@ impl Network {
         let mut errors = Vec::new();
         for i in 0..n {
             let (mut code, mut node, mut desc) = (0, 0, std::ptr::null());
+            // SAFETY: `parser` is this network's live parser and `0 <= i < n` its error count
+            // (the shim checks the range too); the three out-pointers are valid locals. `desc`
+            // then points at a string owned by the parser, copied by `ffi::string` below.
             ffi::check(unsafe {
                 sys::trt_parser_error(parser.as_ptr(), i, &mut code, &mut node, &mut desc)
             })?;
@@ -227,6 +257,7 @@ impl Network {
             .collect()
     }
 
+    /// How many layers the network definition has (valid indices are `0..layer_count`).
     pub fn layer_count(&self) -> Result<usize> {
         Ok(out!(sys::trt_network_nb_layers, self.raw.as_ptr(); i32)? as usize)
     }
@@ -282,16 +313,22 @@ impl Network {
 
     /// Constrains a layer's compute precision (honoured with precision constraints on).
     pub fn set_layer_precision(&mut self, index: usize, dtype: DataType) -> Result<()> {
+        // SAFETY: `layer_raw` returns a layer of this live network (the shim range-checks the
+        // index), valid while the network is, which `&mut self` keeps alive and unshared; an
+        // unmapped type is refused by the shim.
         ffi::check(unsafe { sys::trt_layer_set_precision(self.layer_raw(index)?, dtype.to_raw()) })
     }
 
     /// Removes a precision constraint.
     pub fn reset_layer_precision(&mut self, index: usize) -> Result<()> {
+        // SAFETY: a layer of this live network, as in `set_layer_precision`.
         ffi::check(unsafe { sys::trt_layer_reset_precision(self.layer_raw(index)?) })
     }
 
     /// Constrains the type of a layer's output.
     pub fn set_output_type(&mut self, index: usize, output: usize, dtype: DataType) -> Result<()> {
+        // SAFETY: a layer of this live network, as in `set_layer_precision`; the shim checks
+        // `output` against the layer's output count.
         ffi::check(unsafe {
             sys::trt_layer_set_output_type(self.layer_raw(index)?, output as i32, dtype.to_raw())
         })
@@ -299,6 +336,8 @@ impl Network {
 
     /// Removes an output-type constraint.
     pub fn reset_output_type(&mut self, index: usize, output: usize) -> Result<()> {
+        // SAFETY: a layer of this live network, as in `set_layer_precision`; the shim checks
+        // `output` against the layer's output count.
         ffi::check(unsafe {
             sys::trt_layer_reset_output_type(self.layer_raw(index)?, output as i32)
         })
@@ -327,6 +366,7 @@ impl Network {
         for i in 0..out!(sys::trt_network_nb_inputs, self.raw.as_ptr(); i32)? {
             let t = out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?;
             if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == tensor {
+                // SAFETY: `t` is an input tensor of this live network, owned by it.
                 return ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) });
             }
         }
@@ -342,8 +382,12 @@ impl Drop for Network {
     fn drop(&mut self) {
         // The parser refers to the network: destroy it first.
         if let Some(p) = self.parser.take() {
+            // SAFETY: `p` came from `trt_parser_create` and only this network holds it;
+            // `take` makes this the one destroy.
             unsafe { sys::trt_parser_destroy(p.as_ptr()) };
         }
+        // SAFETY: `raw` came from `trt_builder_create_network` and is destroyed only here, after
+        // its parser; its builder is still alive (`self.builder` drops after this body).
         unsafe { sys::trt_network_destroy(self.raw.as_ptr()) };
     }
 }

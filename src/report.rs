@@ -42,9 +42,11 @@ pub const REPORT_MARKER: &str = "trt_build_report";
 /// An engine input or output, as recorded in a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportTensor {
+    /// The engine's I/O tensor name (the network's input or output name).
     pub name: String,
     /// `-1` marks a dynamic dimension.
     pub shape: Vec<i64>,
+    /// The element type the engine takes or gives for it.
     pub dtype: DataType,
 }
 
@@ -88,6 +90,8 @@ pub struct CalibrationInfo {
     pub table: Option<PathBuf>,
     /// What was done with the table file (`None`: no table file).
     pub mode: Option<CacheMode>,
+    /// The algorithm the table's header names (the table TensorRT wrote, else the table file);
+    /// the default, `Entropy2`, when there is no readable table (scales from dynamic ranges).
     pub algorithm: CalibrationAlgorithm,
     /// Calibration batches consumed (0 when the table was used).
     pub batches: usize,
@@ -104,13 +108,19 @@ pub struct BuildReport {
     pub trt_build_report: u32,
     /// The TensorRT version that built the engine (`major.minor.patch`).
     pub tensorrt_version: tensorrt_sys::TrtVersion,
+    /// The settings the build was given.
     pub flags: BuildFlags,
+    /// The engine's inputs, in the engine's I/O order.
     pub inputs: Vec<ReportTensor>,
+    /// The engine's outputs, in the engine's I/O order.
     pub outputs: Vec<ReportTensor>,
     /// Compute layers (reformats and constants excluded) per precision.
     pub precision_counts: BTreeMap<String, usize>,
     /// Every engine layer, in engine order.
     pub layers: Vec<EngineLayer>,
+    /// How the INT8 scales were obtained: `Some` for `Int8`/`StrictInt8` builds once
+    /// [`BuildReport::add_build_output`] has run; `None` for other precisions and for reports
+    /// of an engine alone.
     pub calibration: Option<CalibrationInfo>,
     /// The strict INT8 audit, when built with `StrictInt8`.
     pub strict: Option<StrictReport>,
@@ -252,6 +262,7 @@ impl BuildReport {
         serde_json::from_value(v).map_err(|e| Error::Invalid(format!("build report JSON: {e}")))
     }
 
+    /// The report as pretty-printed JSON, the form [`BuildReport::from_json`] reads.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a report always serializes")
     }
@@ -292,18 +303,27 @@ fn table_bytes_algorithm(bytes: &[u8]) -> Option<CalibrationAlgorithm> {
 /// A layer whose precision (or tactic) differs between A and B.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerChange {
+    /// The engine layer's name (the same in both builds: layers are matched by name).
     pub layer: String,
+    /// Its value in A (a precision such as `INT8`); `None` when A did not record one (built
+    /// without detailed profiling).
     pub a: Option<String>,
+    /// Its value in B; `None` as for `a`.
     pub b: Option<String>,
 }
 
 /// A layer whose tactic differs: value and (when the engine recorded it) kernel name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TacticChange {
+    /// The engine layer's name (the same in both builds).
     pub layer: String,
+    /// A's tactic value as the inspector prints it (`0x...`); `None` when A recorded none.
     pub a: Option<String>,
+    /// B's tactic value; `None` when B recorded none.
     pub b: Option<String>,
+    /// A's kernel name for the tactic, when the engine recorded one.
     pub a_name: Option<String>,
+    /// B's kernel name for the tactic, when the engine recorded one.
     pub b_name: Option<String>,
     /// A reformat (copy / conversion) layer: TensorRT 8.x picks its kernel by timing without
     /// offering it to the algorithm selector, so tactic replay cannot pin it.
@@ -314,10 +334,16 @@ pub struct TacticChange {
 /// A layer whose input or output formats differ.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FormatChange {
+    /// The engine layer's name (the same in both builds).
     pub layer: String,
+    /// A's input formats, one per input ("Row major linear FP32"; see
+    /// [`EngineLayer::input_formats`]).
     pub a_inputs: Vec<String>,
+    /// A's output formats, one per output.
     pub a_outputs: Vec<String>,
+    /// B's input formats, one per input.
     pub b_inputs: Vec<String>,
+    /// B's output formats, one per output.
     pub b_outputs: Vec<String>,
 }
 
@@ -325,11 +351,18 @@ pub struct FormatChange {
 /// with the k-th of that name in B). Identical when every list is empty.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportDiff {
+    /// Every list below is empty.
     pub identical: bool,
+    /// Names of A's layers without a match in B, in A's order (a name that occurs k times in
+    /// A and fewer in B is listed for its unmatched occurrences).
     pub layers_only_in_a: Vec<String>,
+    /// Names of B's layers without a match in A, in B's order.
     pub layers_only_in_b: Vec<String>,
+    /// Matched layers whose precision differs, in A's order.
     pub precision_changes: Vec<LayerChange>,
+    /// Matched layers whose input or output formats differ, in A's order.
     pub format_changes: Vec<FormatChange>,
+    /// Matched layers whose tactic value or kernel name differs, in A's order.
     pub tactic_changes: Vec<TacticChange>,
 }
 

@@ -19,9 +19,11 @@ use crate::report::{BuildReport, ReportDiff};
 
 /// The builds, their engines and reports, and the diffs of builds 2..n against build 1.
 pub struct RepeatedBuilds {
+    /// What each build returned (plan, tactics, calibration counts), in build order.
     pub outputs: Vec<BuildOutput>,
     /// The deserialized engines, one per build (for [`RepeatedBuilds::compare_outputs`]).
     pub engines: Vec<Engine>,
+    /// Each build's report, in build order (from its deserialized engine and output).
     pub reports: Vec<BuildReport>,
     /// `diffs[i]` compares build `i + 2` with build 1.
     pub diffs: Vec<ReportDiff>,
@@ -154,14 +156,17 @@ pub struct OutputComparison {
 pub struct OutputDiff {
     /// Every output has the same bits.
     pub bit_identical: bool,
-    /// The largest absolute difference over all outputs.
+    /// The largest absolute difference over all outputs (infinite when an output's name, type
+    /// or shape differs, so it could not be compared).
     pub max_abs_diff: f32,
     /// Elements that differ at all.
     pub differing: usize,
+    /// Elements compared, over every output whose name, type and shape matched.
     pub elements: usize,
 }
 
 impl OutputComparison {
+    /// Every later build's outputs have the same bits as build 1's (true for one build).
     pub fn bit_identical(&self) -> bool {
         self.per_build.iter().all(|d| d.bit_identical)
     }

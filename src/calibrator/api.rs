@@ -72,7 +72,8 @@ impl CalibrationInput {
 }
 
 /// Supplies calibration batches. Implement this for a custom data source, or use
-/// [`DataCalibrator`] over any [`BatchSource`](trt_calib_data::BatchSource).
+/// [`DataCalibrator`](crate::DataCalibrator) over any
+/// [`BatchSource`](trt_calib_data::BatchSource).
 pub trait Calibrator: Send {
     /// The TensorRT calibrator to present (Entropy2 unless overridden).
     fn algorithm(&self) -> CalibrationAlgorithm {
@@ -284,7 +285,10 @@ impl HostElement for i64 {
 }
 
 fn as_bytes<T: HostElement>(data: &[T]) -> &[u8] {
-    // SAFETY: plain-old-data element types; the byte view covers exactly the slice.
+    // SAFETY: the byte view covers exactly `data`'s `size_of_val` bytes and borrows it
+    // read-only. This crate's impls (f32, i32, i8, u8, i64) are primitives without padding, so
+    // every byte is initialized. HostElement is not sealed: a downstream impl for a type with
+    // padding (any `DeviceRepr`) would make this read uninitialized bytes.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast(), std::mem::size_of_val(data)) }
 }
 

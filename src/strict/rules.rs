@@ -155,8 +155,10 @@ fn constrain(
     Ok(())
 }
 
-/// Applies the plan: forced layers compute INT8 (see [`constrain`] for their outputs); any
-/// constraint left from an earlier build of the same network is removed.
+/// Applies the plan: forced layers compute INT8 and their float outputs are INT8 too, except
+/// network outputs, which keep their declared type (`outputs_only` layers get only the output
+/// types). A layer outside the plan that still has a precision set (an earlier build of the
+/// same network) has that precision and its output types reset.
 pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
     let outputs = network_outputs(network)?;
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
@@ -321,19 +323,27 @@ fn mentions(message: &str, layer: &str) -> bool {
 /// One layer in the audit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditedLayer {
+    /// The network layer's name.
     pub name: String,
+    /// Its TensorRT `LayerType` name (`CONVOLUTION`, `SHUFFLE`, ...).
     pub kind: String,
+    /// Strict mode constrained it to INT8 (and it was not released afterwards).
     pub forced: bool,
     /// The engine layer that computes it (`None`: folded or fused away without a trace).
     pub engine_layer: Option<String>,
+    /// The precision that engine layer runs (`INT8`, `FP32`, ...); `None` when there is no
+    /// such layer or the engine was built without detailed profiling.
     pub precision: Option<String>,
 }
 
 /// A forced layer that did not run INT8.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// The forced network layer.
     pub layer: String,
+    /// The engine layer that computes it (fused names joined by " + ").
     pub engine_layer: String,
+    /// The precision it ran instead of INT8 (`FP32`, `FP16`, ...).
     pub precision: String,
 }
 
@@ -350,12 +360,16 @@ impl std::fmt::Display for Violation {
 /// What strict mode forced and what the engine actually runs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StrictReport {
+    /// Every network layer, in definition order.
     pub layers: Vec<AuditedLayer>,
-    /// Layers not forced and why (rules, user exclusions).
+    /// `(layer name, reason)` for layers not forced (rules, user exclusions).
     pub skipped: Vec<(String, String)>,
-    /// Forced at first, then pinned to the fallback precision because TensorRT has no INT8
-    /// implementation for them under the constraints; with TensorRT's reason.
+    /// `(layer name, reason)` for layers forced at first, then pinned to the fallback precision
+    /// because TensorRT has no INT8 implementation for them under the constraints (the reason:
+    /// TensorRT's error, the precision a probe build ran, or a missing scale).
     pub released: Vec<(String, String)>,
+    /// Forced layers whose engine layer runs another known precision than INT8. A strict build
+    /// fails with them unless violations are allowed, so a build's report has none otherwise.
     pub violations: Vec<Violation>,
     /// Forced layers found in the engine running INT8.
     pub forced_int8: usize,
