@@ -554,7 +554,16 @@ pub fn verify_bundle(
             });
             continue;
         }
-        let (sha, _) = file_digest(&path)?;
+        let sha = match file_digest(&path) {
+            Ok((sha, _)) => sha,
+            Err(e) => {
+                refusals.push(Refusal::Corrupt {
+                    file: shown,
+                    problem: format!("the {role} cannot be read ({e})"),
+                });
+                continue;
+            }
+        };
         if sha != f.sha256 {
             refusals.push(Refusal::Corrupt {
                 file: shown,

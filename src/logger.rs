@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
 use std::ptr::NonNull;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tensorrt_sys as sys;
 
@@ -95,7 +95,23 @@ extern "C" fn log_callback(user: *mut c_void, severity: i32, msg: *const c_char)
 }
 
 impl Logger {
-    /// A logger that forwards to the `log` crate.
+    /// The process-wide logger that `Builder::new` / `Runtime::new` (and their `on_device`
+    /// forms) use. It is never dropped: TensorRT keeps the first logger it is given as its
+    /// global one for the whole process ("TensorRT maintains only a single logger pointer"), so a
+    /// per-object logger could be freed while TensorRT still calls it.
+    pub fn shared() -> Result<Arc<Logger>> {
+        static SHARED: OnceLock<Arc<Logger>> = OnceLock::new();
+        if let Some(l) = SHARED.get() {
+            return Ok(l.clone());
+        }
+        let made = Arc::new(Logger::new()?);
+        // Two threads may race here; one logger wins and the other is dropped unused.
+        Ok(SHARED.get_or_init(|| made).clone())
+    }
+
+    /// A logger of your own that forwards to the `log` crate (pass it to `Builder::with_logger`
+    /// or `Runtime::with_logger`). Keep it alive while any TensorRT object of the process is: see
+    /// [`Logger::shared`].
     pub fn new() -> Result<Logger> {
         let state = Box::new(State {
             recent: Mutex::new(VecDeque::new()),
@@ -198,5 +214,18 @@ pub(crate) fn with_log(e: Error, logger: &Logger) -> Error {
             log: logger.recent_errors(4),
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_logger_is_one_logger_for_the_process() {
+        let a = Logger::shared().unwrap();
+        let b = Logger::shared().unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!a.raw().is_null());
     }
 }

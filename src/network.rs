@@ -263,7 +263,7 @@ impl Network {
     }
 
     fn layer_raw(&self, index: usize) -> Result<*mut sys::trt_layer> {
-        out!(sys::trt_network_layer, self.raw.as_ptr(), index as i32; *mut sys::trt_layer)
+        out!(sys::trt_network_layer, self.raw.as_ptr(), c_index(index, "layer")?; *mut sys::trt_layer)
     }
 
     /// One layer's description.
@@ -330,7 +330,11 @@ impl Network {
         // SAFETY: a layer of this live network, as in `set_layer_precision`; the shim checks
         // `output` against the layer's output count.
         ffi::check(unsafe {
-            sys::trt_layer_set_output_type(self.layer_raw(index)?, output as i32, dtype.to_raw())
+            sys::trt_layer_set_output_type(
+                self.layer_raw(index)?,
+                c_index(output, "output")?,
+                dtype.to_raw(),
+            )
         })
     }
 
@@ -339,7 +343,7 @@ impl Network {
         // SAFETY: a layer of this live network, as in `set_layer_precision`; the shim checks
         // `output` against the layer's output count.
         ffi::check(unsafe {
-            sys::trt_layer_reset_output_type(self.layer_raw(index)?, output as i32)
+            sys::trt_layer_reset_output_type(self.layer_raw(index)?, c_index(output, "output")?)
         })
     }
 
@@ -367,13 +371,19 @@ impl Network {
             let t = out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?;
             if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == tensor {
                 // SAFETY: `t` is an input tensor of this live network, owned by it.
-                return ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) });
+                ffi::check(unsafe { sys::trt_tensor_set_dynamic_range(t, min, max) })?;
+                self.ranged.insert(tensor.to_string());
+                return Ok(());
             }
+        }
+        let mut known: Vec<String> = self.inputs()?.into_iter().map(|t| t.name).collect();
+        for l in self.layers()? {
+            known.extend(l.outputs.into_iter().map(|(n, _)| n));
         }
         Err(Error::UnknownTensor {
             name: tensor.into(),
             what: "network",
-            known: vec![],
+            known,
         })
     }
 }
@@ -411,5 +421,26 @@ impl OnnxModel<'_> {
             OnnxModel::File(p) => p.display().to_string(),
             OnnxModel::Bytes(_, label) => label.to_string(),
         }
+    }
+}
+
+/// An index as the shim takes it: a number past `i32::MAX` is an error, never wrapped onto
+/// another layer or output.
+fn c_index(index: usize, what: &str) -> Result<i32> {
+    i32::try_from(index)
+        .map_err(|_| Error::Invalid(format!("{what} index {index} is out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_past_i32_are_refused_not_wrapped() {
+        assert_eq!(c_index(7, "layer").unwrap(), 7);
+        let e = c_index((1usize << 32) + 1, "layer")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "layer index 4294967297 is out of range");
     }
 }

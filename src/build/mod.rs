@@ -55,7 +55,7 @@ impl Builder {
 
     /// A builder on CUDA device `device` (checked against the devices present).
     pub fn on_device(device: usize) -> Result<Builder> {
-        Builder::with_logger_on_device(Arc::new(Logger::new()?), device)
+        Builder::with_logger_on_device(Logger::shared()?, device)
     }
 
     /// A builder on CUDA device 0 with your logger.

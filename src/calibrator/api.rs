@@ -263,8 +263,21 @@ fn check_host(info: &CalibrationInput, dtype: DataType, len: usize) -> Result<()
     Ok(())
 }
 
-/// Host element types that map to a TensorRT input type.
-pub trait HostElement: Copy + cudarc::driver::DeviceRepr {
+/// Sealing: only this crate's primitive types may be host elements (their bytes are viewed raw).
+pub(crate) mod sealed {
+    /// Implemented for `f32`, `i32`, `i8`, `u8`, `i64` and `bool` only.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for i32 {}
+    impl Sealed for i8 {}
+    impl Sealed for u8 {}
+    impl Sealed for i64 {}
+    impl Sealed for bool {}
+}
+
+/// Host element types that map to a TensorRT input type: `f32`, `i32`, `i8`, `u8`, `i64` and
+/// `bool` (sealed: their bytes are copied raw, so only padding-free primitives qualify).
+pub trait HostElement: sealed::Sealed + Copy + cudarc::driver::DeviceRepr {
     /// The TensorRT element type with this Rust type's layout.
     const DTYPE: DataType;
 }
@@ -286,9 +299,8 @@ impl HostElement for i64 {
 
 fn as_bytes<T: HostElement>(data: &[T]) -> &[u8] {
     // SAFETY: the byte view covers exactly `data`'s `size_of_val` bytes and borrows it
-    // read-only. This crate's impls (f32, i32, i8, u8, i64) are primitives without padding, so
-    // every byte is initialized. HostElement is not sealed: a downstream impl for a type with
-    // padding (any `DeviceRepr`) would make this read uninitialized bytes.
+    // read-only. HostElement is sealed to padding-free primitives (f32, i32, i8, u8, i64, bool),
+    // so every byte is initialized.
     unsafe { std::slice::from_raw_parts(data.as_ptr().cast(), std::mem::size_of_val(data)) }
 }
 

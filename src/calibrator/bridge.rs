@@ -3,6 +3,8 @@
 //! `extern "C"` trampolines turn TensorRT's calls back into session methods, panics included.
 
 use std::ffi::{c_char, c_void, CStr};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaStream, DevicePtr};
@@ -407,9 +409,23 @@ impl TrtCalibrator {
 /// A calibration session and the C++ calibrator whose callbacks point into it: what a build
 /// hands TensorRT, and what the vtable tests call as TensorRT would.
 pub(crate) struct BoundCalibrator<'c> {
-    // Declared first: dropped (never called again) before the session it points into.
-    calibrator: TrtCalibrator,
-    pub(super) session: Box<CalibrationSession<'c>>,
+    /// `None` once finished; dropped (never called again) before the session is freed.
+    calibrator: Option<TrtCalibrator>,
+    /// Owned (from `Box::into_raw`, freed in `Drop`). A raw pointer, not a `Box`: the C++
+    /// calibrator holds the same address, and every access, ours and the callbacks', derives
+    /// from it (a `Box` would assert unique access that the callbacks break).
+    session: NonNull<CalibrationSession<'c>>,
+    _owns: PhantomData<Box<CalibrationSession<'c>>>,
+}
+
+impl Drop for BoundCalibrator<'_> {
+    fn drop(&mut self) {
+        // The C++ object first: after this nothing calls into the session.
+        drop(self.calibrator.take());
+        // SAFETY: `session` came from `Box::into_raw` in `new` and is freed only here, after
+        // the only other holder of the pointer (the C++ calibrator) is gone.
+        drop(unsafe { Box::from_raw(self.session.as_ptr()) });
+    }
 }
 
 /// What a calibration session left behind once its C++ calibrator is gone.
@@ -442,28 +458,44 @@ impl<'c> BoundCalibrator<'c> {
         if !session.has_table() {
             session.prepare()?;
         }
-        let ptr: *mut CalibrationSession<'c> = &mut *session;
-        // SAFETY: the session is boxed (stable address) and outlives the calibrator (field order).
-        let calibrator = unsafe { TrtCalibrator::new(algorithm, ptr)? };
-        Ok(BoundCalibrator {
-            calibrator,
+        let session = NonNull::from(Box::leak(session));
+        let mut bound = BoundCalibrator {
+            calibrator: None,
             session,
-        })
+            _owns: PhantomData,
+        };
+        // SAFETY: the session lives at a stable heap address until `bound` drops, which destroys
+        // the C++ calibrator first (see Drop).
+        bound.calibrator = Some(unsafe { TrtCalibrator::new(algorithm, session.as_ptr())? });
+        Ok(bound)
+    }
+
+    /// The session, between callbacks (see `session_mut`).
+    pub(super) fn session(&self) -> &CalibrationSession<'c> {
+        // SAFETY: owned by `self`; the callbacks, the only other users of the pointer, run only
+        // while TensorRT (or the vtable harness) calls the C++ object, not during this borrow.
+        unsafe { self.session.as_ref() }
+    }
+
+    /// The session, between callbacks (TensorRT calls them from the building thread only, while
+    /// `buildSerializedNetwork` runs; `&mut self` means no build is running on this one).
+    pub(super) fn session_mut(&mut self) -> &mut CalibrationSession<'c> {
+        // SAFETY: owned by `self` (see the field); no callback runs while `&mut self` is held.
+        unsafe { self.session.as_mut() }
     }
 
     /// The C++ calibrator, to attach to a builder config. Valid while `self` lives.
     pub(crate) fn raw(&self) -> *mut sys::trt_calibrator {
-        self.calibrator.as_ptr()
+        self.calibrator
+            .as_ref()
+            .map_or(std::ptr::null_mut(), TrtCalibrator::as_ptr)
     }
 
     /// Destroys the C++ calibrator (detach it from the config first), then hands back what the
     /// session collected.
-    pub(crate) fn finish(self) -> SessionResults {
-        let BoundCalibrator {
-            calibrator,
-            mut session,
-        } = self;
-        drop(calibrator);
+    pub(crate) fn finish(mut self) -> SessionResults {
+        drop(self.calibrator.take());
+        let session = self.session_mut();
         SessionResults {
             error: session.error.take(),
             table_written: session.table_written.take(),

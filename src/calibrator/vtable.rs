@@ -26,24 +26,24 @@ impl<'c> Harness<'c> {
 
     /// The stored error, if a callback failed.
     pub fn take_error(&mut self) -> Option<Error> {
-        self.0.session.error.take()
+        self.0.session_mut().error.take()
     }
 
     /// Batches handed to TensorRT so far (getBatch calls that returned true).
     pub fn batches(&self) -> usize {
-        self.0.session.batches
+        self.0.session().batches
     }
 
     /// What writeCalibrationCache handed over (held in memory, never written by the callback).
     pub fn table_written(&self) -> Option<&[u8]> {
-        self.0.session.table_written.as_deref()
+        self.0.session().table_written.as_deref()
     }
 
     /// Ends the session as a build does, and saves its table to the session's policy path
     /// exactly as a successful build would: only a complete calibration's table is written.
     /// Returns the stored error (if any) and whether a file was written.
-    pub fn finish_and_save(self) -> Result<(Option<Error>, bool)> {
-        let policy = self.0.session.cache.clone();
+    pub fn finish_and_save(mut self) -> Result<(Option<Error>, bool)> {
+        let policy = self.0.session_mut().cache.clone();
         let mut results = self.0.finish();
         let table = results.calibrated_table();
         let written = if results.error.is_none() {
@@ -57,7 +57,7 @@ impl<'c> Harness<'c> {
     /// Address of input `name`'s buffer (what getBatch writes into `bindings`).
     pub fn binding_ptr(&self, name: &str) -> Option<u64> {
         self.0
-            .session
+            .session()
             .inputs
             .iter()
             .find(|i| i.info.name == name)
@@ -67,7 +67,7 @@ impl<'c> Harness<'c> {
     /// The bytes of a host-memory binding (GPU-less sessions).
     pub fn host_data(&self, name: &str) -> Option<&[u8]> {
         self.0
-            .session
+            .session()
             .inputs
             .iter()
             .find(|i| i.info.name == name)

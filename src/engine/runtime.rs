@@ -59,7 +59,7 @@ impl Runtime {
     /// A runtime on CUDA device `device`; an index past the device count is an error.
     pub fn on_device(device: usize) -> Result<Runtime> {
         let cuda = device_context(device)?;
-        Runtime::create(Arc::new(Logger::new()?), cuda)
+        Runtime::create(Logger::shared()?, cuda)
     }
 
     /// A runtime on CUDA device 0 with your logger.
