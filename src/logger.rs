@@ -2,13 +2,13 @@
 
 use std::collections::VecDeque;
 use std::ffi::{c_char, c_void, CStr};
-use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tensorrt_sys as sys;
 
 use crate::error::{Error, Result};
 use crate::ffi;
+use crate::handle::{create, Handle};
 
 /// TensorRT's message severities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,7 +57,10 @@ struct State {
 
 /// The logger TensorRT calls from any of its threads. Shared (`Arc`) by builders and runtimes.
 pub struct Logger {
-    raw: NonNull<sys::trt_logger>,
+    // Fields drop in declaration order: the C++ logger before the state its callback reads.
+    // Every builder, parser and runtime given this logger holds an `Arc<Logger>`, so none is
+    // alive to call it when it drops (TensorRT's process-wide logger pointer: see `shared`).
+    raw: Handle<sys::trt_logger>,
     state: Box<State>,
 }
 
@@ -117,16 +120,10 @@ impl Logger {
             recent: Mutex::new(VecDeque::new()),
         });
         let user = &*state as *const State as *mut c_void;
-        let mut raw = std::ptr::null_mut();
-        // SAFETY: `log_callback` matches `trt_log_fn`; `user` points into the heap `State` box,
-        // which the returned Logger owns and which is dropped only after `Drop` has destroyed
-        // the C++ logger (fields drop after `drop` runs), so every callback sees it alive;
-        // `raw` is a valid out-pointer.
-        ffi::check(unsafe { sys::trt_logger_create(Some(log_callback), user, &mut raw) })?;
-        Ok(Logger {
-            raw: NonNull::new(raw).expect("trt_logger_create returned OK and null"),
-            state,
-        })
+        // `user` points into the heap `State` box, which the returned Logger owns and which
+        // drops after the C++ logger (field order), so every callback sees it alive.
+        let raw = create!(sys::trt_logger_create, Some(log_callback), user; sys::trt_logger_destroy, "logger")?;
+        Ok(Logger { raw, state })
     }
 
     pub(crate) fn raw(&self) -> *mut sys::trt_logger {
@@ -179,18 +176,6 @@ impl Logger {
                 msg.map_or(std::ptr::null(), |m| m.as_ptr()),
             )
         })
-    }
-}
-
-impl Drop for Logger {
-    fn drop(&mut self) {
-        // SAFETY: `raw` came from `trt_logger_create` and is destroyed only here, once. Every
-        // builder, parser and runtime this crate gave the logger to holds an `Arc<Logger>` (the
-        // parser through its network's builder), so none of them is alive to call it. Caveat:
-        // TensorRT keeps one process-wide logger pointer while any builder/runtime lives
-        // (NVIDIA/TensorRT#1475: a later object made with another logger logs to, or through
-        // `getLogger()` returns, the first one), which no `Arc` here accounts for.
-        unsafe { sys::trt_logger_destroy(self.raw.as_ptr()) };
     }
 }
 

@@ -1,13 +1,13 @@
 //! A network definition parsed from ONNX, with introspection and per-layer precision control.
 
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use tensorrt_sys as sys;
 
+use crate::build::inner::BuilderInner;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
-use crate::handle::BuilderInner;
+use crate::handle::{create, Handle};
 
 /// Element types, as TensorRT names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -122,8 +122,10 @@ pub struct LayerInfo {
 
 /// A network definition. Keeps its builder (and the ONNX parser that owns its weights) alive.
 pub struct Network {
-    pub(crate) raw: NonNull<sys::trt_network>,
-    parser: Option<NonNull<sys::trt_parser>>,
+    // Fields drop in declaration order: the parser (which refers to the network and owns its
+    // weights) first, then the network, then the builder it came from.
+    parser: Option<Handle<sys::trt_parser>>,
+    pub(crate) raw: Handle<sys::trt_network>,
     pub(crate) builder: Arc<BuilderInner>,
     source: String,
     /// Tensors given a dynamic range through [`Network::set_dynamic_range`]: they have an INT8
@@ -136,19 +138,18 @@ unsafe impl Send for Network {}
 
 impl Network {
     pub(crate) fn from_onnx(builder: Arc<BuilderInner>, model: OnnxModel<'_>) -> Result<Network> {
-        let raw = out!(sys::trt_builder_create_network, builder.raw(); *mut sys::trt_network)?;
-        let raw = NonNull::new(raw)
-            .ok_or_else(|| Error::Invalid("createNetworkV2 returned null".into()))?;
+        let raw = create!(sys::trt_builder_create_network, builder.raw(); sys::trt_network_destroy, "network")?;
         let mut network = Network {
-            raw,
             parser: None,
+            raw,
             builder,
             source: model.label(),
             ranged: Default::default(),
         };
         let factory = network.builder.lib.parser_factory()?;
-        let parser = out!(sys::trt_parser_create, factory, raw.as_ptr(), network.builder.logger.raw(); *mut sys::trt_parser)?;
-        network.parser = NonNull::new(parser);
+        let parser = create!(sys::trt_parser_create, factory, network.raw.as_ptr(), network.builder.logger.raw(); sys::trt_parser_destroy, "ONNX parser")?;
+        let parser_ptr = parser.as_ptr();
+        network.parser = Some(parser);
         let mut ok = 0;
         let status = match &model {
             OnnxModel::File(path) => {
@@ -162,14 +163,14 @@ impl Network {
                 // SAFETY: `parser` is the live parser just created for this network (owned by
                 // `network`, non-null after a successful create); `c` is a NUL-terminated path
                 // that outlives the call; `ok` is a valid out-pointer.
-                unsafe { sys::trt_parser_parse_file(parser, c.as_ptr(), &mut ok) }
+                unsafe { sys::trt_parser_parse_file(parser_ptr, c.as_ptr(), &mut ok) }
             }
             // SAFETY: `parser` as above; `bytes` is `bytes.len()` readable bytes borrowed for
             // the call (IParser::parse documents that they may be freed after it returns); a
             // null model path is allowed (no external weights); `ok` is a valid out-pointer.
             OnnxModel::Bytes(bytes, _) => unsafe {
                 sys::trt_parser_parse(
-                    parser,
+                    parser_ptr,
                     bytes.as_ptr().cast(),
                     bytes.len(),
                     std::ptr::null(),
@@ -188,7 +189,7 @@ impl Network {
     }
 
     fn parser_errors(&self) -> Result<Vec<String>> {
-        let Some(parser) = self.parser else {
+        let Some(parser) = &self.parser else {
             return Ok(vec![]);
         };
         let n = out!(sys::trt_parser_nb_errors, parser.as_ptr(); i32)?;
@@ -385,20 +386,6 @@ impl Network {
             what: "network",
             known,
         })
-    }
-}
-
-impl Drop for Network {
-    fn drop(&mut self) {
-        // The parser refers to the network: destroy it first.
-        if let Some(p) = self.parser.take() {
-            // SAFETY: `p` came from `trt_parser_create` and only this network holds it;
-            // `take` makes this the one destroy.
-            unsafe { sys::trt_parser_destroy(p.as_ptr()) };
-        }
-        // SAFETY: `raw` came from `trt_builder_create_network` and is destroyed only here, after
-        // its parser; its builder is still alive (`self.builder` drops after this body).
-        unsafe { sys::trt_network_destroy(self.raw.as_ptr()) };
     }
 }
 

@@ -12,6 +12,7 @@
 //! `crate::repro`.
 
 pub(crate) mod calibration;
+pub(crate) mod inner;
 pub(crate) mod output;
 mod selector;
 pub(crate) mod session;
@@ -21,10 +22,11 @@ use std::sync::Arc;
 
 use tensorrt_sys as sys;
 
+use crate::build::inner::BuilderInner;
 use crate::calibrator::Calibrator;
 use crate::config::{BuildConfig, Precision};
 use crate::error::{Error, Result};
-use crate::handle::{create, BuilderInner};
+use crate::handle::create;
 use crate::logger::{with_log, Logger};
 use crate::network::{Network, OnnxModel};
 use crate::strict;

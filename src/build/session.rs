@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use tensorrt_sys as sys;
 
 use crate::build::calibration::{self, NoData};
+use crate::build::inner::BuilderInner;
 use crate::build::output::BuildOutput;
 use crate::build::selector::Selector;
 use crate::calibrator::{BoundCalibrator, Calibrator, SessionSpec};
 use crate::config::{BuildConfig, Fallback, HardwareCompatibility, Precision, ProfilingVerbosity};
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
-use crate::handle::{create, host_memory, own_host_memory, BuilderInner, Handle};
+use crate::handle::{create, host_memory, own_host_memory, Handle};
 use crate::logger::with_log;
 use crate::network::Network;
 
