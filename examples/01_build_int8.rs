@@ -6,7 +6,7 @@
 //! Preprocessing follows the network input: 1 channel = Fashion-MNIST normalisation,
 //! 3 channels = RGB, short side then centre crop, (x - 127) / 128.
 use trt::data::{BatchSource, Input, Preprocess, Resize, Spec};
-use trt::{BuildConfig, Builder, CachePolicy, DataCalibrator, Precision, TacticSources};
+use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy, TacticSources};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -47,12 +47,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_progress(move |done, _| eprint!("\rcalibration batch {done}/{batches}"));
     let table = format!("{engine}.calib");
     let config = BuildConfig::new(Precision::Int8)
-        .with_calibration_cache(CachePolicy::read_write(&table))
+        .with_calibration_table(TablePolicy::read_write(&table))
         .with_tactic_sources(TacticSources::tensorrt_only());
     let out = builder.build_calibrated(&mut network, &config, &mut calibrator)?;
     eprintln!();
     trt::write_atomic(engine, &out.plan)?;
-    let report = trt::Runtime::new()?.deserialize(&out.plan)?.report()?;
+    let report = trt::Runtime::new()?.deserialize(&out.plan)?.inspect()?;
     println!(
         "{engine}: {} bytes in {:.1} s; {} calibration batches; table {table}; layers by precision {:?}",
         out.plan.len(),

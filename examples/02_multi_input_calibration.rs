@@ -3,7 +3,7 @@
 //!     cargo run --release --example 02_multi_input_calibration -- \
 //!         mtcnn_rnet_onet.onnx rnet_input=rnet.npy onet_input=onet.npy mtcnn.engine
 use trt::data::{Input, Spec};
-use trt::{BuildConfig, Builder, CachePolicy, DataCalibrator, Precision, TacticSources};
+use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy, TacticSources};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut calibrator = DataCalibrator::new(spec.open()?);
     let table = format!("{engine}.calib");
     let config = BuildConfig::new(Precision::Int8)
-        .with_calibration_cache(CachePolicy::read_write(&table))
+        .with_calibration_table(TablePolicy::read_write(&table))
         .with_tactic_sources(TacticSources::tensorrt_only());
     let out = builder.build_calibrated(&mut network, &config, &mut calibrator)?;
     trt::write_atomic(engine, &out.plan)?;

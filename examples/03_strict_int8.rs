@@ -1,7 +1,7 @@
 //! Strict INT8: force every INT8-capable layer, build twice from the same table, compare audits.
 //!
 //!     cargo run --release --example 03_strict_int8 -- resnet18.onnx resnet18.calib
-use trt::{BuildConfig, Builder, CachePolicy, Precision, TacticSources};
+use trt::{BuildConfig, Builder, Precision, TablePolicy, TacticSources};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let builder = Builder::new()?;
     let mut network = builder.network_from_onnx_file(model)?;
     let config = BuildConfig::new(Precision::StrictInt8)
-        .with_calibration_cache(CachePolicy::require(table))
+        .with_calibration_table(TablePolicy::require(table))
         .with_tactic_sources(TacticSources::tensorrt_only());
     let a = builder
         .build(&mut network, &config)?

@@ -44,17 +44,17 @@ impl EngineLayer {
 
 /// What the inspector says about a whole engine.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct EngineReport {
+pub struct EngineInspection {
     /// The engine's layers, in execution order.
     pub layers: Vec<EngineLayer>,
     /// The engine's I/O tensor names.
     pub bindings: Vec<String>,
 }
 
-impl EngineReport {
+impl EngineInspection {
     /// Parses `IEngineInspector` JSON (`{"Layers": [...], "Bindings": [...]}`), in either the
     /// detailed form (objects) or the names-only form (strings).
-    pub fn from_json(json: &str) -> Result<EngineReport> {
+    pub fn from_json(json: &str) -> Result<EngineInspection> {
         let v: Value = serde_json::from_str(json)
             .or_else(|_| serde_json::from_str(&escape_raw_control_characters(json)))
             .map_err(|e| Error::Invalid(format!("engine inspector JSON: {e}")))?;
@@ -71,7 +71,7 @@ impl EngineReport {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(EngineReport {
+        Ok(EngineInspection {
             layers: layers.iter().map(layer).collect(),
             bindings,
         })
@@ -226,7 +226,7 @@ mod tests {
             serde_json::from_str::<Value>(raw).is_err(),
             "the input must be invalid JSON"
         );
-        let r = EngineReport::from_json(raw).unwrap();
+        let r = EngineInspection::from_json(raw).unwrap();
         assert_eq!(r.layers[0].name, "conv\u{1}1 \"q\"\tx");
         assert_eq!(r.layers[0].layer_type, "CaskConvolution");
         assert_eq!(r.bindings, ["in"]);

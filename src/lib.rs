@@ -8,13 +8,13 @@
 //! | ONNX in, network definition out; build a plan | [`Builder`], [`Network`] |
 //! | what to build: precision policy, profiles, caches, tactics | [`BuildConfig`], [`Precision`] |
 //! | calibration from Rust (every input filled by name) | [`Calibrator`], [`DataCalibrator`] |
-//! | calibration tables on disk | [`CachePolicy`], `trt_calib_table` |
+//! | calibration tables on disk | [`TablePolicy`], `trt_calib_table` |
 //! | strict INT8: force, build, audit | [`Precision::StrictInt8`], [`StrictReport`] |
 //! | deserialize and run | [`Runtime`], [`Engine`], [`ExecutionContext`] |
-//! | what the engine runs, per layer | [`EngineReport`] |
+//! | what the engine runs, per layer | [`EngineInspection`] |
 //!
 //! ```no_run
-//! use trt::{BuildConfig, Builder, DataCalibrator, Precision, CachePolicy};
+//! use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy};
 //! use trt_calib_data::Spec;
 //!
 //! # fn main() -> trt::Result<()> {
@@ -23,7 +23,7 @@
 //! let data = Spec::from_toml_file("calib.toml")?.open()?;
 //! let mut calibrator = DataCalibrator::new(data);
 //! let config = BuildConfig::new(Precision::Int8)
-//!     .with_calibration_cache(CachePolicy::read_write("model.calib"));
+//!     .with_calibration_table(TablePolicy::read_write("model.calib"));
 //! let out = builder.build_calibrated(&mut network, &config, &mut calibrator)?;
 //! std::fs::write("model.engine", &out.plan).unwrap();
 //! # Ok(()) }
@@ -48,8 +48,8 @@ mod tensor;
 
 pub use build::{BuildOutput, Builder};
 pub use calibrator::{
-    vtable, CacheMode, CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput,
-    Calibrator, DataCalibrator, HostElement, Progress,
+    vtable, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
+    HostElement, Progress, TableMode, TablePolicy,
 };
 pub use config::{
     BuildConfig, BuildSettings, Fallback, HardwareCompatibility, LayerFilter, Precision, Profile,
@@ -57,7 +57,7 @@ pub use config::{
 };
 pub use engine::{Bindings, Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};
-pub use inspector::{format_precision, EngineLayer, EngineReport};
+pub use inspector::{format_precision, EngineInspection, EngineLayer};
 pub use logger::{Logger, Severity};
 pub use network::{DataType, LayerInfo, Network, TensorInfo};
 pub use strict::StrictReport;
@@ -78,3 +78,15 @@ pub mod bundle;
 pub mod report;
 pub mod repro;
 pub use report::{BuildReport, ReportDiff};
+
+/// Renamed [`TablePolicy`]: it is the calibration table's policy (TensorRT's timing cache is
+/// another thing).
+#[deprecated(note = "renamed TablePolicy")]
+pub type CachePolicy = TablePolicy;
+/// Renamed [`TableMode`].
+#[deprecated(note = "renamed TableMode")]
+pub type CacheMode = TableMode;
+/// Renamed [`EngineInspection`]: what the engine inspector says (the build report is
+/// [`BuildReport`]).
+#[deprecated(note = "renamed EngineInspection")]
+pub type EngineReport = EngineInspection;

@@ -6,7 +6,7 @@
 //! there to make sure of it. [`build_repeated`] runs the builds and returns one [`ReportDiff`]
 //! per build after the first, against the first.
 //!
-//! With `CachePolicy::read_write`, the first build calibrates (when the table does not exist yet)
+//! With `TablePolicy::read_write`, the first build calibrates (when the table does not exist yet)
 //! and writes the table; the later builds read it: the comparison is "same table, same model".
 
 use crate::build::{BuildOutput, Builder};
@@ -123,8 +123,8 @@ pub fn build_repeated(
             // to load it anyway ("Myelin error from unknown graph ... will not be used").
             let mut c = config.clone().with_replay_tactics(out.tactics.clone());
             // The same table too: build 1 read or wrote it, the later ones must not recalibrate.
-            if let Some(policy) = c.calibration_cache().cloned() {
-                c = c.with_calibration_cache(crate::calibrator::CachePolicy::require(policy.path));
+            if let Some(policy) = c.calibration_table().cloned() {
+                c = c.with_calibration_table(crate::calibrator::TablePolicy::require(policy.path));
             }
             later_config = Some(c);
         }
@@ -220,15 +220,15 @@ pub fn compare_outputs(engines: &[Engine], device: usize, seed: u64) -> Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspector::EngineReport;
+    use crate::inspector::EngineInspection;
     use crate::report::BuildFlags;
 
     #[test]
     fn diffs_against_the_first_build() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trt-8.5.3");
         let load = |n: &str| {
-            let r =
-                EngineReport::from_json(&std::fs::read_to_string(dir.join(n)).unwrap()).unwrap();
+            let r = EngineInspection::from_json(&std::fs::read_to_string(dir.join(n)).unwrap())
+                .unwrap();
             BuildReport::from_parts("8.5.3".parse().unwrap(), &[], r, BuildFlags::default())
         };
         let a = load("resnet18-int8-plain.a.inspector.json");

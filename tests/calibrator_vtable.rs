@@ -8,8 +8,8 @@ use std::ptr;
 use trt::sys;
 use trt::vtable::{Harness, SessionSpec};
 use trt::{
-    CachePolicy, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataType,
-    Error,
+    CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataType, Error,
+    TablePolicy,
 };
 
 fn inputs() -> Vec<CalibrationInput> {
@@ -261,7 +261,7 @@ fn cache_round_trip_and_rejected_table_detection() {
         algorithm: CalibrationAlgorithm::Entropy2,
     };
     let h = Harness::new(
-        SessionSpec::new(&mut c, inputs()).with_cache_policy(CachePolicy::read_write(&path)),
+        SessionSpec::new(&mut c, inputs()).with_cache_policy(TablePolicy::read_write(&path)),
     )
     .unwrap();
     assert!(get_batch(&h, &["image", "im_info"]).0);
@@ -298,7 +298,7 @@ fn cache_round_trip_and_rejected_table_detection() {
     let mut h = Harness::new(
         SessionSpec::new(&mut c, inputs())
             .with_table(table.clone())
-            .with_cache_policy(CachePolicy::read_write(&path)),
+            .with_cache_policy(TablePolicy::read_write(&path)),
     )
     .unwrap();
     assert_eq!(
@@ -501,7 +501,7 @@ fn a_failed_calibration_creates_or_replaces_no_table() {
         let mut c = FailsAtThird { next: 0 };
         // Recalibrate: the policy that replaces an existing table.
         let h = Harness::new(
-            SessionSpec::new(&mut c, inputs()).with_cache_policy(CachePolicy::recalibrate(&path)),
+            SessionSpec::new(&mut c, inputs()).with_cache_policy(TablePolicy::recalibrate(&path)),
         )
         .unwrap();
         assert!(get_batch(&h, &["image", "im_info"]).0);
@@ -555,7 +555,7 @@ fn a_panicking_calibrator_saves_no_table() {
     let path = dir.path().join("p.calib");
     let mut c = Panics;
     let h = Harness::new(
-        SessionSpec::new(&mut c, inputs()).with_cache_policy(CachePolicy::read_write(&path)),
+        SessionSpec::new(&mut c, inputs()).with_cache_policy(TablePolicy::read_write(&path)),
     )
     .unwrap();
     assert!(!get_batch(&h, &["image", "im_info"]).0);

@@ -11,7 +11,7 @@ use ndarray::{s, Array4, ArrayD, Axis, IxDyn};
 use serde_json::json;
 use trt::data::{Input, Preprocess, Spec};
 use trt::{
-    CacheMode, CachePolicy, CalibrationAlgorithm, DataCalibrator, Error, Precision, Runtime,
+    CalibrationAlgorithm, DataCalibrator, Error, Precision, Runtime, TableMode, TablePolicy,
 };
 
 const FASHION_MEAN: f32 = 0.2860 * 255.0;
@@ -88,7 +88,7 @@ fn gpu_02_fashion_mnist_fp32_and_int8_calibrated_in_rust() {
     let table = out_dir().join("fashion.calib");
     let _ = std::fs::remove_file(&table);
     let mut calibrator = fashion_calibrator();
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table));
     let int8 = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     assert_eq!(int8.calibration_batches, 4, "32 images in batches of 8");
     let written = trt::table::CalibrationTable::read(&table).unwrap();
@@ -97,7 +97,7 @@ fn gpu_02_fashion_mnist_fp32_and_int8_calibrated_in_rust() {
         "the table has the input's scale"
     );
     let int8_engine = deserialize(&int8.plan);
-    let report = int8_engine.report().unwrap();
+    let report = int8_engine.inspect().unwrap();
     let acc8 = fashion_accuracy(&int8_engine);
 
     // Rebuild from the table: TensorRT must not ask for data.
@@ -140,7 +140,7 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     // 1. The header of another TensorRT version: refused before TensorRT sees it.
     let other = out_dir().join("other-version.calib");
     std::fs::write(&other, text.replacen("TRT-8503-", "TRT-100300-", 1)).unwrap();
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&other));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&other));
     let mut calibrator = fashion_calibrator();
     let err = b
         .build_calibrated(&mut net, &cfg, &mut calibrator)
@@ -152,7 +152,7 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     );
 
     // 2. Another algorithm: TensorRT would reject it and recalibrate.
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(repo(
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(repo(
         "crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache",
     )));
     let mut calibrator = fashion_calibrator().with_algorithm(CalibrationAlgorithm::MinMax);
@@ -166,7 +166,7 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     //    silently (measured: no getBatch, it builds without the missing scales), so we refuse it.
     let path = out_dir().join("resnet18_table.calib");
     std::fs::write(&path, &text).unwrap();
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&path));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&path));
     let mut calibrator = fashion_calibrator();
     let err = b
         .build_calibrated(&mut net, &cfg, &mut calibrator)
@@ -183,7 +183,7 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
         .expect("gpu_02 writes fashion.calib first");
     let path = out_dir().join("header_8502.calib");
     std::fs::write(&path, ours.replacen("TRT-8503-", "TRT-8502-", 1)).unwrap();
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&path));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&path));
     let mut calibrator = fashion_calibrator();
     let out = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     record(
@@ -194,7 +194,7 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
 
     // 5. Require mode without a table: no calibration at all.
     let cfg = config(Precision::Int8)
-        .with_calibration_cache(CachePolicy::require(out_dir().join("absent.calib")));
+        .with_calibration_table(TablePolicy::require(out_dir().join("absent.calib")));
     let err = b.build(&mut net, &cfg).unwrap_err().to_string();
     assert!(err.contains("absent.calib"), "{err}");
 }
@@ -218,7 +218,7 @@ fn gpu_04_two_inputs_filled_by_name_and_rebuilt_from_the_table() {
         ));
     let table = out_dir().join("mtcnn.calib");
     let _ = std::fs::remove_file(&table);
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table));
     let mut calibrator = DataCalibrator::new(spec.open().unwrap());
     let out = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     assert_eq!(out.calibration_batches, 8, "80 samples in batches of 10");
@@ -229,14 +229,14 @@ fn gpu_04_two_inputs_filled_by_name_and_rebuilt_from_the_table() {
     );
 
     // Rebuild from the table alone (no data, Require mode): getBatch is never called.
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy {
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy {
         path: table.clone(),
-        mode: CacheMode::Require,
+        mode: TableMode::Require,
     });
     let again = b.build(&mut net, &cfg).unwrap();
     assert_eq!(again.get_batch_calls, 0);
     let engine = deserialize(&again.plan);
-    let report = engine.report().unwrap();
+    let report = engine.inspect().unwrap();
     record(
         "mtcnn_two_inputs",
         json!({ "batches": out.calibration_batches, "table_entries": t.entries.len(),
@@ -255,12 +255,12 @@ fn gpu_05_strict_int8_resnet18_is_identical_across_builds() {
     let table = out_dir().join("resnet18.calib");
     let _ = std::fs::remove_file(&table);
     let mut calibrator = DataCalibrator::new(photo_spec("input", 0..64, 8).open().unwrap());
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table));
     let plain = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
-    let plain_report = deserialize(&plain.plan).report().unwrap();
+    let plain_report = deserialize(&plain.plan).inspect().unwrap();
 
     let strict_cfg =
-        config(Precision::StrictInt8).with_calibration_cache(CachePolicy::require(&table));
+        config(Precision::StrictInt8).with_calibration_table(TablePolicy::require(&table));
     let a = b.build(&mut net, &strict_cfg).unwrap();
     let bb = b.build(&mut net, &strict_cfg).unwrap();
     let (ra, rb) = (a.strict.unwrap(), bb.strict.unwrap());
@@ -372,7 +372,7 @@ fn gpu_08_replay_reproduces_resnet18_layers_tactics_and_outputs() {
     let model = require(assets().join("models/resnet18.onnx"));
     let mut net = b.network_from_onnx_file(&model).unwrap();
     let table = out_dir().join("resnet18.calib");
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table));
     let mut make = |_: usize| -> trt::Result<Box<dyn trt::Calibrator>> {
         Ok(Box::new(DataCalibrator::new(
             photo_spec("input", 0..64, 8).open().unwrap(),
@@ -392,7 +392,7 @@ fn gpu_08_replay_reproduces_resnet18_layers_tactics_and_outputs() {
         &b,
         &mut net,
         &cfg.clone()
-            .with_calibration_cache(CachePolicy::require(&table)),
+            .with_calibration_table(TablePolicy::require(&table)),
         None,
         2,
         trt::repro::RepeatMode::Independent,

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use trt::{BuildConfig, CachePolicy, CalibrationAlgorithm, DataCalibrator, Fallback, Precision};
+use trt::{BuildConfig, CalibrationAlgorithm, DataCalibrator, Fallback, Precision, TablePolicy};
 
 const MODEL: &str = "models/efficientnet_lite0.onnx";
 
@@ -49,7 +49,7 @@ fn evaluate_with(
         None => b.build(&mut net, &cfg).unwrap(),
     };
     let engine = deserialize(&out.plan);
-    let report = engine.report().unwrap();
+    let report = engine.inspect().unwrap();
     let (t1, t5, cos) = agreement(
         &fp32_calib,
         &logits(&engine, &photo_spec("input", 0..64, 8), "input", "logits"),
@@ -75,7 +75,7 @@ fn gpu_acc_01_entropy2_baseline() {
     let _ = std::fs::remove_file(&table);
     evaluate(
         "entropy2",
-        config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table)),
+        config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table)),
         Some(CalibrationAlgorithm::Entropy2),
     );
 }
@@ -86,7 +86,7 @@ fn gpu_acc_02_minmax() {
     let _ = std::fs::remove_file(&table);
     evaluate(
         "minmax",
-        config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table)),
+        config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table)),
         Some(CalibrationAlgorithm::MinMax),
     );
 }
@@ -100,7 +100,7 @@ fn gpu_acc_03_minmax_fp16_fallback_for_stem_head_classifier() {
         .unwrap();
     let mut cfg = config(Precision::Int8)
         .with_fallback(Fallback::Fp16)
-        .with_calibration_cache(CachePolicy::read_write(&table));
+        .with_calibration_table(TablePolicy::read_write(&table));
     for name in ["/_conv_stem/Conv", "/_conv_head/Conv", "/_fc/Gemm"] {
         assert!(
             net.layers().unwrap().iter().any(|l| l.name == name),
@@ -124,7 +124,7 @@ fn gpu_acc_05_minmax_depthwise_in_fp16() {
         .unwrap();
     let mut cfg = config(Precision::Int8)
         .with_fallback(Fallback::Fp16)
-        .with_calibration_cache(CachePolicy::read_write(&table));
+        .with_calibration_table(TablePolicy::read_write(&table));
     let depthwise: Vec<String> = net
         .layers()
         .unwrap()
@@ -149,7 +149,7 @@ fn gpu_acc_06_minmax_128_images() {
     // Twice the calibration data (all 128 photos, 16 batches; the held-out set is then seen too).
     let table = out_dir().join("effnet_minmax128.calib");
     let _ = std::fs::remove_file(&table);
-    let cfg = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table));
     evaluate_with(
         "minmax(128 images)",
         cfg,
@@ -162,7 +162,7 @@ fn gpu_acc_06_minmax_128_images() {
 fn gpu_acc_04_strict_int8_twice() {
     let table = out_dir().join("effnet_minmax.calib");
     let cfg = config(Precision::StrictInt8)
-        .with_calibration_cache(CachePolicy::read_write(&table))
+        .with_calibration_table(TablePolicy::read_write(&table))
         .with_allow_strict_violations(true);
     let b = builder();
     let mut net = b
@@ -209,13 +209,13 @@ fn gpu_acc_07_strict_int8_minmax_audit_catches_the_classifier() {
         .unwrap();
     let table = out_dir().join("effnet_minmax_strict.calib");
     let _ = std::fs::remove_file(&table);
-    let cfg = config(Precision::StrictInt8).with_calibration_cache(CachePolicy::read_write(&table));
+    let cfg = config(Precision::StrictInt8).with_calibration_table(TablePolicy::read_write(&table));
     let mut c = DataCalibrator::new(photo_spec("input", 0..64, 8).open().unwrap())
         .with_algorithm(CalibrationAlgorithm::MinMax);
     let out = b.build_calibrated(&mut net, &cfg, &mut c).unwrap();
     let a = out.strict.as_ref().unwrap();
     let engine = deserialize(&out.plan);
-    let report = engine.report().unwrap();
+    let report = engine.inspect().unwrap();
     let fc = report
         .find_network_layer("/_fc/Gemm")
         .map(|l| l.precision.clone());
@@ -244,7 +244,7 @@ fn gpu_acc_08_strict_int8_minmax_depthwise_fp16() {
         .unwrap();
     let mut cfg = config(Precision::StrictInt8)
         .with_fallback(Fallback::Fp16)
-        .with_calibration_cache(CachePolicy::read_write(&table));
+        .with_calibration_table(TablePolicy::read_write(&table));
     for l in net
         .layers()
         .unwrap()

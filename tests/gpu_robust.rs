@@ -13,8 +13,8 @@ use common::*;
 use serde_json::json;
 use trt::data::{Input, Preprocess, Spec};
 use trt::{
-    BuildConfig, CachePolicy, CalibrationBatch, Calibrator, DataCalibrator, Precision,
-    ProfilingVerbosity,
+    BuildConfig, CalibrationBatch, Calibrator, DataCalibrator, Precision, ProfilingVerbosity,
+    TablePolicy,
 };
 
 const FASHION_MEAN: f32 = 0.2860 * 255.0;
@@ -79,7 +79,7 @@ fn gpu_r1_a_failed_calibration_creates_or_replaces_no_table() {
             .network_from_onnx_file(repo("models/fashion-mnist/fashion_mnist.onnx"))
             .unwrap();
         let config =
-            config(Precision::Int8).with_calibration_cache(CachePolicy::recalibrate(&path));
+            config(Precision::Int8).with_calibration_table(TablePolicy::recalibrate(&path));
         let mut c = FailsAtThird {
             inner: DataCalibrator::new(fashion_spec(&calib).open().unwrap()),
             done: 0,
@@ -110,7 +110,7 @@ fn gpu_r1_a_failed_calibration_creates_or_replaces_no_table() {
     let mut network = builder
         .network_from_onnx_file(repo("models/fashion-mnist/fashion_mnist.onnx"))
         .unwrap();
-    let config = config(Precision::Int8).with_calibration_cache(CachePolicy::recalibrate(&path));
+    let config = config(Precision::Int8).with_calibration_table(TablePolicy::recalibrate(&path));
     let mut c = DataCalibrator::new(fashion_spec(&calib).open().unwrap());
     let out = builder
         .build_calibrated(&mut network, &config, &mut c)
@@ -150,7 +150,7 @@ fn gpu_r2_bad_data_is_found_before_tensorrt_builds_anything() {
     let mut network = builder
         .network_from_onnx_file(repo("models/fashion-mnist/fashion_mnist.onnx"))
         .unwrap();
-    let config = config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table));
+    let config = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table));
     let mut c = DataCalibrator::new(fashion_spec(dir.path()).open().unwrap());
     let t = Instant::now();
     let err = builder
@@ -185,7 +185,7 @@ fn strict_from_own_table(model: &str, data: &str, input: &str) -> serde_json::Va
     let plain = builder
         .build_calibrated(
             &mut network,
-            &config(Precision::Int8).with_calibration_cache(CachePolicy::read_write(&table)),
+            &config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&table)),
             &mut c,
         )
         .unwrap();
@@ -196,7 +196,7 @@ fn strict_from_own_table(model: &str, data: &str, input: &str) -> serde_json::Va
     let strict = builder
         .build(
             &mut network,
-            &config(Precision::StrictInt8).with_calibration_cache(CachePolicy::require(&table)),
+            &config(Precision::StrictInt8).with_calibration_table(TablePolicy::require(&table)),
         )
         .unwrap_or_else(|e| panic!("strict INT8 from the model's own table: {e}"));
     let report = strict.strict.unwrap();
@@ -237,7 +237,7 @@ fn gpu_r4_fp32_and_fp16_engines_report_their_precisions() {
     for precision in [Precision::Fp32, Precision::Fp16] {
         let mut network = builder.network_from_onnx_file(&model).unwrap();
         let detailed = builder.build(&mut network, &config(precision)).unwrap();
-        let report = deserialize(&detailed.plan).report().unwrap();
+        let report = deserialize(&detailed.plan).inspect().unwrap();
         let counts = report.precision_counts();
         assert!(report.is_detailed());
         assert!(!counts.contains_key("unknown"), "{counts:?}");
@@ -251,7 +251,7 @@ fn gpu_r4_fp32_and_fp16_engines_report_their_precisions() {
                 &config(precision).with_profiling(ProfilingVerbosity::LayerNamesOnly),
             )
             .unwrap();
-        let lean = deserialize(&names_only.plan).report().unwrap();
+        let lean = deserialize(&names_only.plan).inspect().unwrap();
         assert!(!lean.is_detailed());
         sizes.insert(
             format!("{precision:?}"),

@@ -4,7 +4,7 @@
 
 use trt_calib_table::{CalibrationTable, TableError};
 
-use crate::calibrator::{CacheMode, CalibrationAlgorithm, CalibrationInput, Calibrator};
+use crate::calibrator::{CalibrationAlgorithm, CalibrationInput, Calibrator, TableMode};
 use crate::config::{BuildConfig, Profile};
 use crate::error::{Error, Result};
 use crate::network::Network;
@@ -75,7 +75,7 @@ fn parse(config: &BuildConfig, bytes: &[u8]) -> Result<CalibrationTable> {
     CalibrationTable::parse(bytes).map_err(|source| {
         Error::Table(TableError::Parse {
             path: config
-                .calibration_cache()
+                .calibration_table()
                 .map(|p| p.path.clone())
                 .unwrap_or_default(),
             source,
@@ -102,7 +102,7 @@ pub(crate) fn parse_table(config: &BuildConfig, bytes: &[u8]) -> Result<Calibrat
 
 fn table_path(config: &BuildConfig) -> String {
     config
-        .calibration_cache()
+        .calibration_table()
         .map(|p| p.path.display().to_string())
         .unwrap_or_default()
 }
@@ -116,16 +116,16 @@ pub(crate) fn read_checked_table(
     config: &BuildConfig,
     calibrator: Option<&dyn Calibrator>,
 ) -> Result<Option<Vec<u8>>> {
-    let Some(policy) = config.calibration_cache() else {
+    let Some(policy) = config.calibration_table() else {
         return Ok(None);
     };
-    if policy.mode == CacheMode::Recalibrate {
+    if policy.mode == TableMode::Recalibrate {
         return Ok(None);
     }
     let bytes = match std::fs::read(&policy.path) {
         Ok(b) => b,
         Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound && policy.mode == CacheMode::ReadWrite =>
+            if e.kind() == std::io::ErrorKind::NotFound && policy.mode == TableMode::ReadWrite =>
         {
             return Ok(None)
         }
@@ -141,7 +141,7 @@ pub(crate) fn read_checked_table(
         if table.algorithm != want {
             return Err(Error::Calibration(format!(
                 "{path}: the table was made by {} but the calibrator is {want}; TensorRT would reject it and \
-                 recalibrate. Use the same algorithm, or CacheMode::Recalibrate.",
+                 recalibrate. Use the same algorithm, or TableMode::Recalibrate.",
                 table.algorithm
             )));
         }
@@ -158,7 +158,7 @@ pub(crate) fn read_checked_table(
         return Err(Error::Calibration(format!(
             "{path}: the table has no scale for the network input(s) {}: it was made for another network. \
              TensorRT would build with it anyway, without those scales. Use this network's table, \
-             or calibrate again (CacheMode::Recalibrate).",
+             or calibrate again (TableMode::Recalibrate).",
             missing.join(", ")
         )));
     }

@@ -110,7 +110,7 @@ impl Builder {
     }
 
     /// Builds without a calibrator: FP32/FP16, or INT8 from an existing calibration table
-    /// (`BuildConfig::with_calibration_cache`; TensorRT is never allowed to calibrate).
+    /// (`BuildConfig::with_calibration_table`; TensorRT is never allowed to calibrate).
     pub fn build(&self, network: &mut Network, config: &BuildConfig) -> Result<BuildOutput> {
         self.build_with(network, config, None)
     }
@@ -158,7 +158,7 @@ impl Builder {
         // Only now, with the engine built from a complete calibration, does the table reach
         // the disk: a failed build never creates or replaces one.
         crate::calibrator::save_table(
-            config.calibration_cache(),
+            config.calibration_table(),
             out.calibration_table.as_deref(),
         )?;
         Ok(out)

@@ -263,7 +263,7 @@ impl<'b> BuildSession<'b> {
                 let Some(bytes) = table.as_deref() else {
                     return Err(Error::Calibration(
                         "INT8 needs calibration data (build_calibrated) or an existing calibration table \
-                         (BuildConfig::with_calibration_cache)"
+                         (BuildConfig::with_calibration_table)"
                             .into(),
                     ));
                 };
@@ -278,7 +278,7 @@ impl<'b> BuildSession<'b> {
             inputs: inputs.clone(),
             stream: Some(stream),
             table_given: table,
-            cache: config.calibration_cache().cloned(),
+            cache: config.calibration_table().cloned(),
         })?;
         // SAFETY: both are live; the calibrator is detached from the config after the build,
         // before `bound` drops (see `run_pass`).

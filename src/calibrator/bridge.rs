@@ -13,7 +13,7 @@ use tensorrt_sys as sys;
 use super::api::{
     CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DeviceInput, Memory,
 };
-use super::table_file::CachePolicy;
+use super::table_file::TablePolicy;
 use crate::error::{Error, Result};
 use crate::handle::{create, Handle};
 
@@ -32,7 +32,7 @@ pub struct SessionSpec<'c> {
     /// A table for readCalibrationCache: TensorRT should then ask for no data.
     pub(crate) table_given: Option<Vec<u8>>,
     /// The table file, named in errors and written once a build succeeded.
-    pub(crate) cache: Option<CachePolicy>,
+    pub(crate) cache: Option<TablePolicy>,
 }
 
 impl<'c> SessionSpec<'c> {
@@ -69,7 +69,7 @@ impl<'c> SessionSpec<'c> {
     }
 
     /// The table file and what to do with it.
-    pub fn with_cache_policy(mut self, policy: CachePolicy) -> Self {
+    pub fn with_cache_policy(mut self, policy: TablePolicy) -> Self {
         self.cache = Some(policy);
         self
     }
@@ -82,7 +82,7 @@ pub(crate) struct CalibrationSession<'c> {
     stream: Option<Arc<CudaStream>>,
     /// The table handed to TensorRT, if any (kept alive for readCalibrationCache).
     table_given: Option<Vec<u8>>,
-    pub(super) cache: Option<CachePolicy>,
+    pub(super) cache: Option<TablePolicy>,
     /// What TensorRT handed writeCalibrationCache. Kept in memory only: the table reaches the
     /// disk (atomically) once the whole build succeeded, see [`SessionResults::calibrated_table`].
     pub(crate) table_written: Option<Vec<u8>>,
@@ -267,7 +267,7 @@ impl<'c> CalibrationSession<'c> {
         Error::Calibration(format!(
             "TensorRT rejected the calibration table {path} (written by another TensorRT version, \
              for another calibration algorithm, or for another network) and wanted to recalibrate. \
-             Delete the table or use CacheMode::Recalibrate to calibrate again."
+             Delete the table or use TableMode::Recalibrate to calibrate again."
         ))
     }
 

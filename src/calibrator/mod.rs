@@ -14,7 +14,7 @@
 //! | `api.rs` | the [`Calibrator`] trait, [`CalibrationBatch`] (what it fills), inputs, algorithms |
 //! | `data.rs` | [`DataCalibrator`]: a calib-data pipeline as a calibrator |
 //! | `bridge.rs` | what TensorRT calls: the session behind the C++ calibrator object |
-//! | `table_file.rs` | the calibration table file: [`CachePolicy`], written only after a good build |
+//! | `table_file.rs` | the calibration table file: [`TablePolicy`], written only after a good build |
 //! | `vtable.rs` | a test harness calling the C++ object through its vtable, as TensorRT does |
 
 mod api;
@@ -28,4 +28,4 @@ pub use api::{CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrat
 pub(crate) use bridge::{BoundCalibrator, SessionSpec};
 pub use data::{DataCalibrator, Progress};
 pub(crate) use table_file::{save_table, write_atomic};
-pub use table_file::{CacheMode, CachePolicy};
+pub use table_file::{TableMode, TablePolicy};

@@ -6,16 +6,16 @@ use crate::error::{Error, Result};
 
 /// What to do with a calibration table file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CachePolicy {
+pub struct TablePolicy {
     /// The table file.
     pub path: PathBuf,
     /// Whether the file is read, required or replaced.
-    pub mode: CacheMode,
+    pub mode: TableMode,
 }
 
 /// How a build treats its calibration table file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum CacheMode {
+pub enum TableMode {
     /// Use the table when it exists (and fail if TensorRT rejects it); otherwise calibrate and write it.
     #[default]
     ReadWrite,
@@ -25,29 +25,29 @@ pub enum CacheMode {
     Recalibrate,
 }
 
-impl CachePolicy {
-    /// [`CacheMode::ReadWrite`]: use the table at `path` if there is one, else calibrate and
+impl TablePolicy {
+    /// [`TableMode::ReadWrite`]: use the table at `path` if there is one, else calibrate and
     /// write it.
     pub fn read_write(path: impl Into<PathBuf>) -> Self {
-        CachePolicy {
+        TablePolicy {
             path: path.into(),
-            mode: CacheMode::ReadWrite,
+            mode: TableMode::ReadWrite,
         }
     }
 
-    /// [`CacheMode::Require`]: build from the table at `path`, never calibrate.
+    /// [`TableMode::Require`]: build from the table at `path`, never calibrate.
     pub fn require(path: impl Into<PathBuf>) -> Self {
-        CachePolicy {
+        TablePolicy {
             path: path.into(),
-            mode: CacheMode::Require,
+            mode: TableMode::Require,
         }
     }
 
-    /// [`CacheMode::Recalibrate`]: calibrate and replace the table at `path`.
+    /// [`TableMode::Recalibrate`]: calibrate and replace the table at `path`.
     pub fn recalibrate(path: impl Into<PathBuf>) -> Self {
-        CachePolicy {
+        TablePolicy {
             path: path.into(),
-            mode: CacheMode::Recalibrate,
+            mode: TableMode::Recalibrate,
         }
     }
 }
@@ -60,9 +60,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Writes a table that a successful build calibrated to the policy's path (atomically), unless
 /// the policy only reads. Called once the whole build succeeded, never from a callback.
-pub(crate) fn save_table(policy: Option<&CachePolicy>, table: Option<&[u8]>) -> Result<bool> {
+pub(crate) fn save_table(policy: Option<&TablePolicy>, table: Option<&[u8]>) -> Result<bool> {
     match (policy, table) {
-        (Some(policy), Some(bytes)) if policy.mode != CacheMode::Require => {
+        (Some(policy), Some(bytes)) if policy.mode != TableMode::Require => {
             write_atomic(&policy.path, bytes)?;
             Ok(true)
         }

@@ -14,14 +14,14 @@ pub use settings::{
     ProfilingVerbosity, TacticChoice, TacticSources, Tactics,
 };
 
-use crate::calibrator::CachePolicy;
+use crate::calibrator::TablePolicy;
 
 /// Everything a build needs besides the network and the calibrator: the [`BuildSettings`], plus
 /// what it reads from this machine (the calibration table file, timing cache bytes, tactics).
 #[derive(Clone, Debug, Default)]
 pub struct BuildConfig {
     settings: BuildSettings,
-    calibration_cache: Option<CachePolicy>,
+    calibration_table: Option<TablePolicy>,
     timing_cache: Option<Vec<u8>>,
     tactics: Tactics,
 }
@@ -68,8 +68,8 @@ impl BuildConfig {
         self.settings.device
     }
     /// The calibration table file and what to do with it.
-    pub fn calibration_cache(&self) -> Option<&CachePolicy> {
-        self.calibration_cache.as_ref()
+    pub fn calibration_table(&self) -> Option<&TablePolicy> {
+        self.calibration_table.as_ref()
     }
     /// The timing cache the build starts from.
     pub fn timing_cache(&self) -> Option<&[u8]> {
@@ -106,9 +106,15 @@ impl BuildConfig {
     }
     /// The calibration table file and its policy.
     #[must_use]
-    pub fn with_calibration_cache(mut self, policy: CachePolicy) -> Self {
-        self.calibration_cache = Some(policy);
+    pub fn with_calibration_table(mut self, policy: TablePolicy) -> Self {
+        self.calibration_table = Some(policy);
         self
+    }
+    /// Renamed [`BuildConfig::with_calibration_table`].
+    #[deprecated(note = "renamed with_calibration_table")]
+    #[must_use]
+    pub fn with_calibration_cache(self, policy: TablePolicy) -> Self {
+        self.with_calibration_table(policy)
     }
     /// A timing cache to start from (an earlier `BuildOutput::timing_cache`).
     #[must_use]

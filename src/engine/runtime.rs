@@ -12,7 +12,7 @@ use crate::device::device_context;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
 use crate::handle::{create, host_memory, own_host_memory, Handle};
-use crate::inspector::EngineReport;
+use crate::inspector::EngineInspection;
 use crate::logger::{with_log, Logger};
 use crate::network::DataType;
 use crate::tensor::HostTensor;
@@ -325,8 +325,14 @@ impl Engine {
     }
 
     /// The inspector's view, parsed: layers, precisions, formats, tactics.
-    pub fn report(&self) -> Result<EngineReport> {
-        EngineReport::from_json(&self.inspect_json()?)
+    pub fn inspect(&self) -> Result<EngineInspection> {
+        EngineInspection::from_json(&self.inspect_json()?)
+    }
+
+    /// Renamed [`Engine::inspect`].
+    #[deprecated(note = "renamed inspect")]
+    pub fn report(&self) -> Result<EngineInspection> {
+        self.inspect()
     }
 
     /// The engine's plan, as [`Runtime::deserialize`] takes it back.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::inspector::{EngineLayer, EngineReport};
+use crate::inspector::{EngineInspection, EngineLayer};
 
 /// The marker field of build reports (also [`crate::report::REPORT_MARKER`]).
 pub(super) const REPORT_MARKER: &str = "trt_build_report";
@@ -146,15 +146,15 @@ impl ReportDiff {
     }
 
     /// Compares two inspector outputs.
-    pub fn between_engine_reports(a: &EngineReport, b: &EngineReport) -> ReportDiff {
+    pub fn between_engine_reports(a: &EngineInspection, b: &EngineInspection) -> ReportDiff {
         ReportDiff::between(&a.layers, &b.layers)
     }
 
     /// Compares two deserialized engines (through the inspector).
     pub fn between_engines(a: &Engine, b: &Engine) -> Result<ReportDiff> {
         Ok(ReportDiff::between(
-            &a.report()?.layers,
-            &b.report()?.layers,
+            &a.inspect()?.layers,
+            &b.inspect()?.layers,
         ))
     }
 

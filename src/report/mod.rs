@@ -11,9 +11,9 @@
 //!
 //! ```
 //! use trt::report::ReportDiff;
-//! use trt::EngineReport;
-//! let a = EngineReport::from_json(r#"{"Layers":[{"Name":"conv","LayerType":"CaskConvolution","TacticValue":"0x1"}]}"#).unwrap();
-//! let b = EngineReport::from_json(r#"{"Layers":[{"Name":"conv","LayerType":"CaskConvolution","TacticValue":"0x2"}]}"#).unwrap();
+//! use trt::EngineInspection;
+//! let a = EngineInspection::from_json(r#"{"Layers":[{"Name":"conv","LayerType":"CaskConvolution","TacticValue":"0x1"}]}"#).unwrap();
+//! let b = EngineInspection::from_json(r#"{"Layers":[{"Name":"conv","LayerType":"CaskConvolution","TacticValue":"0x2"}]}"#).unwrap();
 //! let d = ReportDiff::between(&a.layers, &b.layers);
 //! assert!(!d.identical);
 //! assert_eq!(d.tactic_changes.len(), 1);
@@ -25,11 +25,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::build::BuildOutput;
-use crate::calibrator::{CacheMode, CalibrationAlgorithm};
+use crate::calibrator::{CalibrationAlgorithm, TableMode};
 use crate::config::{BuildConfig, BuildSettings};
 use crate::engine::{Engine, IoMode, IoTensor};
 use crate::error::{Error, Result};
-use crate::inspector::{EngineLayer, EngineReport};
+use crate::inspector::{EngineInspection, EngineLayer};
 use crate::network::DataType;
 use crate::strict::StrictReport;
 
@@ -100,7 +100,7 @@ pub struct CalibrationInfo {
     /// The calibration table (cache) file, when one was named.
     pub table: Option<PathBuf>,
     /// What was done with the table file (`None`: no table file).
-    pub mode: Option<CacheMode>,
+    pub mode: Option<TableMode>,
     /// The algorithm the table's header names (the table TensorRT wrote, else the table file);
     /// the default, `Entropy2`, when there is no readable table (scales from dynamic ranges).
     pub algorithm: CalibrationAlgorithm,
@@ -146,7 +146,7 @@ impl BuildReport {
     pub fn from_parts(
         tensorrt_version: tensorrt_sys::TrtVersion,
         io: &[IoTensor],
-        engine: EngineReport,
+        engine: EngineInspection,
         flags: BuildFlags,
     ) -> BuildReport {
         let tensor = |t: &IoTensor| ReportTensor {
@@ -187,7 +187,7 @@ impl BuildReport {
         let mut report = BuildReport::from_parts(
             engine.tensorrt_version(),
             engine.io_tensors(),
-            engine.report()?,
+            engine.inspect()?,
             BuildFlags::from_config(config),
         );
         if let Some(out) = output {
@@ -200,7 +200,7 @@ impl BuildReport {
     pub fn add_build_output(&mut self, config: &BuildConfig, out: &BuildOutput) -> Result<()> {
         if config.precision().uses_int8() {
             // The table TensorRT wrote (or read) names the algorithm in its header.
-            let algorithm = match (&out.calibration_table, config.calibration_cache()) {
+            let algorithm = match (&out.calibration_table, config.calibration_table()) {
                 (Some(bytes), _) => table_bytes_algorithm(bytes),
                 (None, Some(p)) => std::fs::read(&p.path)
                     .ok()
@@ -209,8 +209,8 @@ impl BuildReport {
             }
             .unwrap_or_default();
             self.calibration = Some(CalibrationInfo {
-                table: config.calibration_cache().map(|p| p.path.clone()),
-                mode: config.calibration_cache().map(|p| p.mode),
+                table: config.calibration_table().map(|p| p.path.clone()),
+                mode: config.calibration_table().map(|p| p.mode),
                 algorithm,
                 batches: out.calibration_batches,
                 get_batch_calls: out.get_batch_calls,
@@ -325,11 +325,11 @@ mod tests {
     }
     use crate::config::Precision;
 
-    fn fixture(name: &str) -> EngineReport {
+    fn fixture(name: &str) -> EngineInspection {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/trt-8.5.3")
             .join(name);
-        EngineReport::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
+        EngineInspection::from_json(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
     #[test]
@@ -527,7 +527,7 @@ mod tests {
 
     #[test]
     fn a_names_only_plan_is_not_detailed() {
-        let names_only = EngineReport::from_json(
+        let names_only = EngineInspection::from_json(
             r#"{"Layers": ["conv1 + relu1", "fc"], "Bindings": ["input", "logits"]}"#,
         )
         .unwrap();

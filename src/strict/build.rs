@@ -16,7 +16,7 @@ use crate::calibrator::Calibrator;
 use crate::config::BuildConfig;
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
-use crate::inspector::EngineReport;
+use crate::inspector::EngineInspection;
 use crate::logger::Severity;
 use crate::network::Network;
 use crate::strict::rules::{self as strict, StrictPlan, MAX_RETRIES};
@@ -271,11 +271,11 @@ impl Strict<'_, '_> {
         Ok(())
     }
 
-    fn engine_report(&self, plan: &[u8]) -> Result<EngineReport> {
+    fn engine_report(&self, plan: &[u8]) -> Result<EngineInspection> {
         let builder = self.session.builder;
         let runtime =
             Runtime::with_logger_on_device(builder.logger.clone(), builder.context.ordinal())?;
-        EngineReport::from_json(&runtime.deserialize(plan)?.inspect_json()?)
+        EngineInspection::from_json(&runtime.deserialize(plan)?.inspect_json()?)
     }
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Fallback, LayerFilter};
 use crate::error::Result;
-use crate::inspector::EngineReport;
+use crate::inspector::EngineInspection;
 use crate::network::{DataType, LayerInfo, Network};
 
 /// Builds retried after releasing layers TensorRT could not implement in INT8.
@@ -382,7 +382,7 @@ pub fn audit(
     network: &Network,
     plan: &StrictPlan,
     released: &[(String, String)],
-    engine: &EngineReport,
+    engine: &EngineInspection,
 ) -> Result<StrictReport> {
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
     let mut layers = Vec::new();

@@ -8,9 +8,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use trt::report::BuildReport;
 use trt::{
-    BuildConfig, BuildOutput, Builder, CachePolicy, CalibrationAlgorithm, Calibrator,
-    DataCalibrator, Fallback, HardwareCompatibility, Network, Precision, Profile, TacticChoice,
-    TacticSources,
+    BuildConfig, BuildOutput, Builder, CalibrationAlgorithm, Calibrator, DataCalibrator, Fallback,
+    HardwareCompatibility, Network, Precision, Profile, TablePolicy, TacticChoice, TacticSources,
 };
 use trt_calib_data::Spec;
 
@@ -247,12 +246,12 @@ impl BuildArgs {
         }
         config = config.with_allow_strict_violations(self.allow_strict_violations);
         if let Some(t) = &self.calib_cache {
-            config = config.with_calibration_cache(if self.require_cache {
-                CachePolicy::require(t)
+            config = config.with_calibration_table(if self.require_cache {
+                TablePolicy::require(t)
             } else if self.recalibrate {
-                CachePolicy::recalibrate(t)
+                TablePolicy::recalibrate(t)
             } else {
-                CachePolicy::read_write(t)
+                TablePolicy::read_write(t)
             });
         }
         if let Some(tc) = &self.timing_cache {
@@ -659,7 +658,7 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
     let config = args
         .shapes
         .apply(BuildConfig::new(Precision::Int8))
-        .with_calibration_cache(CachePolicy::recalibrate(&args.calib_cache));
+        .with_calibration_table(TablePolicy::recalibrate(&args.calib_cache));
     let builder = Builder::on_device(config.device())?;
     let mut network = builder.network_from_onnx_file(&args.model)?;
     let spec = args

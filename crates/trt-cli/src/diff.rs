@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use trt::report::{ArtifactKind, BuildReport, ReportDiff};
-use trt::{EngineLayer, EngineReport};
+use trt::{EngineInspection, EngineLayer};
 
 use crate::common;
 use crate::exit::Outcome;
@@ -45,7 +45,7 @@ pub fn load_layers(path: &Path) -> Result<Side> {
     let layers = match kind {
         ArtifactKind::InspectorJson => {
             let text = String::from_utf8_lossy(&bytes);
-            EngineReport::from_json(&text)
+            EngineInspection::from_json(&text)
                 .with_context(|| format!("{}: bad inspector JSON", path.display()))?
                 .layers
         }
@@ -63,7 +63,7 @@ pub fn load_layers(path: &Path) -> Result<Side> {
             let engine = runtime.deserialize(&bytes).with_context(|| {
                 format!("{}: not an engine this TensorRT can load", path.display())
             })?;
-            engine.report()?.layers
+            engine.inspect()?.layers
         }
     };
     Ok(Side { kind, layers })

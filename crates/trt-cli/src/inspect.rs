@@ -46,7 +46,7 @@ pub fn run(args: InspectArgs, out: &mut dyn Write) -> Result<Outcome> {
     let engine = runtime
         .deserialize(&bytes)
         .with_context(|| format!("cannot load {}", args.engine.display()))?;
-    let report = engine.report()?;
+    let report = engine.inspect()?;
     let info = Inspection {
         tensorrt_version: engine.tensorrt_version().to_string(),
         engine: args.engine.clone(),

@@ -100,7 +100,7 @@ fn diff_reads_build_reports_and_rejects_other_json() {
     // A build report holding plain.b's layers, compared with plain.a's inspector JSON.
     let layers: serde_json::Value = {
         let text = std::fs::read_to_string(inspector("plain.b")).unwrap();
-        let r = trt::EngineReport::from_json(&text).unwrap();
+        let r = trt::EngineInspection::from_json(&text).unwrap();
         serde_json::to_value(r.layers).unwrap()
     };
     let report = serde_json::json!({
