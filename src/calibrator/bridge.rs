@@ -51,24 +51,28 @@ impl<'c> SessionSpec<'c> {
     }
 
     /// Presents the calibrator to TensorRT as `algorithm` instead of its own.
+    #[must_use]
     pub fn with_algorithm(mut self, algorithm: CalibrationAlgorithm) -> Self {
         self.algorithm = algorithm;
         self
     }
 
     /// Device buffers allocated on `stream`, which the calibrator uploads on.
+    #[must_use]
     pub fn with_stream(mut self, stream: Arc<CudaStream>) -> Self {
         self.stream = Some(stream);
         self
     }
 
     /// The table that readCalibrationCache hands TensorRT.
+    #[must_use]
     pub fn with_table(mut self, table: Vec<u8>) -> Self {
         self.table_given = Some(table);
         self
     }
 
     /// The table file and what to do with it.
+    #[must_use]
     pub fn with_cache_policy(mut self, policy: TablePolicy) -> Self {
         self.cache = Some(policy);
         self

@@ -46,6 +46,7 @@ impl<S: BatchSource> DataCalibrator<S> {
     }
 
     /// Presents the calibrator to TensorRT as `algorithm`.
+    #[must_use]
     pub fn with_algorithm(mut self, algorithm: CalibrationAlgorithm) -> Self {
         self.algorithm = algorithm;
         self

@@ -182,39 +182,46 @@ impl Preprocess {
         Self::new(ChannelOrder::Gray)
     }
     /// Per-channel mean, in output channel order, in 0..=255 units.
+    #[must_use]
     pub fn with_mean(mut self, mean: impl Into<PerChannel>) -> Self {
         self.mean = mean.into();
         self
     }
     /// Multiply by `scale` after subtracting the mean (replaces any std).
+    #[must_use]
     pub fn with_scale(mut self, scale: impl Into<PerChannel>) -> Self {
         self.factor = scale.into();
         self.divide = false;
         self
     }
     /// Divide by `std` after subtracting the mean (replaces any scale).
+    #[must_use]
     pub fn with_std(mut self, std: impl Into<PerChannel>) -> Self {
         self.factor = std.into();
         self.divide = true;
         self
     }
     /// Geometry.
+    #[must_use]
     pub fn with_resize(mut self, resize: Resize) -> Self {
         self.resize = resize;
         self
     }
     /// Resampling filter.
+    #[must_use]
     pub fn with_interpolation(mut self, interpolation: Interpolation) -> Self {
         self.interpolation = interpolation;
         self
     }
     /// NCHW or NHWC.
+    #[must_use]
     pub fn with_layout(mut self, layout: Layout) -> Self {
         self.layout = layout;
         self
     }
     /// Convert gray images to 3 channels (replicated) or colour images to 1 channel
     /// (OpenCV's `COLOR_RGB2GRAY` fixed-point weights) instead of failing.
+    #[must_use]
     pub fn with_convert_channels(mut self, convert: bool) -> Self {
         self.convert_channels = convert;
         self
@@ -398,6 +405,7 @@ impl Input {
     /// float32 for images and raw files, and an array's own type for `.npy`/`.npz` (float64 gives
     /// float32, int16/uint16 int32, uint32 int64). Arrays convert only when exact (see
     /// [`DType`]); images give float32 or float16 only.
+    #[must_use]
     pub fn with_dtype(mut self, dtype: DType) -> Self {
         self.dtype = Some(dtype);
         self
@@ -472,37 +480,44 @@ impl Spec {
         }
     }
     /// Add an input.
+    #[must_use]
     pub fn with_input(mut self, input: Input) -> Self {
         self.inputs.push(input);
         self
     }
     /// Use at most `limit` samples (taken after shuffling).
+    #[must_use]
     pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
         self
     }
     /// Shuffle the samples with a fixed seed (SplitMix64 + Fisher-Yates; same order on every platform).
+    #[must_use]
     pub fn with_shuffle_seed(mut self, seed: u64) -> Self {
         self.shuffle_seed = Some(seed);
         self
     }
     /// Drop or pad the last incomplete batch.
+    #[must_use]
     pub fn with_last_batch(mut self, last_batch: LastBatch) -> Self {
         self.last_batch = last_batch;
         self
     }
     /// Fail on, or skip, bad image files.
+    #[must_use]
     pub fn with_on_bad_file(mut self, on_bad_file: OnBadFile) -> Self {
         self.on_bad_file = on_bad_file;
         self
     }
     /// Batches prepared ahead by the background thread (at least 1).
+    #[must_use]
     pub fn with_prefetch(mut self, batches: usize) -> Self {
         self.prefetch = batches.max(1);
         self
     }
     /// The dtype of input `name` when the input has none of its own ([`Input::with_dtype`]):
     /// call it with the network's input types. A name the spec has no input for is ignored.
+    #[must_use]
     pub fn with_default_dtype(mut self, name: impl Into<String>, dtype: DType) -> Self {
         let name = name.into();
         self.default_dtypes.retain(|(n, _)| *n != name);
