@@ -112,6 +112,18 @@ impl Error {
         mentions(message) || log.as_deref().is_some_and(mentions)
     }
 
+    /// TensorRT could not load its lean runtime (`libnvinfer_lean.so.N`): a version-compatible
+    /// build embeds it in the plan, and some TensorRT packages do not ship it (the 8.6.0 wheel:
+    /// "Unable to load library: libnvinfer_lean.so.8.6.0"). Excluding the lean runtime from the
+    /// plan (`BuildConfig::with_exclude_lean_runtime`) avoids it.
+    pub fn missing_lean_runtime(&self) -> bool {
+        let Error::TensorRt { message, log, .. } = self else {
+            return false;
+        };
+        let mentions = |t: &str| t.contains("libnvinfer_lean");
+        mentions(message) || log.as_deref().is_some_and(mentions)
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

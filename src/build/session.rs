@@ -14,7 +14,9 @@ use crate::build::inner::BuilderInner;
 use crate::build::output::BuildOutput;
 use crate::build::selector::Selector;
 use crate::calibrator::{BoundCalibrator, Calibrator, SessionSpec};
-use crate::config::{BuildConfig, Fallback, HardwareCompatibility, Precision, ProfilingVerbosity};
+use crate::config::{
+    BuildConfig, BuildSettings, Fallback, HardwareCompatibility, Precision, ProfilingVerbosity,
+};
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
 use crate::handle::{create, host_memory, own_host_memory, Handle};
@@ -194,16 +196,12 @@ impl<'b> BuildSession<'b> {
     /// Compatibility modes exist from TensorRT 8.6: say so before TensorRT is asked.
     fn apply_compatibility(&self, c: *mut sys::trt_config, config: &BuildConfig) -> Result<()> {
         let s = config.settings();
-        let wants = s.version_compatible || s.hardware_compatibility != HardwareCompatibility::None;
-        let v = self.builder.lib.version();
-        if wants && (v.major(), v.minor()) < (8, 6) {
-            return Err(Error::Invalid(format!(
-                "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {v} \
-                 (build on the target instead, from the shipped calibration table)"
-            )));
-        }
+        check_compatibility(s, self.builder.lib.version())?;
         if s.version_compatible {
             set_flag(c, sys::TRT_FLAG_VERSION_COMPATIBLE)?;
+        }
+        if s.exclude_lean_runtime {
+            set_flag(c, sys::TRT_FLAG_EXCLUDE_LEAN_RUNTIME)?;
         }
         if s.hardware_compatibility != HardwareCompatibility::None {
             // SAFETY: `c` is a live config.
@@ -290,6 +288,24 @@ impl<'b> BuildSession<'b> {
         }
         Ok(bound)
     }
+}
+
+/// What TensorRT would refuse (or misread) about the compatibility settings, said first.
+fn check_compatibility(s: &BuildSettings, v: sys::TrtVersion) -> Result<()> {
+    if s.exclude_lean_runtime && !s.version_compatible {
+        return Err(Error::Invalid(
+            "excluding the lean runtime only applies to version-compatible plans: build version-compatible too"
+                .into(),
+        ));
+    }
+    let wants = s.version_compatible || s.hardware_compatibility != HardwareCompatibility::None;
+    if wants && (v.major(), v.minor()) < (8, 6) {
+        return Err(Error::Invalid(format!(
+            "version and hardware compatibility need TensorRT 8.6 or later; this is TensorRT {v} \
+             (build on the target instead, from the shipped calibration table)"
+        )));
+    }
+    Ok(())
 }
 
 /// The loaded TensorRT's version.
@@ -401,4 +417,39 @@ fn log_done(started: Instant, bytes: usize, batches: usize) {
             String::new()
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatibility_settings_are_checked_before_tensorrt() {
+        let v = |s: &str| s.parse::<sys::TrtVersion>().unwrap();
+        let vc = BuildConfig::new(Precision::Fp32).with_version_compatible(true);
+        assert!(check_compatibility(vc.settings(), v("8.6.0")).is_ok());
+        let e = check_compatibility(vc.settings(), v("8.5.3"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("need TensorRT 8.6 or later; this is TensorRT 8.5.3"),
+            "{e}"
+        );
+        let lean = vc.clone().with_exclude_lean_runtime(true);
+        assert!(check_compatibility(lean.settings(), v("10.16.1")).is_ok());
+        let alone = BuildConfig::new(Precision::Fp32).with_exclude_lean_runtime(true);
+        let e = check_compatibility(alone.settings(), v("10.16.1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("only applies to version-compatible plans"),
+            "{e}"
+        );
+        let hw = BuildConfig::new(Precision::Fp32)
+            .with_hardware_compatibility(HardwareCompatibility::AmperePlus);
+        assert!(check_compatibility(hw.settings(), v("8.5.2")).is_err());
+        assert!(
+            check_compatibility(BuildConfig::new(Precision::Int8).settings(), v("8.5.2")).is_ok()
+        );
+    }
 }

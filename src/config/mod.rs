@@ -185,6 +185,13 @@ impl BuildConfig {
         self.settings.version_compatible = on;
         self
     }
+    /// With `with_version_compatible(true)`: leave the lean runtime out of the plan
+    /// (`kEXCLUDE_LEAN_RUNTIME`, TensorRT >= 8.6; see `BuildSettings::exclude_lean_runtime`).
+    #[must_use]
+    pub fn with_exclude_lean_runtime(mut self, on: bool) -> Self {
+        self.settings.exclude_lean_runtime = on;
+        self
+    }
     /// Build for other GPUs too (TensorRT >= 8.6; refused with a clear error before).
     #[must_use]
     pub fn with_hardware_compatibility(mut self, level: HardwareCompatibility) -> Self {

@@ -335,6 +335,11 @@ pub struct BuildSettings {
     pub calibration_profile: Option<Profile>,
     /// `kVERSION_COMPATIBLE`: the plan runs on later TensorRT versions too (TensorRT >= 8.6).
     pub version_compatible: bool,
+    /// With `version_compatible`: leave TensorRT's lean runtime out of the plan
+    /// (`kEXCLUDE_LEAN_RUNTIME`, TensorRT >= 8.6). The plan is smaller and the build does not need
+    /// the builder's own `libnvinfer_lean`, but the target must then have a lean runtime to load it.
+    #[serde(default)]
+    pub exclude_lean_runtime: bool,
     /// Hardware compatibility level (TensorRT >= 8.6; absent in older reports: none).
     #[serde(default)]
     pub hardware_compatibility: HardwareCompatibility,

@@ -144,6 +144,7 @@ bool to_trt_flag(int32_t f, BuilderFlag& out) {
     case TRT_FLAG_GPU_FALLBACK: out = BuilderFlag::kGPU_FALLBACK; return true;
 #if TRT_AT_LEAST(8, 6)
     case TRT_FLAG_VERSION_COMPATIBLE: out = BuilderFlag::kVERSION_COMPATIBLE; return true;
+    case TRT_FLAG_EXCLUDE_LEAN_RUNTIME: out = BuilderFlag::kEXCLUDE_LEAN_RUNTIME; return true;
 #endif
     default: return false;
     }

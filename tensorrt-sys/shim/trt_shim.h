@@ -161,7 +161,8 @@ typedef enum trt_builder_flag {
     TRT_FLAG_DISABLE_TIMING_CACHE = 6,
     TRT_FLAG_TF32 = 7,
     TRT_FLAG_GPU_FALLBACK = 8,
-    TRT_FLAG_VERSION_COMPATIBLE = 9 /* 8.6+ */
+    TRT_FLAG_VERSION_COMPATIBLE = 9, /* 8.6+ */
+    TRT_FLAG_EXCLUDE_LEAN_RUNTIME = 10 /* 8.6+: a version-compatible plan without the lean runtime */
 } trt_builder_flag;
 
 typedef enum trt_profiling_verbosity {

@@ -336,6 +336,7 @@ pub const TRT_FLAG_DISABLE_TIMING_CACHE: trt_builder_flag = 6;
 pub const TRT_FLAG_TF32: trt_builder_flag = 7;
 pub const TRT_FLAG_GPU_FALLBACK: trt_builder_flag = 8;
 pub const TRT_FLAG_VERSION_COMPATIBLE: trt_builder_flag = 9;
+pub const TRT_FLAG_EXCLUDE_LEAN_RUNTIME: trt_builder_flag = 10;
 pub type trt_builder_flag = ::std::os::raw::c_uint;
 pub const TRT_PROFILING_LAYER_NAMES_ONLY: trt_profiling_verbosity = 0;
 pub const TRT_PROFILING_NONE: trt_profiling_verbosity = 1;

@@ -157,6 +157,10 @@ pub struct BuildArgs {
     /// Build a version-compatible engine: it also runs on later TensorRT versions (TensorRT >= 8.6).
     #[arg(long)]
     pub version_compatible: bool,
+    /// With --version-compatible: leave TensorRT's lean runtime out of the plan (smaller; needed
+    /// where the builder's libnvinfer_lean is missing). The target then needs a lean runtime.
+    #[arg(long, requires = "version_compatible")]
+    pub exclude_lean_runtime: bool,
     /// Build for other GPUs too: ampere-plus (any compute capability >= 8.0; TensorRT >= 8.6) or
     /// same-cc (same compute capability, other GPU models; TensorRT 10.8+). Not on JetPack.
     #[arg(long, value_name = "LEVEL", value_parser = parse_hardware_compat)]
@@ -276,7 +280,9 @@ impl BuildArgs {
         if let Some(on) = self.layer_timing_cache {
             config = config.with_layer_timing_cache(on);
         }
-        config = config.with_version_compatible(self.version_compatible);
+        config = config
+            .with_version_compatible(self.version_compatible)
+            .with_exclude_lean_runtime(self.exclude_lean_runtime);
         if let Some(level) = self.hardware_compat {
             config = config.with_hardware_compatibility(level);
         }
@@ -284,12 +290,18 @@ impl BuildArgs {
     }
 }
 
-/// The library recognizes a missing cuBLAS/cuDNN; the CLI says which flag avoids it.
+/// The library recognizes a missing cuBLAS/cuDNN or lean runtime; the CLI says which flag
+/// avoids it.
 fn missing_library_hint(e: trt::Error) -> anyhow::Error {
-    let missing = e.missing_tactic_library();
+    let (tactics, lean) = (e.missing_tactic_library(), e.missing_lean_runtime());
     let e = anyhow::Error::new(e);
-    if missing {
+    if tactics {
         e.context("TensorRT could not use cuBLAS/cuDNN: install them, or build with --tensorrt-tactics-only")
+    } else if lean {
+        e.context(
+            "TensorRT could not load its lean runtime (libnvinfer_lean), which a version-compatible \
+             plan embeds: install it, or add --exclude-lean-runtime (the target then needs a lean runtime)",
+        )
     } else {
         e
     }
@@ -719,5 +731,31 @@ mod tests {
             format!("{:#}", missing_library_hint(other)),
             "no such input"
         );
+        let lean = trt::Error::TensorRt {
+            code: 2,
+            message: "buildSerializedNetwork failed".into(),
+            log: Some("Unable to load library: libnvinfer_lean.so.8.6.0".into()),
+        };
+        let shown = format!("{:#}", missing_library_hint(lean));
+        assert!(shown.contains("--exclude-lean-runtime"), "{shown}");
+        assert!(shown.contains("libnvinfer_lean.so.8.6.0"), "{shown}");
+    }
+
+    #[test]
+    fn excluding_the_lean_runtime_needs_version_compatibility() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: BuildArgs,
+        }
+        let base = ["trt", "m.onnx", "-o", "m.engine", "--exclude-lean-runtime"];
+        let e = Cli::try_parse_from(base)
+            .err()
+            .expect("refused without --version-compatible");
+        assert!(e.to_string().contains("--version-compatible"), "{e}");
+        let ok = Cli::try_parse_from(base.iter().chain(&["--version-compatible"])).unwrap();
+        let config = ok.args.config().unwrap();
+        assert!(config.settings().exclude_lean_runtime && config.settings().version_compatible);
     }
 }
