@@ -131,6 +131,9 @@ pub struct Network {
     /// Tensors given a dynamic range through [`Network::set_dynamic_range`]: they have an INT8
     /// scale without a calibration table.
     ranged: std::collections::HashSet<String>,
+    /// Layers whose output types strict mode set (and has not reset since): a later plan that
+    /// leaves such a layer alone clears them. Output types you set yourself are not recorded.
+    strict_outputs: std::collections::HashSet<usize>,
 }
 
 // SAFETY: a network is only touched through &mut self or &self by one thread at a time (it is not Sync).
@@ -145,6 +148,7 @@ impl Network {
             builder,
             source: model.label(),
             ranged: Default::default(),
+            strict_outputs: Default::default(),
         };
         let factory = network.builder.lib.parser_factory()?;
         let parser = create!(sys::trt_parser_create, factory, network.raw.as_ptr(), network.builder.logger.raw(); sys::trt_parser_destroy, "ONNX parser")?;
@@ -346,6 +350,32 @@ impl Network {
         ffi::check(unsafe {
             sys::trt_layer_reset_output_type(self.layer_raw(index)?, c_index(output, "output")?)
         })
+    }
+
+    /// Strict mode's output type on layer `index`, remembered so a later plan can clear it.
+    pub(crate) fn set_strict_output_type(
+        &mut self,
+        index: usize,
+        output: usize,
+        dtype: DataType,
+    ) -> Result<()> {
+        self.set_output_type(index, output, dtype)?;
+        self.strict_outputs.insert(index);
+        Ok(())
+    }
+
+    /// Whether strict mode set output types on layer `index` that are still in place.
+    pub(crate) fn has_strict_output_types(&self, index: usize) -> bool {
+        self.strict_outputs.contains(&index)
+    }
+
+    /// Resets every output type of layer `index` (`outputs` of them).
+    pub(crate) fn reset_output_types(&mut self, index: usize, outputs: usize) -> Result<()> {
+        for o in 0..outputs {
+            self.reset_output_type(index, o)?;
+        }
+        self.strict_outputs.remove(&index);
+        Ok(())
     }
 
     /// Tensors given a dynamic range through [`Network::set_dynamic_range`].

@@ -147,8 +147,8 @@ fn constrain(
     network.set_layer_precision(l.index, precision)?;
     for (o, (name, dtype)) in l.outputs.iter().enumerate() {
         match outputs.get(name) {
-            Some(declared) => network.set_output_type(l.index, o, *declared)?,
-            None if dtype.is_float() => network.set_output_type(l.index, o, precision)?,
+            Some(declared) => network.set_strict_output_type(l.index, o, *declared)?,
+            None if dtype.is_float() => network.set_strict_output_type(l.index, o, precision)?,
             None => {}
         }
     }
@@ -157,8 +157,8 @@ fn constrain(
 
 /// Applies the plan: forced layers compute INT8 and their float outputs are INT8 too, except
 /// network outputs, which keep their declared type (`outputs_only` layers get only the output
-/// types). A layer outside the plan that still has a precision set (an earlier build of the
-/// same network) has that precision and its output types reset.
+/// types). A layer outside the plan that an earlier plan constrained (a precision or output
+/// types set on the same network) has both reset.
 pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
     let outputs = network_outputs(network)?;
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
@@ -169,20 +169,20 @@ pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
             }
             for (o, (name, dtype)) in l.outputs.iter().enumerate() {
                 match outputs.get(name) {
-                    Some(declared) => network.set_output_type(l.index, o, *declared)?,
+                    Some(declared) => network.set_strict_output_type(l.index, o, *declared)?,
                     None if dtype.is_float() => {
-                        network.set_output_type(l.index, o, DataType::Int8)?
+                        network.set_strict_output_type(l.index, o, DataType::Int8)?
                     }
                     None => {}
                 }
             }
         } else if forced.contains(&l.index) {
             constrain(network, &l, DataType::Int8, &outputs)?;
-        } else if l.precision_is_set {
-            network.reset_layer_precision(l.index)?;
-            for o in 0..l.outputs.len() {
-                network.reset_output_type(l.index, o)?;
+        } else if l.precision_is_set || network.has_strict_output_types(l.index) {
+            if l.precision_is_set {
+                network.reset_layer_precision(l.index)?;
             }
+            network.reset_output_types(l.index, l.outputs.len())?;
         }
     }
     Ok(())
