@@ -248,8 +248,8 @@ impl BuildReport {
         };
         Some(format!(
             "{what}: TensorRT chose each layer's precision by timing and found FP32/FP16 kernels faster \
-             (small layers, reformat costs), and a rebuild may choose differently. Use --strict-int8 \
-             (Precision::StrictInt8) to force INT8 wherever TensorRT has an INT8 kernel and audit it"
+             (small layers, reformat costs), and a rebuild may choose differently. Strict INT8 \
+             (Precision::StrictInt8) forces INT8 wherever TensorRT has an INT8 kernel and audits it"
         ))
     }
 
@@ -499,7 +499,7 @@ mod tests {
             advice.starts_with("no compute layer runs INT8 (0 of 8)"),
             "{advice}"
         );
-        assert!(advice.contains("--strict-int8"), "{advice}");
+        assert!(advice.contains("Precision::StrictInt8"), "{advice}");
 
         let mut few = r.clone();
         few.precision_counts = [("FP32".to_string(), 5), ("INT8".to_string(), 3)]

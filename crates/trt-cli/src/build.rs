@@ -532,7 +532,7 @@ fn write_summary(
     )?;
     crate::inspect::write_counts(&report.precision_counts, out)?;
     if let Some(advice) = report.int8_advice() {
-        writeln!(out, "warning    {advice}")?;
+        writeln!(out, "warning    {advice}: build with --strict-int8")?;
     }
     if first.timing_cache_refused() {
         writeln!(
