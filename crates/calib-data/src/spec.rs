@@ -607,7 +607,7 @@ enum Num {
     F(f64),
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(untagged)]
 enum NumOrList {
     One(Num),
@@ -679,9 +679,6 @@ impl RawSpec {
 
 impl RawInput {
     fn into_input(self, base: &Path) -> Result<Input> {
-        let name = self.name;
-        let resolve = |p: &str| base.join(p);
-        let err = |m: String| Error::spec(format!("input `{name}`: {m}"));
         let sources = [
             self.images.is_some(),
             self.npy.is_some(),
@@ -692,9 +689,12 @@ impl RawInput {
         .filter(|b| **b)
         .count();
         if sources != 1 {
-            return Err(err(format!(
+            return Err(self.err(format!(
                 "give exactly one of `images`, `npy`, `npz`, `raw` (found {sources})"
             )));
+        }
+        if self.images.is_some() {
+            return self.into_image_input(base);
         }
         let image_keys = self.channel_order.is_some()
             || self.resize.is_some()
@@ -704,111 +704,125 @@ impl RawInput {
             || self.std.is_some()
             || self.layout.is_some()
             || self.convert_channels.is_some();
-        if let Some(images) = self.images {
-            if self.array.is_some() || self.shape.is_some() {
-                return Err(err(
-                    "`array` and `shape` belong to `npz` and `raw` inputs".into()
-                ));
-            }
-            let order = self.channel_order.ok_or_else(|| {
-                err("image inputs need `channel_order = \"rgb\"`, `\"bgr\"` or `\"gray\"`".into())
-            })?;
-            let mut pre = Preprocess::new(order);
-            if let Some(r) = self.resize {
-                pre.resize = match r {
-                    RawResize {
-                        width: Some(width),
-                        height: Some(height),
-                        short_side: None,
-                        crop: None,
-                    } => Resize::Exact { width, height },
-                    RawResize {
-                        width: None,
-                        height: None,
-                        short_side: Some(s),
-                        crop: Some([w, h]),
-                    } => Resize::ShortSideCrop {
-                        short_side: s,
-                        crop_width: w,
-                        crop_height: h,
-                    },
-                    _ => {
-                        return Err(err("`resize` is `{ width = W, height = H }` or \
-                                        `{ short_side = S, crop = [W, H] }`"
-                            .into()))
-                    }
-                };
-            }
-            if let Some(i) = self.interpolation {
-                pre.interpolation = i;
-            }
-            if let Some(m) = self.mean {
-                pre.mean = m.into_per_channel();
-            }
-            match (self.scale, self.std) {
-                (Some(_), Some(_)) => return Err(err("give `scale` or `std`, not both".into())),
-                (Some(s), None) => pre = pre.with_scale(s.into_per_channel()),
-                (None, Some(s)) => pre = pre.with_std(s.into_per_channel()),
-                (None, None) => {}
-            }
-            if let Some(l) = self.layout {
-                pre.layout = l;
-            }
-            if let Some(c) = self.convert_channels {
-                pre.convert_channels = c;
-            }
-            if let Some(d) = self.dtype.filter(|d| !d.is_float()) {
-                return Err(err(format!(
-                    "images are preprocessed into float32 or float16, not {d}; \
-                     give integer data as an `npy` array instead"
-                )));
-            }
-            pre.validate().map_err(|e| match e {
-                Error::Spec { message, .. } => err(message),
-                other => other,
-            })?;
-            let source = match images {
-                StrOrList::One(dir) => Source::ImageDir(resolve(&dir)),
-                StrOrList::Many(list) => {
-                    Source::ImageList(list.iter().map(|p| resolve(p)).collect())
-                }
-            };
-            return Ok(Input {
-                name,
-                source,
-                preprocess: Some(pre),
-                dtype: self.dtype,
-            });
-        }
         if image_keys {
-            return Err(err(
+            return Err(self.err(
                 "preprocessing keys (channel_order, resize, mean, ...) apply to `images` only"
                     .into(),
             ));
         }
-        let source = if let Some(p) = self.npy {
-            Source::Npy(resolve(&p))
-        } else if let Some(p) = self.npz {
+        self.into_array_input(base)
+    }
+
+    /// An error about this input.
+    fn err(&self, m: String) -> Error {
+        Error::spec(format!("input `{}`: {m}", self.name))
+    }
+
+    /// An `images` input: its preprocessing, checked.
+    fn into_image_input(self, base: &Path) -> Result<Input> {
+        if self.array.is_some() || self.shape.is_some() {
+            return Err(self.err("`array` and `shape` belong to `npz` and `raw` inputs".into()));
+        }
+        let order = self.channel_order.ok_or_else(|| {
+            self.err("image inputs need `channel_order = \"rgb\"`, `\"bgr\"` or `\"gray\"`".into())
+        })?;
+        let mut pre = Preprocess::new(order);
+        if let Some(r) = &self.resize {
+            pre.resize = match *r {
+                RawResize {
+                    width: Some(width),
+                    height: Some(height),
+                    short_side: None,
+                    crop: None,
+                } => Resize::Exact { width, height },
+                RawResize {
+                    width: None,
+                    height: None,
+                    short_side: Some(s),
+                    crop: Some([w, h]),
+                } => Resize::ShortSideCrop {
+                    short_side: s,
+                    crop_width: w,
+                    crop_height: h,
+                },
+                _ => {
+                    return Err(self.err(
+                        "`resize` is `{ width = W, height = H }` or \
+                                    `{ short_side = S, crop = [W, H] }`"
+                            .into(),
+                    ))
+                }
+            };
+        }
+        if let Some(i) = self.interpolation {
+            pre.interpolation = i;
+        }
+        if let Some(m) = self.mean.clone() {
+            pre.mean = m.into_per_channel();
+        }
+        match (self.scale.clone(), self.std.clone()) {
+            (Some(_), Some(_)) => return Err(self.err("give `scale` or `std`, not both".into())),
+            (Some(s), None) => pre = pre.with_scale(s.into_per_channel()),
+            (None, Some(s)) => pre = pre.with_std(s.into_per_channel()),
+            (None, None) => {}
+        }
+        if let Some(l) = self.layout {
+            pre.layout = l;
+        }
+        if let Some(c) = self.convert_channels {
+            pre.convert_channels = c;
+        }
+        if let Some(d) = self.dtype.filter(|d| !d.is_float()) {
+            return Err(self.err(format!(
+                "images are preprocessed into float32 or float16, not {d}; \
+                 give integer data as an `npy` array instead"
+            )));
+        }
+        pre.validate().map_err(|e| match e {
+            Error::Spec { message, .. } => self.err(message),
+            other => other,
+        })?;
+        let source = match self.images {
+            Some(StrOrList::One(dir)) => Source::ImageDir(base.join(dir)),
+            Some(StrOrList::Many(list)) => {
+                Source::ImageList(list.iter().map(|p| base.join(p)).collect())
+            }
+            None => unreachable!("checked by into_input"),
+        };
+        Ok(Input {
+            name: self.name,
+            source,
+            preprocess: Some(pre),
+            dtype: self.dtype,
+        })
+    }
+
+    /// An `npy`, `npz` or `raw` input.
+    fn into_array_input(self, base: &Path) -> Result<Input> {
+        let source = if let Some(p) = &self.npy {
+            Source::Npy(base.join(p))
+        } else if let Some(p) = &self.npz {
             let array = self
                 .array
-                .ok_or_else(|| err("`npz` needs `array = \"name\"`".into()))?;
+                .clone()
+                .ok_or_else(|| self.err("`npz` needs `array = \"name\"`".into()))?;
             Source::Npz {
-                path: resolve(&p),
+                path: base.join(p),
                 array,
             }
-        } else if let Some(p) = self.raw {
-            let sample_shape = self.shape.ok_or_else(|| {
-                err("`raw` needs `shape = [...]` (the shape of one sample)".into())
+        } else if let Some(p) = &self.raw {
+            let sample_shape = self.shape.clone().ok_or_else(|| {
+                self.err("`raw` needs `shape = [...]` (the shape of one sample)".into())
             })?;
             Source::Raw {
-                path: resolve(&p),
+                path: base.join(p),
                 sample_shape,
             }
         } else {
-            return Err(err("no source".into()));
+            return Err(self.err("no source".into()));
         };
         Ok(Input {
-            name,
+            name: self.name,
             source,
             preprocess: None,
             dtype: self.dtype,

@@ -323,3 +323,31 @@ fn toml_dtype_key() {
     .to_string();
     assert!(err.contains("unknown dtype `float64`"), "{err}");
 }
+
+#[test]
+fn toml_inputs_are_checked_key_by_key() {
+    let dir = tmp("toml-keys");
+    let refused = |input: &str| {
+        Spec::from_toml_str(
+            &format!("batch_size = 2\n[[input]]\nname = \"x\"\n{input}"),
+            &dir,
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let cases = [
+        ("npy = \"a.npy\"\nraw = \"a.bin\"\n", "input `x`: give exactly one of `images`, `npy`, `npz`, `raw` (found 2)"),
+        ("", "input `x`: give exactly one of `images`, `npy`, `npz`, `raw` (found 0)"),
+        ("npy = \"a.npy\"\nmean = 127\n", "input `x`: preprocessing keys (channel_order, resize, mean, ...) apply to `images` only"),
+        ("npz = \"a.npz\"\n", "input `x`: `npz` needs `array = \"name\"`"),
+        ("raw = \"a.bin\"\n", "input `x`: `raw` needs `shape = [...]` (the shape of one sample)"),
+        ("images = \".\"\nchannel_order = \"rgb\"\nshape = [3]\n", "input `x`: `array` and `shape` belong to `npz` and `raw` inputs"),
+        ("images = \".\"\n", "input `x`: image inputs need `channel_order"),
+        ("images = \".\"\nchannel_order = \"rgb\"\nscale = 1\nstd = 2\n", "input `x`: give `scale` or `std`, not both"),
+        ("images = \".\"\nchannel_order = \"rgb\"\nresize = { width = 4 }\n", "input `x`: `resize` is `{ width = W, height = H }`"),
+    ];
+    for (input, want) in cases {
+        let err = refused(input);
+        assert!(err.contains(want), "{input:?}: {err}");
+    }
+}
