@@ -54,12 +54,11 @@ fn main() {
 
     let (major, minor, patch) = header_version(&include);
     if major >= 11 {
-        panic!(
-            "\n\nTensorRT {major}.{minor}.{patch} headers found in {}.\n\
-             TensorRT 11 removed implicit INT8 calibration (IInt8Calibrator, BuilderFlag::kINT8,\n\
-             kOBEY_PRECISION_CONSTRAINTS), which this crate is built around.\n\
-             Point {TENSORRT_INCLUDE_DIR} at TensorRT 8.5 - 10.x headers.\n\n",
-            include.display()
+        // TensorRT 11 removed implicit INT8 (calibrators, kINT8/kFP16, precision constraints,
+        // dynamic ranges, the algorithm selector): those shim calls report "removed in TensorRT
+        // 11", and the library refuses INT8/FP16/strict builds before TensorRT is asked.
+        println!(
+            "cargo:warning=TensorRT {major}.{minor}.{patch} headers: implicit INT8 (calibration, strict INT8, tactic replay) does not exist in TensorRT 11; only explicitly quantized (Q/DQ) networks build"
         );
     }
     if major < 8 || (major == 8 && minor < 5) {

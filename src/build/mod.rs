@@ -180,6 +180,6 @@ impl Builder {
                 config.device()
             )));
         }
-        Ok(())
+        session::check_compatibility(config.settings(), self.inner.lib.version())
     }
 }

@@ -193,10 +193,9 @@ impl<'b> BuildSession<'b> {
         })
     }
 
-    /// Compatibility modes exist from TensorRT 8.6: say so before TensorRT is asked.
+    /// Compatibility flags (checked before the build by `check_compatibility`).
     fn apply_compatibility(&self, c: *mut sys::trt_config, config: &BuildConfig) -> Result<()> {
         let s = config.settings();
-        check_compatibility(s, self.builder.lib.version())?;
         if s.version_compatible {
             set_flag(c, sys::TRT_FLAG_VERSION_COMPATIBLE)?;
         }
@@ -290,8 +289,15 @@ impl<'b> BuildSession<'b> {
     }
 }
 
-/// What TensorRT would refuse (or misread) about the compatibility settings, said first.
-fn check_compatibility(s: &BuildSettings, v: sys::TrtVersion) -> Result<()> {
+/// What TensorRT would refuse (or misread) about the settings, said first: implicit INT8 and
+/// FP16 on TensorRT 11, compatibility modes before 8.6.
+pub(crate) fn check_compatibility(s: &BuildSettings, v: sys::TrtVersion) -> Result<()> {
+    if v.major() >= 11 && s.precision != Precision::Fp32 {
+        return Err(Error::Invalid(format!(
+            "TensorRT {v} has no implicit INT8 or FP16 precision (removed in TensorRT 11): its INT8 \
+             comes only from Q/DQ nodes in the model (explicit quantization)"
+        )));
+    }
     if s.exclude_lean_runtime && !s.version_compatible {
         return Err(Error::Invalid(
             "excluding the lean runtime only applies to version-compatible plans: build version-compatible too"

@@ -20,15 +20,18 @@
 #include <string>
 #include <vector>
 
-#if NV_TENSORRT_MAJOR >= 11
-#error "TensorRT 11 removed implicit INT8 calibration (IInt8Calibrator, BuilderFlag::kINT8, kOBEY_PRECISION_CONSTRAINTS), which this crate exists for. Use TensorRT 8.5 through 10.x headers (set TENSORRT_INCLUDE_DIR)."
-#endif
 #if NV_TENSORRT_MAJOR < 8 || (NV_TENSORRT_MAJOR == 8 && NV_TENSORRT_MINOR < 5)
 #error "TensorRT older than 8.5 is not supported (the shim uses the name-based I/O API of 8.5). Use TensorRT 8.5 through 10.x headers (set TENSORRT_INCLUDE_DIR)."
 #endif
 
 #define TRT_AT_LEAST(major, minor) \
     (NV_TENSORRT_MAJOR > (major) || (NV_TENSORRT_MAJOR == (major) && NV_TENSORRT_MINOR >= (minor)))
+
+// TensorRT 11 removed implicit INT8: calibrators, BuilderFlag::kINT8/kFP16, precision
+// constraints, per-layer precisions, dynamic ranges and the algorithm selector. With its headers
+// those shim functions report TRT_ERR_UNSUPPORTED; everything else (explicitly quantized builds,
+// runtime, inspector) is the same code.
+#define TRT_IMPLICIT_INT8 (!TRT_AT_LEAST(11, 0))
 
 using namespace nvinfer1;
 
@@ -44,6 +47,13 @@ trt_status fail(trt_status code, const std::string& what) {
     g_last_error = what;
     return code;
 }
+
+#if !TRT_IMPLICIT_INT8
+trt_status removed_in_11(const char* what) {
+    return fail(TRT_ERR_UNSUPPORTED, std::string(what) +
+        " was removed in TensorRT 11 (no implicit INT8): quantize the model explicitly (Q/DQ nodes)");
+}
+#endif
 
 #define SHIM_TRY try {
 #define SHIM_CATCH                                                                   \
@@ -62,7 +72,7 @@ template <class T> T* as(void* p) { return static_cast<T*>(p); }
 
 // ---------- enum mapping (by name, never by number: TensorRT renumbers between majors) ----------
 
-bool to_trt_type(int32_t t, DataType& out) {
+[[maybe_unused]] bool to_trt_type(int32_t t, DataType& out) {
     switch (t) {
     case TRT_DATA_TYPE_FLOAT: out = DataType::kFLOAT; return true;
     case TRT_DATA_TYPE_HALF: out = DataType::kHALF; return true;
@@ -133,12 +143,14 @@ const char* layer_type_name(LayerType t) {
 
 bool to_trt_flag(int32_t f, BuilderFlag& out) {
     switch (f) {
+#if TRT_IMPLICIT_INT8
     case TRT_FLAG_FP16: out = BuilderFlag::kFP16; return true;
     case TRT_FLAG_INT8: out = BuilderFlag::kINT8; return true;
     case TRT_FLAG_OBEY_PRECISION_CONSTRAINTS: out = BuilderFlag::kOBEY_PRECISION_CONSTRAINTS; return true;
     case TRT_FLAG_PREFER_PRECISION_CONSTRAINTS: out = BuilderFlag::kPREFER_PRECISION_CONSTRAINTS; return true;
-    case TRT_FLAG_DIRECT_IO: out = BuilderFlag::kDIRECT_IO; return true;
     case TRT_FLAG_REJECT_EMPTY_ALGORITHMS: out = BuilderFlag::kREJECT_EMPTY_ALGORITHMS; return true;
+#endif
+    case TRT_FLAG_DIRECT_IO: out = BuilderFlag::kDIRECT_IO; return true;
     case TRT_FLAG_DISABLE_TIMING_CACHE: out = BuilderFlag::kDISABLE_TIMING_CACHE; return true;
     case TRT_FLAG_TF32: out = BuilderFlag::kTF32; return true;
     case TRT_FLAG_GPU_FALLBACK: out = BuilderFlag::kGPU_FALLBACK; return true;
@@ -154,9 +166,11 @@ const struct {
     uint32_t bit;
     TacticSource source;
 } kTacticSources[] = {
+#if TRT_IMPLICIT_INT8 /* cuBLAS and cuDNN tactics are gone in 11 too */
     {TRT_TACTIC_CUBLAS, TacticSource::kCUBLAS},
     {TRT_TACTIC_CUBLAS_LT, TacticSource::kCUBLAS_LT},
     {TRT_TACTIC_CUDNN, TacticSource::kCUDNN},
+#endif
     {TRT_TACTIC_EDGE_MASK_CONVOLUTIONS, TacticSource::kEDGE_MASK_CONVOLUTIONS},
     {TRT_TACTIC_JIT_CONVOLUTIONS, TacticSource::kJIT_CONVOLUTIONS},
 };
@@ -240,6 +254,7 @@ private:
     trt_calibrator_callbacks cb_;
 };
 
+#if TRT_IMPLICIT_INT8
 class ShimAlgorithmSelector final : public IAlgorithmSelector {
 public:
     explicit ShimAlgorithmSelector(const trt_algorithm_selector_callbacks& cb) : cb_(cb) {}
@@ -279,6 +294,7 @@ private:
     }
     trt_algorithm_selector_callbacks cb_;
 };
+#endif
 
 } // namespace
 
@@ -552,10 +568,15 @@ COUNT_FN(trt_tensor_type, trt_tensor, tensor, from_trt_type(OBJ(ITensor, tensor)
 
 trt_status trt_tensor_set_dynamic_range(trt_tensor* tensor, float min, float max) {
     CHECK_ARG(tensor);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     if (!OBJ(ITensor, tensor)->setDynamicRange(min, max)) return fail(TRT_ERR_TENSORRT, "setDynamicRange rejected the range");
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)min, (void)max;
+    return removed_in_11("ITensor::setDynamicRange");
+#endif
 }
 
 // ---------- layers ----------
@@ -578,27 +599,42 @@ trt_status trt_layer_type(trt_layer* layer, const char** out) {
     SHIM_CATCH
 }
 
+#if TRT_IMPLICIT_INT8
 COUNT_FN(trt_layer_precision, trt_layer, layer, from_trt_type(OBJ(ILayer, layer)->getPrecision()))
 COUNT_FN(trt_layer_precision_is_set, trt_layer, layer, OBJ(ILayer, layer)->precisionIsSet() ? 1 : 0)
+#else /* strongly typed: no per-layer precision; report "float, not set" */
+COUNT_FN(trt_layer_precision, trt_layer, layer, ((void)layer, from_trt_type(DataType::kFLOAT)))
+COUNT_FN(trt_layer_precision_is_set, trt_layer, layer, ((void)layer, 0))
+#endif
 COUNT_FN(trt_layer_nb_inputs, trt_layer, layer, OBJ(ILayer, layer)->getNbInputs())
 COUNT_FN(trt_layer_nb_outputs, trt_layer, layer, OBJ(ILayer, layer)->getNbOutputs())
 
 trt_status trt_layer_set_precision(trt_layer* layer, int32_t data_type) {
     CHECK_ARG(layer);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     DataType t;
     if (!to_trt_type(data_type, t)) return fail(TRT_ERR_UNSUPPORTED, "data type not supported by these TensorRT headers");
     OBJ(ILayer, layer)->setPrecision(t);
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)layer, (void)data_type;
+    return removed_in_11("ILayer::setPrecision");
+#endif
 }
 
 trt_status trt_layer_reset_precision(trt_layer* layer) {
     CHECK_ARG(layer);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     OBJ(ILayer, layer)->resetPrecision();
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)layer;
+    return removed_in_11("ILayer::resetPrecision");
+#endif
 }
 
 trt_status trt_layer_output_type(trt_layer* layer, int32_t index, int32_t* out) {
@@ -613,6 +649,7 @@ trt_status trt_layer_output_type(trt_layer* layer, int32_t index, int32_t* out) 
 
 trt_status trt_layer_set_output_type(trt_layer* layer, int32_t index, int32_t data_type) {
     CHECK_ARG(layer);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     DataType t;
     if (!to_trt_type(data_type, t)) return fail(TRT_ERR_UNSUPPORTED, "data type not supported by these TensorRT headers");
@@ -620,15 +657,24 @@ trt_status trt_layer_set_output_type(trt_layer* layer, int32_t index, int32_t da
     OBJ(ILayer, layer)->setOutputType(index, t);
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)layer, (void)index, (void)data_type;
+    return removed_in_11("ILayer::setOutputType");
+#endif
 }
 
 trt_status trt_layer_reset_output_type(trt_layer* layer, int32_t index) {
     CHECK_ARG(layer);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     if (index < 0 || index >= OBJ(ILayer, layer)->getNbOutputs()) return fail(TRT_ERR_OUT_OF_RANGE, "output index out of range");
     OBJ(ILayer, layer)->resetOutputType(index);
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)layer, (void)index;
+    return removed_in_11("ILayer::resetOutputType");
+#endif
 }
 
 // ---------- config ----------
@@ -661,6 +707,11 @@ trt_status trt_config_set_flag(trt_config* config, int32_t flag, int32_t on) {
     CHECK_ARG(config);
     SHIM_TRY
     BuilderFlag f;
+#if !TRT_IMPLICIT_INT8
+    if (flag == TRT_FLAG_FP16 || flag == TRT_FLAG_INT8 || flag == TRT_FLAG_OBEY_PRECISION_CONSTRAINTS ||
+        flag == TRT_FLAG_PREFER_PRECISION_CONSTRAINTS)
+        return removed_in_11("BuilderFlag::kFP16/kINT8 and precision constraints");
+#endif
     if (!to_trt_flag(flag, f)) return fail(TRT_ERR_UNSUPPORTED, "builder flag not available in these TensorRT headers");
     if (on)
         OBJ(IBuilderConfig, config)->setFlag(f);
@@ -746,27 +797,42 @@ trt_status trt_config_add_profile(trt_config* config, trt_profile* profile, int3
 trt_status trt_config_set_calibration_profile(trt_config* config, trt_profile* profile) {
     CHECK_ARG(config);
     CHECK_ARG(profile);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     if (!OBJ(IBuilderConfig, config)->setCalibrationProfile(OBJ(IOptimizationProfile, profile)))
         return fail(TRT_ERR_TENSORRT, "setCalibrationProfile rejected the profile (min, opt and max must be equal)");
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)config, (void)profile;
+    return removed_in_11("IBuilderConfig::setCalibrationProfile");
+#endif
 }
 
 trt_status trt_config_set_calibrator(trt_config* config, trt_calibrator* calibrator) {
     CHECK_ARG(config);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     OBJ(IBuilderConfig, config)->setInt8Calibrator(OBJ(IInt8Calibrator, calibrator));
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)config, (void)calibrator;
+    return removed_in_11("IBuilderConfig::setInt8Calibrator");
+#endif
 }
 
 trt_status trt_config_set_algorithm_selector(trt_config* config, trt_algorithm_selector* selector) {
     CHECK_ARG(config);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     OBJ(IBuilderConfig, config)->setAlgorithmSelector(OBJ(IAlgorithmSelector, selector));
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)config, (void)selector;
+    return removed_in_11("IBuilderConfig::setAlgorithmSelector");
+#endif
 }
 
 trt_status trt_config_create_timing_cache(trt_config* config, const void* data, size_t size, trt_timing_cache** out) {
@@ -827,6 +893,7 @@ trt_status trt_calibrator_create(int32_t algorithm, const trt_calibrator_callbac
     CHECK_ARG(callbacks->read_cache);
     CHECK_ARG(callbacks->write_cache);
     CHECK_ARG(out);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     IInt8Calibrator* c = nullptr;
     switch (algorithm) {
@@ -837,13 +904,22 @@ trt_status trt_calibrator_create(int32_t algorithm, const trt_calibrator_callbac
     *out = reinterpret_cast<trt_calibrator*>(c);
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)algorithm, (void)callbacks, (void)out;
+    return removed_in_11("IInt8Calibrator");
+#endif
 }
 
+#if TRT_IMPLICIT_INT8
 void trt_calibrator_destroy(trt_calibrator* calibrator) { delete OBJ(IInt8Calibrator, calibrator); }
+#else
+void trt_calibrator_destroy(trt_calibrator*) {} /* none can be created */
+#endif
 
 trt_status trt_calibrator_vcall_algorithm(trt_calibrator* calibrator, int32_t* out) {
     CHECK_ARG(calibrator);
     CHECK_ARG(out);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     switch (OBJ(IInt8Calibrator, calibrator)->getAlgorithm()) {
     case CalibrationAlgoType::kENTROPY_CALIBRATION_2: *out = TRT_CALIBRATION_ENTROPY2; break;
@@ -852,38 +928,61 @@ trt_status trt_calibrator_vcall_algorithm(trt_calibrator* calibrator, int32_t* o
     }
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)calibrator, (void)out;
+    return removed_in_11("IInt8Calibrator");
+#endif
 }
 
+#if TRT_IMPLICIT_INT8
 COUNT_FN(trt_calibrator_vcall_batch_size, trt_calibrator, calibrator, OBJ(IInt8Calibrator, calibrator)->getBatchSize())
+#else
+trt_status trt_calibrator_vcall_batch_size(trt_calibrator*, int32_t*) { return removed_in_11("IInt8Calibrator"); }
+#endif
 
 trt_status trt_calibrator_vcall_get_batch(
     trt_calibrator* calibrator, void** bindings, const char** names, int32_t nb_bindings, int32_t* out) {
     CHECK_ARG(calibrator);
     CHECK_ARG(out);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     *out = OBJ(IInt8Calibrator, calibrator)->getBatch(bindings, names, nb_bindings) ? 1 : 0;
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)calibrator, (void)bindings, (void)names, (void)nb_bindings, (void)out;
+    return removed_in_11("IInt8Calibrator");
+#endif
 }
 
 trt_status trt_calibrator_vcall_read_cache(trt_calibrator* calibrator, const void** data, size_t* length) {
     CHECK_ARG(calibrator);
     CHECK_ARG(data);
     CHECK_ARG(length);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     std::size_t len = 0;
     *data = OBJ(IInt8Calibrator, calibrator)->readCalibrationCache(len);
     *length = len;
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)calibrator, (void)data, (void)length;
+    return removed_in_11("IInt8Calibrator");
+#endif
 }
 
 trt_status trt_calibrator_vcall_write_cache(trt_calibrator* calibrator, const void* data, size_t length) {
     CHECK_ARG(calibrator);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     OBJ(IInt8Calibrator, calibrator)->writeCalibrationCache(data, length);
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)calibrator, (void)data, (void)length;
+    return removed_in_11("IInt8Calibrator");
+#endif
 }
 
 // ---------- algorithm selector ----------
@@ -893,13 +992,22 @@ trt_status trt_algorithm_selector_create(const trt_algorithm_selector_callbacks*
     CHECK_ARG(callbacks->select);
     CHECK_ARG(callbacks->report);
     CHECK_ARG(out);
+#if TRT_IMPLICIT_INT8
     SHIM_TRY
     *out = reinterpret_cast<trt_algorithm_selector*>(static_cast<IAlgorithmSelector*>(new ShimAlgorithmSelector(*callbacks)));
     return TRT_OK;
     SHIM_CATCH
+#else
+    (void)callbacks, (void)out;
+    return removed_in_11("IAlgorithmSelector");
+#endif
 }
 
+#if TRT_IMPLICIT_INT8
 void trt_algorithm_selector_destroy(trt_algorithm_selector* selector) { delete OBJ(IAlgorithmSelector, selector); }
+#else
+void trt_algorithm_selector_destroy(trt_algorithm_selector*) {} /* none can be created */
+#endif
 
 // ---------- runtime and engine ----------
 

@@ -2,7 +2,8 @@
 //!
 //!     cargo xtask test      run the workspace's tests (no GPU or TensorRT library needed), plus a test
 //!                           on TensorRT 10.16's real lean runtime, fetched from PyPI
-//!     cargo xtask ci        what CI runs: fmt, clippy (GPU tests included), a docs.rs check, bindings check, tests
+//!     cargo xtask ci        what CI runs: fmt, clippy (GPU tests included), a compile check against
+//!                           TensorRT 11.4's headers, a docs.rs check, bindings check, tests
 //!     cargo xtask headers   print the TensorRT include directory the tasks use
 //!     cargo xtask imports   the import graph of src/ (fails on an import circle)
 //!
@@ -101,20 +102,30 @@ fn headers() -> Result<PathBuf, String> {
 }
 
 fn registry_headers() -> Result<PathBuf, String> {
-    let dir = root().join("target/xtask/headers");
+    eprintln!("xtask: no TensorRT headers installed; fetching {HEADERS_CRATE} {HEADERS_VERSION} from the registry");
+    fetch_headers(HEADERS_CRATE, HEADERS_VERSION, HEADERS_SUBDIR, "headers")
+}
+
+/// TensorRT 11's headers, for the compile check: implicit INT8 is gone there.
+const HEADERS_11_VERSION: &str = "0.9.1+rtx1.7";
+const HEADERS_11_SUBDIR: &str = "TensorRT-Headers/TRT-Enterprise-11.4";
+
+/// The headers `subdir` of registry crate `krate` `version`, fetched with `cargo fetch` on a
+/// throwaway manifest under `target/xtask/<name>` and located with `cargo metadata`.
+fn fetch_headers(krate: &str, version: &str, subdir: &str, name: &str) -> Result<PathBuf, String> {
+    let dir = root().join("target/xtask").join(name);
     std::fs::create_dir_all(dir.join("src")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let manifest = dir.join("Cargo.toml");
     std::fs::write(
         &manifest,
         format!(
             "[package]\nname = \"trt-headers-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\n{HEADERS_CRATE} = \"={HEADERS_VERSION}\"\n\n[workspace]\n"
+             [dependencies]\n{krate} = \"={version}\"\n\n[workspace]\n"
         ),
     )
     .map_err(|e| format!("{}: {e}", manifest.display()))?;
     std::fs::write(dir.join("src/lib.rs"), "").map_err(|e| e.to_string())?;
 
-    eprintln!("xtask: no TensorRT headers installed; fetching {HEADERS_CRATE} {HEADERS_VERSION} from the registry");
     let status = cargo()
         .arg("fetch")
         .arg("--manifest-path")
@@ -122,9 +133,7 @@ fn registry_headers() -> Result<PathBuf, String> {
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
-        return Err(format!(
-            "cargo fetch of {HEADERS_CRATE} {HEADERS_VERSION} failed"
-        ));
+        return Err(format!("cargo fetch of {krate} {version} failed"));
     }
     let out = cargo()
         .args(["metadata", "--format-version", "1", "--manifest-path"])
@@ -142,13 +151,13 @@ fn registry_headers() -> Result<PathBuf, String> {
         .as_array()
         .and_then(|ps| {
             ps.iter()
-                .find(|p| p["name"] == HEADERS_CRATE && p["version"] == HEADERS_VERSION)
+                .find(|p| p["name"] == krate && p["version"] == version)
         })
-        .ok_or_else(|| format!("{HEADERS_CRATE} {HEADERS_VERSION} not in cargo metadata"))?;
+        .ok_or_else(|| format!("{krate} {version} not in cargo metadata"))?;
     let src = Path::new(package["manifest_path"].as_str().unwrap_or_default())
         .parent()
         .ok_or("no manifest path")?
-        .join(HEADERS_SUBDIR);
+        .join(subdir);
     if !has_headers(&src) {
         return Err(format!("{} lacks NvInfer.h/NvOnnxParser.h", src.display()));
     }
@@ -278,6 +287,28 @@ fn ci(headers: &Path) -> Result<(), String> {
     ]);
     // With the GPU tests, so code that only a GPU machine runs stays compiled and lint-clean.
     run(clippy, headers)?;
+    // TensorRT 11 headers: everything compiles, with implicit INT8 left out of the shim by #if.
+    let headers_11 = fetch_headers(
+        HEADERS_CRATE,
+        HEADERS_11_VERSION,
+        HEADERS_11_SUBDIR,
+        "headers-11",
+    )?;
+    let mut check_11 = cargo();
+    check_11
+        .args([
+            "check",
+            "--locked",
+            "-p",
+            "tensorrt-sys",
+            "-p",
+            "trt",
+            "-p",
+            "trt-cli",
+        ])
+        .args(["--all-targets", "--features", "gpu"])
+        .env("CARGO_TARGET_DIR", root().join("target/xtask/trt11"));
+    run(check_11, &headers_11)?;
     // What docs.rs does: no TensorRT headers, no shim.
     let mut docs_rs = cargo();
     docs_rs
