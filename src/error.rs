@@ -102,14 +102,10 @@ impl Error {
     /// could not be loaded") on machines without them. Building with only TensorRT's own tactics
     /// (`TacticSources::tensorrt_only`) avoids them.
     pub fn missing_tactic_library(&self) -> bool {
-        let Error::TensorRt { message, log, .. } = self else {
-            return false;
-        };
-        let mentions = |t: &str| {
+        self.tensorrt_says(|t| {
             let t = t.to_lowercase();
             t.contains("cublas") || t.contains("cudnn")
-        };
-        mentions(message) || log.as_deref().is_some_and(mentions)
+        })
     }
 
     /// TensorRT could not load its lean runtime (`libnvinfer_lean.so.N`): a version-compatible
@@ -117,11 +113,15 @@ impl Error {
     /// "Unable to load library: libnvinfer_lean.so.8.6.0"). Excluding the lean runtime from the
     /// plan (`BuildConfig::with_exclude_lean_runtime`) avoids it.
     pub fn missing_lean_runtime(&self) -> bool {
+        self.tensorrt_says(|t| t.contains("libnvinfer_lean"))
+    }
+
+    /// A TensorRT failure whose message or logged errors match `test`.
+    fn tensorrt_says(&self, test: impl Fn(&str) -> bool) -> bool {
         let Error::TensorRt { message, log, .. } = self else {
             return false;
         };
-        let mentions = |t: &str| t.contains("libnvinfer_lean");
-        mentions(message) || log.as_deref().is_some_and(mentions)
+        test(message) || log.as_deref().is_some_and(test)
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

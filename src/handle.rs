@@ -105,9 +105,9 @@ mod tests {
     #[test]
     fn a_handle_destroys_its_object_exactly_once_and_null_is_an_error() {
         let before = DESTROYED.load(Ordering::SeqCst);
+        let raw = Box::into_raw(Box::new(7u32));
         // SAFETY: a fresh Box, freed by count_destroy.
-        let h =
-            unsafe { Handle::new(Box::into_raw(Box::new(7u32)), count_destroy, "number") }.unwrap();
+        let h = unsafe { Handle::new(raw, count_destroy, "number") }.unwrap();
         // SAFETY: the handle's object is a live u32.
         assert_eq!(unsafe { *h.as_ptr() }, 7);
         drop(h);

@@ -71,7 +71,8 @@ pub(crate) fn profile(
     Ok(Some(Profile::fixed(&fixed)))
 }
 
-fn parse(config: &BuildConfig, bytes: &[u8]) -> Result<CalibrationTable> {
+/// The parsed table of a build; errors name the configured table file.
+pub(crate) fn parse_table(config: &BuildConfig, bytes: &[u8]) -> Result<CalibrationTable> {
     CalibrationTable::parse(bytes).map_err(|source| {
         Error::Table(TableError::Parse {
             path: config
@@ -85,7 +86,7 @@ fn parse(config: &BuildConfig, bytes: &[u8]) -> Result<CalibrationTable> {
 
 /// The calibration algorithm a table was made by, for the calibrator that replays it.
 pub(crate) fn table_algorithm(config: &BuildConfig, bytes: &[u8]) -> Result<CalibrationAlgorithm> {
-    let table = parse(config, bytes)?;
+    let table = parse_table(config, bytes)?;
     CalibrationAlgorithm::from_table_algorithm(table.algorithm).ok_or_else(|| {
         Error::Calibration(format!(
             "{}: tables made by {} cannot be used (only EntropyCalibration2 and MinMaxCalibration are supported)",
@@ -93,11 +94,6 @@ pub(crate) fn table_algorithm(config: &BuildConfig, bytes: &[u8]) -> Result<Cali
             table.algorithm
         ))
     })
-}
-
-/// The parsed table of a build (strict mode asks which tensors have scales).
-pub(crate) fn parse_table(config: &BuildConfig, bytes: &[u8]) -> Result<CalibrationTable> {
-    parse(config, bytes)
 }
 
 fn table_path(config: &BuildConfig) -> String {
@@ -131,7 +127,7 @@ pub(crate) fn read_checked_table(
         }
         Err(e) => return Err(Error::io(&policy.path, e)),
     };
-    let table = parse(config, &bytes)?;
+    let table = parse_table(config, &bytes)?;
     let path = policy.path.display();
     if let Err(why) = trt_calib_table::check(&table, lib) {
         return Err(Error::Calibration(format!("{path}: {why}")));

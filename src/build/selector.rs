@@ -234,6 +234,36 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_in_a_callback_fails_the_build_with_its_message() {
+        assert!(Selector::new(&Tactics::Free).unwrap().is_none());
+        let sel = Selector::new(&Tactics::Record)
+            .unwrap()
+            .expect("recording needs a selector");
+        assert!(!sel.raw().is_null());
+        let user = (&*sel.state as *const State).cast_mut().cast();
+        assert_eq!(guarded(user, 0, |_| -> i32 { panic!("selector bug") }), 0);
+        let e = sel
+            .finish()
+            .err()
+            .expect("the panic is the build's error")
+            .to_string();
+        assert!(
+            e.contains("the algorithm selector panicked") && e.contains("selector bug"),
+            "{e}"
+        );
+        // Without a panic, what was chosen comes back.
+        let sel = Selector::new(&Tactics::Record).unwrap().unwrap();
+        let user = (&*sel.state as *const State).cast_mut().cast();
+        let names = [c"conv".as_ptr()];
+        report_cb(user, names.as_ptr(), [choice(5, 6)].as_ptr(), 1);
+        let done = sel.finish().unwrap();
+        assert_eq!(
+            (done.tactics.len(), done.tactics[0].tactic, done.misses),
+            (1, 6, 0)
+        );
+    }
+
+    #[test]
     fn a_panic_in_a_callback_is_recorded_not_unwound() {
         let s = state(None);
         let user = (&*s as *const State).cast_mut().cast();

@@ -145,8 +145,8 @@ impl<'b> BuildSession<'b> {
         }
 
         let built = out!(sys::trt_builder_build_serialized, self.builder.raw(), network.raw.as_ptr(), c; *mut sys::trt_host_memory);
-        // Detach our objects from the config before they go away.
-        // SAFETY: `c` is the live config; null detaches (the shim and TensorRT accept it).
+        // SAFETY: `c` is the live config; null detaches (the shim and TensorRT accept it). Our
+        // objects are detached from the config before they go away.
         unsafe {
             sys::trt_config_set_calibrator(c, std::ptr::null_mut());
             sys::trt_config_set_algorithm_selector(c, std::ptr::null_mut());
@@ -245,7 +245,7 @@ impl<'b> BuildSession<'b> {
         let table = match table_override {
             Some(t) => Some(t.to_vec()),
             None => calibration::read_checked_table(
-                lib_version(self.builder)?,
+                self.builder.lib.version(),
                 network,
                 config,
                 calibrator.as_deref(),
@@ -312,11 +312,6 @@ pub(crate) fn check_compatibility(s: &BuildSettings, v: sys::TrtVersion) -> Resu
         )));
     }
     Ok(())
-}
-
-/// The loaded TensorRT's version.
-pub(crate) fn lib_version(builder: &BuilderInner) -> Result<sys::TrtVersion> {
-    Ok(builder.lib.version())
 }
 
 fn set_flag(c: *mut sys::trt_config, flag: u32) -> Result<()> {

@@ -68,10 +68,12 @@ pub fn create_bundle(
         None => None,
     };
     // The compatibility modes the engine was built with come from its build report.
-    let version_compatible = builder_flags.as_ref().is_some_and(|f| f.version_compatible);
+    let version_compatible = builder_flags
+        .as_ref()
+        .is_some_and(|f| f.settings.version_compatible);
     let hardware_compatibility = builder_flags
         .as_ref()
-        .map(|f| f.hardware_compatibility)
+        .map(|f| f.settings.hardware_compatibility)
         .unwrap_or_default();
     let manifest = Manifest {
         trt_bundle: BUNDLE_FORMAT_VERSION,

@@ -214,6 +214,27 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_cannot_be_read_is_a_refusal_not_an_error() {
+        let src = tempfile::tempdir().unwrap();
+        let out = src.path().join("bundle");
+        create_bundle(&sources(src.path()), &target("8.5.3", "9.0"), &out, false).unwrap();
+        // A directory where the table was, with the size the manifest expects: its metadata
+        // reads, the file itself does not.
+        let table = out.join("model.calib.cache");
+        std::fs::remove_file(&table).unwrap();
+        std::fs::create_dir(&table).unwrap();
+        let size = std::fs::metadata(&table).unwrap().len();
+        rewrite_manifest(&out, |m| m["files"]["table"]["size"] = size.into());
+        let v = verify_bundle(&out, "8.5.3".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert_eq!(v.refusals.len(), 1, "{:?}", v.refusals);
+        let shown = v.refusals[0].to_string();
+        assert!(
+            shown.contains("model.calib.cache") && shown.contains("the table cannot be read"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn without_a_driver_the_gpu_cannot_be_read_and_that_is_an_error() {
         // SAFETY: only checks whether libcuda can be opened.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {

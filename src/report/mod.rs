@@ -87,13 +87,6 @@ impl BuildFlags {
     }
 }
 
-impl std::ops::Deref for BuildFlags {
-    type Target = BuildSettings;
-    fn deref(&self) -> &BuildSettings {
-        &self.settings
-    }
-}
-
 /// How the build got its INT8 scales.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CalibrationInfo {
@@ -228,7 +221,7 @@ impl BuildReport {
     /// (no reformat to INT8) often win, so "INT8" may mean nothing ran INT8. `None` for other
     /// precisions, for strict builds (their audit speaks), and when at least half run INT8.
     pub fn int8_advice(&self) -> Option<String> {
-        if self.flags.precision != crate::Precision::Int8 {
+        if self.flags.settings.precision != crate::Precision::Int8 {
             return None;
         }
         let int8 = self.precision_counts.get("INT8").copied().unwrap_or(0);
@@ -445,7 +438,10 @@ mod tests {
         let r = BuildReport::from_parts(v853(), &io, a.clone(), BuildFlags::from_config(&config));
         assert_eq!(r.inputs[0].shape, vec![8, 3, 224, 224]);
         assert_eq!(r.outputs[0].name, "logits");
-        assert_eq!(r.flags.keep_out_of_int8.types, vec!["SOFTMAX".to_string()]);
+        assert_eq!(
+            r.flags.settings.keep_out_of_int8.types,
+            vec!["SOFTMAX".to_string()]
+        );
         let dir = tempfile::tempdir().unwrap();
         let path = BuildReport::path_for_engine(dir.path().join("m.engine"));
         assert!(path.ends_with("m.engine.report.json"));

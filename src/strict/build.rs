@@ -11,7 +11,7 @@
 
 use crate::build::calibration::{parse_table, read_checked_table};
 use crate::build::output::BuildOutput;
-use crate::build::session::{lib_version, BuildSession, Constraints, Pass};
+use crate::build::session::{BuildSession, Constraints, Pass};
 use crate::calibrator::Calibrator;
 use crate::config::BuildConfig;
 use crate::engine::Runtime;
@@ -34,6 +34,8 @@ struct Strict<'s, 'b> {
     table: Option<Vec<u8>>,
     /// The table this build calibrated (saved by the caller when everything succeeded).
     made: Option<Vec<u8>>,
+    /// Deserializes each pass's engine for its audit (made at the first audit, then reused).
+    runtime: Option<Runtime>,
 }
 
 /// Strict INT8 in `session`: probe, enforce, audit. The output carries the [`strict::StrictReport`].
@@ -47,7 +49,7 @@ pub(crate) fn build(
     strict::apply(network, &plan)?;
     // A given table is checked once, here, and its scales decide what may be INT8 at all.
     let given = read_checked_table(
-        lib_version(session.builder)?,
+        session.builder.lib.version(),
         network,
         config,
         calibrator.as_deref(),
@@ -59,6 +61,7 @@ pub(crate) fn build(
         released: Vec::new(),
         table: given,
         made: None,
+        runtime: None,
     };
     s.release_unscaled(network)?;
     let probe = s.probe(network, &mut calibrator)?;
@@ -271,10 +274,18 @@ impl Strict<'_, '_> {
         Ok(())
     }
 
-    fn engine_report(&self, plan: &[u8]) -> Result<EngineInspection> {
-        let builder = self.session.builder;
-        let runtime =
-            Runtime::with_logger_on_device(builder.logger.clone(), builder.context.ordinal())?;
+    fn engine_report(&mut self, plan: &[u8]) -> Result<EngineInspection> {
+        let runtime = match &self.runtime {
+            Some(r) => r,
+            None => {
+                let builder = self.session.builder;
+                let r = Runtime::with_logger_on_device(
+                    builder.logger.clone(),
+                    builder.context.ordinal(),
+                )?;
+                self.runtime.insert(r)
+            }
+        };
         EngineInspection::from_json(&runtime.deserialize(plan)?.inspect_json()?)
     }
 }
