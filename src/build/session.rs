@@ -2,8 +2,8 @@
 //! it shares (TensorRT's timing cache), and [`BuildSession::pass`], one `buildSerializedNetwork`
 //! with a fresh builder config and everything attached to it, in named steps.
 //!
-//! Strict INT8 runs several passes (probe, enforce, audit rebuilds) in one session: they share
-//! the timing cache object, so a layer timed by the probe is not timed again.
+//! Strict INT8 runs several passes (enforce, audit rebuilds, a probe when needed) in one session:
+//! they share the timing cache object, so a layer timed by one pass is not timed again.
 
 use std::time::{Duration, Instant};
 
@@ -38,15 +38,22 @@ pub(crate) enum Constraints {
 pub(crate) struct Pass<'t> {
     pub constraints: Constraints,
     /// The calibration table to use instead of the configured file (strict mode's later passes
-    /// use the table the probe made).
+    /// use the table its first pass calibrated).
     pub table: Option<&'t [u8]>,
 }
 
-/// One pass's result. `calibrated` is the table a complete calibration produced, kept even when
+/// One pass's result. `calibrated` is what a complete calibration produced, kept even when
 /// TensorRT failed afterwards (strict mode retries from it).
 pub(crate) struct PassResult {
     pub output: Result<BuildOutput>,
-    pub calibrated: Option<Vec<u8>>,
+    pub calibrated: Option<Calibrated>,
+}
+
+/// The table a pass's calibration wrote, and what it cost.
+pub(crate) struct Calibrated {
+    pub table: Vec<u8>,
+    pub batches: usize,
+    pub get_batch_calls: usize,
 }
 
 /// One build request: the builder and the timing cache its passes share.
@@ -116,7 +123,7 @@ impl<'b> BuildSession<'b> {
         config: &BuildConfig,
         calibrator: Option<&mut dyn Calibrator>,
         pass: Pass<'_>,
-        calibrated: &mut Option<Vec<u8>>,
+        calibrated: &mut Option<Calibrated>,
     ) -> Result<BuildOutput> {
         let started = Instant::now();
         log_start(config, pass.constraints);
@@ -163,9 +170,13 @@ impl<'b> BuildSession<'b> {
                 return Err(e);
             }
             calibration_table = results.calibrated_table();
-            calibrated.clone_from(&calibration_table);
             batches = results.batches;
             calls = results.get_batch_calls;
+            *calibrated = calibration_table.clone().map(|table| Calibrated {
+                table,
+                batches,
+                get_batch_calls: calls,
+            });
         }
         let selected = selector.map(Selector::finish).transpose()?;
         let mem = own_host_memory(built.map_err(|e| with_log(e, &self.builder.logger))?)?;

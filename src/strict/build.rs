@@ -1,17 +1,22 @@
 //! Strict INT8's builds, above the build primitive (see the module docs for the rules):
-//! 1. **probe**: force the plan's layers to INT8 and build with the constraints *preferred*; the
-//!    audit of that engine shows which forced layers have no INT8 implementation at all;
-//! 2. **enforce**: pin those to the fallback precision, and build with the constraints *obeyed*:
-//!    every layer's precision is now fixed, so rebuilds agree. Should TensorRT still name a layer
-//!    it cannot implement, pin that one too and build again;
-//! 3. **audit** the final engine: a forced layer that did not run INT8 is pinned too and the
-//!    engine rebuilt; one that still does not is an error.
+//! 1. **enforce**: force the plan's layers to INT8 and build with the constraints *obeyed*.
+//!    Should TensorRT name forced layers it cannot implement ("No supported formats for ..."),
+//!    pin those to the fallback precision and build again;
+//! 2. **audit** each enforced engine: a forced layer that did not run INT8 is pinned too and the
+//!    engine rebuilt; one that still does not is an error. Every layer's precision is then fixed
+//!    by the network, so rebuilds agree;
+//! 3. **probe**, only when TensorRT refuses the obeyed constraints without naming a layer: build
+//!    with the constraints *preferred*, pin the forced layers that engine ran in another
+//!    precision, and enforce again.
 //!
-//! All passes run in one build session, so they share TensorRT's timing cache.
+//! Obeying first costs one full build plus cheap ones: on EfficientNet-Lite0 (TensorRT 8.5.3) a
+//! probe with the constraints preferred takes 98 s against 53 s for a plain INT8 build, while a
+//! refused obeyed build fails in seconds. All passes run in one build session, so they share
+//! TensorRT's timing cache and a rebuild after a release takes seconds.
 
 use crate::build::calibration::{parse_table, read_checked_table};
 use crate::build::output::BuildOutput;
-use crate::build::session::{BuildSession, Constraints, Pass};
+use crate::build::session::{BuildSession, Constraints, Pass, PassResult};
 use crate::calibrator::Calibrator;
 use crate::config::BuildConfig;
 use crate::engine::Runtime;
@@ -36,6 +41,8 @@ struct Strict<'s, 'b> {
     made: Option<Vec<u8>>,
     /// Deserializes each pass's engine for its audit (made at the first audit, then reused).
     runtime: Option<Runtime>,
+    /// (batches, getBatch calls) of the pass that calibrated.
+    calibration: (usize, usize),
 }
 
 /// Strict INT8 in `session`: probe, enforce, audit. The output carries the [`strict::StrictReport`].
@@ -62,10 +69,26 @@ pub(crate) fn build(
         table: given,
         made: None,
         runtime: None,
+        calibration: (0, 0),
     };
     s.release_unscaled(network)?;
-    let probe = s.probe(network, &mut calibrator)?;
-    s.enforce(network, &mut calibrator, probe)
+    if let Enforced::Built(done) = s.enforce(network, &mut calibrator)? {
+        return Ok(done);
+    }
+    s.probe(network, &mut calibrator)?;
+    match s.enforce(network, &mut calibrator)? {
+        Enforced::Built(done) => Ok(done),
+        Enforced::Refused(e) => Err(e),
+    }
+}
+
+/// How [`Strict::enforce`] ended, short of other errors.
+enum Enforced {
+    /// The audited build.
+    Built(BuildOutput),
+    /// TensorRT refused the obeyed constraints without naming a forced layer it cannot
+    /// implement: the first time, probe with the constraints preferred.
+    Refused(Error),
 }
 
 impl Strict<'_, '_> {
@@ -76,7 +99,7 @@ impl Strict<'_, '_> {
         &mut self,
         network: &mut Network,
         calibrator: &mut Option<&mut dyn Calibrator>,
-    ) -> Result<BuildOutput> {
+    ) -> Result<()> {
         log::info!(target: "trt::build", "strict INT8 probe: {} layers forced", self.plan.forced.len());
         // No tactic recording or replay in the probe: only the final engine's tactics matter.
         let probe_config = self.config.without_tactics();
@@ -89,16 +112,10 @@ impl Strict<'_, '_> {
             let r = self
                 .session
                 .pass(network, &probe_config, reborrow(calibrator), pass);
-            if r.calibrated.is_some() {
-                // The calibrator is spent: every later pass uses this table.
-                self.made.clone_from(&r.calibrated);
-                self.table = r.calibrated;
-            }
-            match r.output {
+            match self.keep_calibration(r) {
                 Ok(probe) => {
                     self.release_unscaled(network)?;
-                    self.release_probe_violations(network, &probe)?;
-                    return Ok(probe);
+                    return self.release_probe_violations(network, &probe);
                 }
                 Err(e @ Error::TensorRt { .. }) if self.table.is_some() => {
                     let before = self.released.len();
@@ -153,8 +170,7 @@ impl Strict<'_, '_> {
         &mut self,
         network: &mut Network,
         calibrator: &mut Option<&mut dyn Calibrator>,
-        probe: BuildOutput,
-    ) -> Result<BuildOutput> {
+    ) -> Result<Enforced> {
         for attempt in 1..=MAX_RETRIES {
             log::info!(
                 target: "trt::build",
@@ -170,16 +186,22 @@ impl Strict<'_, '_> {
             let r = self
                 .session
                 .pass(network, self.config, reborrow(calibrator), pass);
-            match r.output {
+            match self.keep_calibration(r) {
                 Ok(out) => {
-                    if let Some(done) = self.audit(network, out, &probe, attempt)? {
-                        return Ok(done);
+                    if let Some(done) = self.audit(network, out, attempt)? {
+                        return Ok(Enforced::Built(done));
                     }
                 }
                 Err(e @ Error::TensorRt { .. }) => {
-                    // TensorRT names the layers it could not implement; pin exactly those.
+                    // TensorRT names the layers it could not implement; pin exactly those (and,
+                    // once this pass calibrated, the forced layers the table gave no scale).
+                    let before = self.released.len();
+                    self.release_unscaled(network)?;
                     let failing = self.failing_from_log(network)?;
-                    if failing.is_empty() || attempt == MAX_RETRIES {
+                    if failing.is_empty() && self.released.len() == before {
+                        return Ok(Enforced::Refused(e));
+                    }
+                    if attempt == MAX_RETRIES {
                         return Err(e);
                     }
                     self.release(network, failing)?;
@@ -190,6 +212,17 @@ impl Strict<'_, '_> {
         unreachable!("the last attempt returns")
     }
 
+    /// A pass's output, after keeping the table it calibrated: the calibrator is spent, so every
+    /// later pass uses that table (and the caller saves it once the whole build succeeded).
+    fn keep_calibration(&mut self, r: PassResult) -> Result<BuildOutput> {
+        if let Some(c) = r.calibrated {
+            self.calibration = (c.batches, c.get_batch_calls);
+            self.made = Some(c.table.clone());
+            self.table = Some(c.table);
+        }
+        r.output
+    }
+
     /// Audits an enforced build. `Some`: done. `None`: forced layers that still did not run INT8
     /// (e.g. a Gemm fused with its bias that the probe ran INT8 but this build did not) were
     /// pinned, so the precisions the engine reports are the ones the network fixes: build again.
@@ -197,7 +230,6 @@ impl Strict<'_, '_> {
         &mut self,
         network: &mut Network,
         mut out: BuildOutput,
-        probe: &BuildOutput,
         attempt: usize,
     ) -> Result<Option<BuildOutput>> {
         let report = self.engine_report(&out.plan)?;
@@ -223,9 +255,8 @@ impl Strict<'_, '_> {
                 violations: audit.violations.iter().map(|v| v.to_string()).collect(),
             });
         }
-        out.calibration_table = out.calibration_table.or(self.made.take());
-        out.calibration_batches += probe.calibration_batches;
-        out.get_batch_calls += probe.get_batch_calls;
+        out.calibration_table = self.made.take();
+        (out.calibration_batches, out.get_batch_calls) = self.calibration;
         out.strict = Some(audit);
         Ok(Some(out))
     }

@@ -12,16 +12,17 @@
 //!   kernels; a layer producing a network output computes INT8 but writes the output's declared
 //!   float type (TensorRT: "requires output to be in floating point precision");
 //! - some forced layers still have no INT8 implementation under the constraints ("No supported
-//!   formats for /layer2/layer2.0/conv2/Conv" on ResNet-18, TensorRT 8.5): a first build with the
-//!   constraints *preferred* finds them (the audit shows them running FP32); they are pinned to
-//!   the fallback precision, and the real build *obeys* the constraints. Every layer's precision
-//!   is then fixed, which is what makes rebuilds agree;
+//!   formats for /layer2/layer2.0/conv2/Conv" on ResNet-18, TensorRT 8.5): the build *obeys* the
+//!   constraints, TensorRT names the layer it cannot implement, and that layer is pinned to the
+//!   fallback precision before the next (fast, timing-cached) attempt. Only when TensorRT refuses
+//!   without naming a layer does a build with the constraints *preferred* find them. Every
+//!   layer's precision is then fixed, which is what makes rebuilds agree;
 //! - audit the engine through the inspector: every forced layer that survived must run INT8.
 //!
 //! | file | what |
 //! |---|---|
 //! | `rules.rs` | which layers to force, constraints, release, audit ([`StrictPlan`], [`StrictReport`]) |
-//! | `build.rs` | the probe / enforce / audit passes that apply the rules, in one build session |
+//! | `build.rs` | the enforce / audit (and, when needed, probe) passes that apply the rules, in one build session |
 
 mod build;
 pub(crate) mod rules;
