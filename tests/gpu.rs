@@ -7,56 +7,12 @@
 mod common;
 
 use common::*;
-use ndarray::{s, Array4, ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use serde_json::json;
-use trt::data::{Input, Preprocess, Spec};
+use trt::data::{Input, Spec};
 use trt::{
     CalibrationAlgorithm, DataCalibrator, Error, Precision, Runtime, TableMode, TablePolicy,
 };
-
-const FASHION_MEAN: f32 = 0.2860 * 255.0;
-const FASHION_STD: f32 = 0.3530 * 255.0;
-
-fn fashion_calibrator() -> DataCalibrator<trt::data::Pipeline> {
-    let pre = Preprocess::gray()
-        .with_mean([FASHION_MEAN])
-        .with_std([FASHION_STD]);
-    let spec = Spec::new(8).with_input(Input::images(
-        "image",
-        require(repo("models/fashion-mnist/calib")),
-        pre,
-    ));
-    DataCalibrator::new(spec.open().unwrap())
-}
-
-/// Accuracy of an engine on the 512 committed Fashion-MNIST test images.
-fn fashion_accuracy(engine: &trt::Engine) -> f64 {
-    let images: ndarray::Array3<u8> =
-        ndarray_npy::read_npy(repo("models/fashion-mnist/test_images.npy")).unwrap();
-    let labels: ndarray::Array1<u8> =
-        ndarray_npy::read_npy(repo("models/fashion-mnist/test_labels.npy")).unwrap();
-    let stream = cudarc::driver::CudaContext::new(0)
-        .unwrap()
-        .new_stream()
-        .unwrap();
-    let mut ctx = engine.create_context(stream).unwrap();
-    let mut correct = 0;
-    for b in 0..images.len_of(Axis(0)) / 8 {
-        let chunk = images.slice(s![b * 8..b * 8 + 8, .., ..]);
-        let x: Array4<f32> = Array4::from_shape_fn((8, 1, 28, 28), |(n, _, y, x)| {
-            (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD
-        });
-        let out = ctx.run(&[("image", x.into_dyn().view())]).unwrap();
-        let logits = out[0].1.as_array::<f32>().unwrap();
-        for n in 0..8 {
-            let row: Vec<f32> = logits.index_axis(Axis(0), n).iter().copied().collect();
-            if argmax(&row) == labels[b * 8 + n] as usize {
-                correct += 1;
-            }
-        }
-    }
-    correct as f64 / (images.len_of(Axis(0)) / 8 * 8) as f64
-}
 
 #[test]
 fn gpu_01_loads_the_real_library() {
@@ -131,15 +87,18 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     let mut net = b
         .network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx")))
         .unwrap();
-    let real = std::fs::read(repo(
+    // Tables are headed `TRT-<version number>-`: the fixture's (8.5.3) and this library's.
+    let here = b.library().version();
+    let own_header = format!("TRT-{}-", here.header_number());
+    let real = std::fs::read_to_string(repo(
         "crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache",
     ))
     .unwrap();
-    let text = String::from_utf8(real.clone()).unwrap();
+    let text = real.replacen("TRT-8503-", &own_header, 1);
 
     // 1. The header of another TensorRT version: refused before TensorRT sees it.
     let other = out_dir().join("other-version.calib");
-    std::fs::write(&other, text.replacen("TRT-8503-", "TRT-100300-", 1)).unwrap();
+    std::fs::write(&other, text.replacen(&own_header, "TRT-100300-", 1)).unwrap();
     let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&other));
     let mut calibrator = fashion_calibrator();
     let err = b
@@ -152,9 +111,9 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
     );
 
     // 2. Another algorithm: TensorRT would reject it and recalibrate.
-    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(repo(
-        "crates/calib-table/tests/fixtures/resnet18-random-weights.calib.cache",
-    )));
+    let entropy = out_dir().join("resnet18-own-version.calib");
+    std::fs::write(&entropy, &text).unwrap();
+    let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&entropy));
     let mut calibrator = fashion_calibrator().with_algorithm(CalibrationAlgorithm::MinMax);
     let err = b
         .build_calibrated(&mut net, &cfg, &mut calibrator)
@@ -177,18 +136,25 @@ fn gpu_03_mismatched_tables_are_refused_not_silently_recalibrated() {
         "{err}"
     );
 
-    // 4. A table written by 8.5.2 (JetPack 5.1) used by 8.5.3: same major.minor, accepted by
-    //    TensorRT without calibrating (measured), so it must build with no getBatch call.
+    // 4. A table written by another patch of this major.minor (8.5.3 here: 8.5.2, JetPack 5.1;
+    //    8.6.0: 8.6.2, JetPack 6.0): accepted by TensorRT without calibrating (measured), so it
+    //    must build with no getBatch call.
     let ours = std::fs::read_to_string(out_dir().join("fashion.calib"))
         .expect("gpu_02 writes fashion.calib first");
-    let path = out_dir().join("header_8502.calib");
-    std::fs::write(&path, ours.replacen("TRT-8503-", "TRT-8502-", 1)).unwrap();
+    let patch = if here.patch() == 2 { 3 } else { 2 };
+    let sibling = trt::bundle::TrtVersion::new(here.major(), here.minor(), patch).unwrap();
+    let path = out_dir().join("header_sibling.calib");
+    std::fs::write(
+        &path,
+        ours.replacen(&own_header, &format!("TRT-{}-", sibling.header_number()), 1),
+    )
+    .unwrap();
     let cfg = config(Precision::Int8).with_calibration_table(TablePolicy::read_write(&path));
     let mut calibrator = fashion_calibrator();
     let out = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
     record(
         "table_acceptance",
-        json!({ "case": "header_8502", "accepted": true, "get_batch_calls": out.get_batch_calls }),
+        json!({ "tensorrt": here.to_string(), "header": sibling.to_string(), "accepted": true, "get_batch_calls": out.get_batch_calls }),
     );
     assert_eq!(out.get_batch_calls, 0);
 
@@ -458,8 +424,17 @@ fn gpu_09_compatibility_modes_are_refused_before_tensorrt_8_6() {
                 "{e}"
             );
         } else {
-            let out = r.unwrap();
-            assert!(!out.plan.is_empty());
+            match r {
+                Ok(out) => assert!(!out.plan.is_empty()),
+                // The 8.6.0 wheel has no libnvinfer_lean, which a version-compatible plan embeds:
+                // the error must say so (the CLI then names --exclude-lean-runtime).
+                Err(e) if cfg.settings().version_compatible => {
+                    assert!(e.missing_lean_runtime(), "{e}");
+                    let lean_out = cfg.clone().with_exclude_lean_runtime(true);
+                    assert!(!b.build(&mut net, &lean_out).unwrap().plan.is_empty());
+                }
+                Err(e) => panic!("{e}"),
+            }
         }
     }
     let rt = Runtime::new().unwrap();

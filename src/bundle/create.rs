@@ -84,6 +84,7 @@ pub fn create_bundle(
         hardware_compatibility,
         platform: Some(current_platform()),
         files,
+        loaded_by: sources.loaded_by.clone(),
     };
     let mut text = serde_json::to_string_pretty(&manifest).expect("manifest serializes");
     text.push('\n');

@@ -126,6 +126,11 @@ pub struct Manifest {
     pub platform: Option<String>,
     /// By role: `engine`, `table`, `report`, `onnx`.
     pub files: BTreeMap<String, BundleFile>,
+    /// The runtimes that really deserialized (or refused) the engine when the bundle was made
+    /// ([`try_load`](super::try_load)); empty when none was at hand (and in older manifests).
+    /// What TensorRT did, not what its documentation promises.
+    #[serde(default)]
+    pub loaded_by: Vec<super::RuntimeLoad>,
 }
 
 impl Manifest {
@@ -167,6 +172,9 @@ pub struct BundleSources {
     pub report: Option<PathBuf>,
     /// The ONNX model, for rebuilding on the target; role `onnx`.
     pub onnx: Option<PathBuf>,
+    /// What runtimes did with the engine ([`try_load`](super::try_load)), for the manifest's
+    /// `loaded_by`.
+    pub loaded_by: Vec<super::RuntimeLoad>,
 }
 
 /// Where an engine was built, or is to run.

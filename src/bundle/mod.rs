@@ -15,19 +15,23 @@
 //! | what to put in a bundle | [`BundleSources`] |
 //! | where the engine is to run | [`Target`], [`Target::current`] |
 //! | make / check a bundle | [`create_bundle`], [`verify_bundle`] -> [`Verification`] |
+//! | what a runtime really did with the engine | [`try_load`] -> [`RuntimeLoad`], [`Verification::load_here`] |
 
 //!
 //! | file | what |
 //! |---|---|
 //! | `manifest.rs` | the manifest, its files, the target, digests |
 //! | `create.rs` | [`create_bundle`] |
+//! | `load.rs` | [`try_load`], [`RuntimeLoad`] |
 //! | `verify.rs` | [`verify_bundle`], [`Refusal`], [`RebuildPlan`] |
 
 mod create;
+mod load;
 mod manifest;
 mod verify;
 
 pub use create::create_bundle;
+pub use load::{try_load, RuntimeLoad};
 pub use manifest::{
     current_platform, file_digest, BundleFile, BundleSources, ComputeCapability, GpuInfo, Manifest,
     Target, TrtVersion, BUNDLE_FORMAT_VERSION, MANIFEST,
@@ -64,6 +68,7 @@ mod tests {
             table: Some(dir.join("model.calib.cache")),
             report: None,
             onnx: Some(dir.join("model.onnx")),
+            loaded_by: vec![],
         }
     }
 
@@ -272,8 +277,57 @@ mod tests {
             let o = m.as_object_mut().unwrap();
             o.remove("platform");
             o.remove("hardware_compatibility");
+            o.remove("loaded_by");
         });
         let v = verify_bundle(&out, "8.5.2".parse().unwrap(), "8.7".parse().unwrap()).unwrap();
         assert!(v.accepted(), "{:?}", v.refusals);
+        assert!(v.manifest.loaded_by.is_empty());
+        assert_eq!(
+            v.loaded_here, None,
+            "verify_bundle alone never asks TensorRT"
+        );
+    }
+
+    #[test]
+    fn what_runtimes_did_is_recorded_and_a_refusal_by_the_target_is_a_refusal() {
+        let src = tempfile::tempdir().unwrap();
+        let out = src.path().join("bundle");
+        let refused = RuntimeLoad {
+            tensorrt: "10.16.1".parse().unwrap(),
+            lean: true,
+            loaded: false,
+            error: Some("Failed due to an old deserialization call on a newer plan file".into()),
+        };
+        let loaded = RuntimeLoad {
+            tensorrt: "8.6.0".parse().unwrap(),
+            lean: false,
+            loaded: true,
+            error: None,
+        };
+        let mut s = sources(src.path());
+        s.loaded_by = vec![loaded.clone(), refused.clone()];
+        let m = create_bundle(&s, &target("8.6.0", "9.0"), &out, false).unwrap();
+        assert_eq!(m.loaded_by, vec![loaded.clone(), refused.clone()]);
+        let again = Manifest::load(&out).unwrap();
+        assert_eq!(
+            again.loaded_by, m.loaded_by,
+            "round trip through manifest.json"
+        );
+        let text = std::fs::read_to_string(out.join(MANIFEST)).unwrap();
+        assert!(text.contains("\"lean\": true"), "{text}");
+        assert_eq!(loaded.to_string(), "TensorRT 8.6.0 loaded the engine");
+        assert_eq!(
+            refused.to_string(),
+            "TensorRT 10.16.1 lean runtime refused the engine: Failed due to an old deserialization call on a newer plan file"
+        );
+
+        // The target's runtime refusing an otherwise fine bundle: a refusal with a rebuild plan.
+        let mut v = verify_bundle(&out, "8.6.0".parse().unwrap(), "9.0".parse().unwrap()).unwrap();
+        assert!(v.accepted());
+        v.refusals.push(Refusal::NotLoadable { load: refused });
+        assert!(v.refusals[0]
+            .to_string()
+            .contains("old deserialization call"));
+        assert!(v.rebuild_plan().unwrap().table.is_some());
     }
 }

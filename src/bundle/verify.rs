@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::load::{try_load, RuntimeLoad};
 use super::manifest::{
     current_platform, file_digest, ComputeCapability, Manifest, TrtVersion, MANIFEST,
 };
 use crate::calibrator::CalibrationAlgorithm;
 use crate::config::{BuildSettings, Precision};
+use crate::engine::Runtime;
 use crate::error::Result;
 
 /// Why a bundle cannot be used on a target.
@@ -38,6 +40,11 @@ pub enum Refusal {
         /// The target GPU's compute capability.
         target: String,
     },
+    /// Every check passed, but this machine's TensorRT refused to deserialize the engine.
+    NotLoadable {
+        /// What the target's runtime answered (see [`RuntimeLoad`]).
+        load: RuntimeLoad,
+    },
     /// The bundle was made on another CPU architecture or OS (x86_64 vs a Jetson's aarch64).
     Platform {
         /// The platform that made the bundle ([`current_platform`] there: `x86_64-linux`).
@@ -63,6 +70,7 @@ impl std::fmt::Display for Refusal {
                 "the engine was built for compute capability {bundle} but this GPU is {target}; \
                  engines only run on the GPU architecture they were built for (Ampere+ compatible ones: on any 8.0 or later)"
             ),
+            Refusal::NotLoadable { load } => write!(f, "{load}"),
             Refusal::Platform { bundle, target } => write!(
                 f,
                 "the bundle was made on {bundle} but this machine is {target}; \
@@ -88,6 +96,9 @@ pub struct Verification {
     /// Every reason the engine cannot be used on the target, file problems first; empty when
     /// it can.
     pub refusals: Vec<Refusal>,
+    /// What this machine's runtime did with the engine, when [`Verification::load_here`] asked
+    /// it; `None` when it was not asked (no TensorRT here, or another target was named).
+    pub loaded_here: Option<RuntimeLoad>,
 }
 
 impl Verification {
@@ -95,6 +106,29 @@ impl Verification {
     /// version and GPU.
     pub fn accepted(&self) -> bool {
         self.refusals.is_empty()
+    }
+
+    /// Asks `runtime` (this machine's) to deserialize the engine, once every other check has
+    /// passed: the last word is TensorRT's, so a version-compatible plan the documentation
+    /// allows but this runtime refuses is refused here, before it is used. Does nothing when a
+    /// check already refused the bundle (TensorRT never sees a corrupt or mismatched plan).
+    pub fn load_here(&mut self, runtime: &Runtime) {
+        if !self.accepted() {
+            return;
+        }
+        let Some(engine) = self.manifest.engine_file() else {
+            return;
+        };
+        let load = try_load(
+            &self.dir.join(engine),
+            runtime,
+            self.manifest.version_compatible,
+        );
+        if !load.loaded {
+            self.refusals
+                .push(Refusal::NotLoadable { load: load.clone() });
+        }
+        self.loaded_here = Some(load);
     }
 
     /// How to rebuild the engine on the target, when it was refused for its version, GPU or
@@ -278,5 +312,6 @@ pub fn verify_bundle(
         target_compute_capability: target_cc,
         files_ok,
         refusals,
+        loaded_here: None,
     })
 }

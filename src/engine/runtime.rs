@@ -132,7 +132,7 @@ impl Runtime {
         }
         self.inner.cuda.bind_to_thread()?;
         let raw = create!(sys::trt_runtime_deserialize, self.raw(), plan.as_ptr().cast(), plan.len(); sys::trt_engine_destroy, "engine")
-            .map_err(|e| with_log(e, &self.inner.logger))?;
+            .map_err(|e| explain_refused_plan(with_log(e, &self.inner.logger), self.inner.lib))?;
         Engine::new(raw, plan.len(), self.inner.clone())
     }
 
@@ -144,6 +144,38 @@ impl Runtime {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         self.deserialize(&bytes).map_err(|e| naming_file(e, path))
+    }
+}
+
+/// TensorRT's refusal of a plan, with what it means for the library that refused it: a lean
+/// runtime takes only version-compatible plans; a full one, only plans of its exact version
+/// unless they are version-compatible.
+fn explain_refused_plan(e: Error, lib: &sys::Library) -> Error {
+    let Error::TensorRt { code, message, log } = e else {
+        return e;
+    };
+    let v = lib.version();
+    let why = if lib.is_lean() {
+        format!(
+            "TensorRT {v}'s lean runtime ({}) has no builder and loads only \
+             version-compatible plans (trt build --version-compatible, TensorRT 8.6 or later, \
+             no later than {v}); run other plans on the full TensorRT that built them, or \
+             rebuild version-compatible",
+            lib.path().display()
+        )
+    } else {
+        format!(
+            "a plan TensorRT {v} ({}) refuses is corrupt or from another TensorRT: it loads \
+             plans built by exactly this version, and version-compatible plans (TensorRT 8.6 or \
+             later) of this or an earlier version; rebuild the engine here, e.g. from its \
+             calibration table",
+            lib.path().display()
+        )
+    };
+    Error::TensorRt {
+        code,
+        message: format!("{message} ({why})"),
+        log,
     }
 }
 

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use ndarray::{ArrayD, Axis};
+use ndarray::{s, Array4, ArrayD, Axis};
 use trt::data::{Input, Preprocess, Resize, Spec};
-use trt::{BuildConfig, Builder, Engine, Precision, Runtime, TacticSources};
+use trt::{BuildConfig, Builder, DataCalibrator, Engine, Precision, Runtime, TacticSources};
 
 /// Root of the generated assets (`scripts/make_models.sh` writes `.device/models`, `.device/data`).
 pub fn assets() -> PathBuf {
@@ -171,4 +171,57 @@ pub fn agreement(fp32: &[Vec<f32>], int8: &[Vec<f32>]) -> (f64, f64, f64) {
 
 pub fn deserialize(plan: &[u8]) -> Engine {
     Runtime::new().unwrap().deserialize(plan).unwrap()
+}
+
+pub const FASHION_MEAN: f32 = 0.2860 * 255.0;
+pub const FASHION_STD: f32 = 0.3530 * 255.0;
+
+/// Entropy2 over the 32 committed Fashion-MNIST calibration images, batches of 8.
+pub fn fashion_calibrator() -> DataCalibrator<trt::data::Pipeline> {
+    let pre = Preprocess::gray()
+        .with_mean([FASHION_MEAN])
+        .with_std([FASHION_STD]);
+    let spec = Spec::new(8).with_input(Input::images(
+        "image",
+        require(repo("models/fashion-mnist/calib")),
+        pre,
+    ));
+    DataCalibrator::new(spec.open().unwrap())
+}
+
+/// The engine's logits for the 512 committed Fashion-MNIST test images, one row per image.
+pub fn fashion_logits(engine: &Engine) -> Vec<Vec<f32>> {
+    let images: ndarray::Array3<u8> =
+        ndarray_npy::read_npy(repo("models/fashion-mnist/test_images.npy")).unwrap();
+    let stream = cudarc::driver::CudaContext::new(0)
+        .unwrap()
+        .new_stream()
+        .unwrap();
+    let mut ctx = engine.create_context(stream).unwrap();
+    let mut rows = Vec::new();
+    for b in 0..images.len_of(Axis(0)) / 8 {
+        let chunk = images.slice(s![b * 8..b * 8 + 8, .., ..]);
+        let x: Array4<f32> = Array4::from_shape_fn((8, 1, 28, 28), |(n, _, y, x)| {
+            (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD
+        });
+        let out = ctx.run(&[("image", x.into_dyn().view())]).unwrap();
+        let logits = out[0].1.as_array::<f32>().unwrap();
+        for n in 0..8 {
+            rows.push(logits.index_axis(Axis(0), n).iter().copied().collect());
+        }
+    }
+    rows
+}
+
+/// Accuracy of an engine on the 512 committed Fashion-MNIST test images.
+pub fn fashion_accuracy(engine: &Engine) -> f64 {
+    let labels: ndarray::Array1<u8> =
+        ndarray_npy::read_npy(repo("models/fashion-mnist/test_labels.npy")).unwrap();
+    let rows = fashion_logits(engine);
+    let correct = rows
+        .iter()
+        .zip(labels.iter())
+        .filter(|(r, &l)| argmax(r) == l as usize)
+        .count();
+    correct as f64 / rows.len() as f64
 }

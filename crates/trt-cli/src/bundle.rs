@@ -48,6 +48,10 @@ pub struct BundleArgs {
     /// The compute capability the engine was built for, M.N (default: GPU 0's).
     #[arg(long, value_name = "M.N")]
     pub compute_capability: Option<String>,
+    /// Do not ask this machine's TensorRT to load the engine (by default it is asked when one
+    /// is here, and what it did goes into the manifest's loaded_by).
+    #[arg(long)]
+    pub no_load: bool,
     /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,
@@ -80,11 +84,31 @@ pub fn bundle(args: BundleArgs, out: &mut dyn Write) -> Result<Outcome> {
             args.output.display()
         );
     }
+    // What this machine's TensorRT really does with the engine goes into the manifest.
+    let mut not_loaded = None;
+    let loaded_by = if args.no_load {
+        vec![]
+    } else {
+        match common::runtime_here() {
+            Ok(rt) => {
+                let vc = match &args.report {
+                    Some(r) => BuildReport::load(r)?.flags.settings.version_compatible,
+                    None => false,
+                };
+                vec![bundle::try_load(&args.engine, &rt, vc)]
+            }
+            Err(why) => {
+                not_loaded = Some(why);
+                vec![]
+            }
+        }
+    };
     let sources = BundleSources {
         engine: args.engine,
         table: args.table,
         report: args.report,
         onnx: args.onnx,
+        loaded_by,
     };
     let manifest = bundle::create_bundle(
         &sources,
@@ -122,6 +146,12 @@ pub fn bundle(args: BundleArgs, out: &mut dyn Write) -> Result<Outcome> {
         })
         .collect();
     common::write_columns(out, &["ROLE", "FILE", "BYTES", "SHA256"], &rows)?;
+    for load in &manifest.loaded_by {
+        writeln!(out, "{load}")?;
+    }
+    if let Some(why) = not_loaded {
+        writeln!(out, "no TensorRT here loaded the engine ({why})")?;
+    }
     Ok(Outcome::Success)
 }
 
@@ -166,16 +196,26 @@ pub fn verify(args: VerifyArgs, out: &mut dyn Write) -> Result<Outcome> {
                 .compute_capability
         }
     };
-    let v = bundle::verify_bundle(&args.dir, tensorrt, cc)?;
+    let mut v = bundle::verify_bundle(&args.dir, tensorrt, cc)?;
+    // The target is this machine: its TensorRT has the last word.
+    if args.trt.is_none() && args.compute_capability.is_none() {
+        if let Ok(rt) = common::runtime_here() {
+            v.load_here(&rt);
+        }
+    }
     if args.json {
         common::write_json(out, &v)?;
     } else if v.accepted() {
         writeln!(
             out,
-            "ok: {} files verified; engine built with TensorRT {} for compute capability {} runs here",
+            "ok: {} files verified; engine built with TensorRT {} for compute capability {} runs here{}",
             v.files_ok.len(),
             v.manifest.tensorrt_version,
-            v.manifest.gpu.compute_capability
+            v.manifest.gpu.compute_capability,
+            v.loaded_here
+                .as_ref()
+                .map(|l| format!(" ({l})"))
+                .unwrap_or_default()
         )?;
     } else {
         for r in &v.refusals {

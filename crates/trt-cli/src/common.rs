@@ -250,6 +250,13 @@ pub fn require_tensorrt() -> Result<&'static trt::sys::Library> {
     Ok(lib)
 }
 
+/// A runtime on GPU 0 of this machine's TensorRT, or why there is none (no library, no
+/// driver, no GPU): for the checks that ask TensorRT when it is at hand.
+pub fn runtime_here() -> std::result::Result<trt::Runtime, String> {
+    require_tensorrt().map_err(|e| format!("{e:#}"))?;
+    trt::Runtime::new().map_err(|e| e.to_string())
+}
+
 /// A progress bar on stderr (hidden when stderr is not a terminal or with -q).
 pub fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
     let pb = match len {
