@@ -7,13 +7,10 @@ use crate::stats::scan;
 /// pytorch-quantization's `HistogramCalibrator` use.
 pub const BINS: usize = 2048;
 
-/// Sub-histograms the fill loop spreads consecutive values over, so that a run of values in one
-/// bin does not serialize on one counter (measured in `benches/histogram.rs`).
-const LANES: usize = 4;
-/// Batches smaller than this go straight into the `u64` counts (no sub-histogram flush).
-const SMALL: usize = 4 * BINS;
-/// The sub-histograms count in `u32`; they are flushed at least this often.
-const FLUSH: usize = 1 << 30;
+/// Values whose bins are computed together (a loop the compiler vectorizes) before they are
+/// counted. Counting into several sub-histograms was measured slower on the 2-core test machine
+/// (`benches/histogram.rs`), so there is one set of counts.
+const BLOCK: usize = 64;
 
 /// How the range of a [`Histogram`] is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +52,6 @@ pub struct Histogram {
     counts: Box<[u64; BINS]>,
     amax: f32,
     range: Range,
-    /// Zeroed between calls; only the fill loop touches it.
-    lanes: Box<[[u32; BINS]; LANES]>,
 }
 
 impl std::fmt::Debug for Histogram {
@@ -75,7 +70,6 @@ impl Histogram {
             counts: Box::new([0; BINS]),
             amax,
             range,
-            lanes: Box::new([[0; BINS]; LANES]),
         }
     }
 
@@ -145,10 +139,14 @@ impl Histogram {
     /// an infinity (`tensor` names it in the error). Allocates nothing.
     pub fn add(&mut self, tensor: &str, data: &[f32]) -> Result<()> {
         let (min, max) = scan(tensor, data)?;
-        if data.is_empty() {
-            return Ok(());
+        if !data.is_empty() {
+            self.add_scanned(data, (-min).max(max));
         }
-        let absmax = (-min).max(max);
+        Ok(())
+    }
+
+    /// [`add`](Self::add) for a non-empty batch already scanned: finite, with this `max |x|`.
+    pub(crate) fn add_scanned(&mut self, data: &[f32], absmax: f32) {
         if self.range == Range::Growing && absmax >= self.amax && absmax > 0.0 {
             if self.amax == 0.0 {
                 // Only zeros so far: they are in bin 0 whatever the range.
@@ -160,7 +158,6 @@ impl Histogram {
             }
         }
         self.fill(data);
-        Ok(())
     }
 
     /// Doubles the range: bins `2k` and `2k + 1` become bin `k`.
@@ -180,33 +177,27 @@ impl Histogram {
         // BINS / amax is exactly half of the previous scale after a doubling, so values keep
         // their (merged) bins; in f64, `|x| < amax` never rounds up into bin BINS.
         let scale = BINS as f64 / self.amax as f64;
-        if data.len() < SMALL {
-            for &v in data {
-                self.counts[bin(v, scale)] += 1;
+        let counts = &mut *self.counts;
+        let mut chunks = data.chunks_exact(BLOCK);
+        let mut idx = [0u32; BLOCK];
+        for c in &mut chunks {
+            for (i, &v) in idx.iter_mut().zip(c) {
+                *i = bin_of_finite(v, scale);
             }
-            return;
+            for &i in &idx {
+                counts[i as usize % BINS] += 1;
+            }
         }
-        for piece in data.chunks(FLUSH) {
-            let lanes = &mut *self.lanes;
-            let mut chunks = piece.chunks_exact(LANES);
-            for c in &mut chunks {
-                for l in 0..LANES {
-                    lanes[l][bin(c[l], scale)] += 1;
-                }
-            }
-            for &v in chunks.remainder() {
-                lanes[0][bin(v, scale)] += 1;
-            }
-            for (k, total) in self.counts.iter_mut().enumerate() {
-                let mut sum = 0u64;
-                for lane in lanes.iter_mut() {
-                    sum += lane[k] as u64;
-                    lane[k] = 0;
-                }
-                *total += sum;
-            }
+        for &v in chunks.remainder() {
+            counts[bin(v, scale)] += 1;
         }
     }
+}
+
+/// The bin of a finite value (no NaN: `scan` refused those), computed without branches.
+#[inline(always)]
+fn bin_of_finite(v: f32, scale: f64) -> u32 {
+    (v.abs() as f64 * scale).min((BINS - 1) as f64) as u32
 }
 
 #[inline(always)]
@@ -219,7 +210,7 @@ fn bin(v: f32, scale: f64) -> usize {
 mod tests {
     use super::*;
 
-    /// Values spread over [-amax, amax] with many repeats, sizes above and below SMALL.
+    /// Values spread over [-amax, amax] with many repeats.
     fn data(n: usize, amax: f32) -> Vec<f32> {
         (0..n)
             .map(|i| {
