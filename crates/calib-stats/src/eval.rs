@@ -83,7 +83,7 @@ impl Agreement {
         if reference.is_empty() {
             return Err(shape("the outputs are empty"));
         }
-        if reference.len() % classes != 0 {
+        if !reference.len().is_multiple_of(classes) {
             return Err(shape("the length is not a multiple of the classes"));
         }
         for data in [reference, candidate] {
