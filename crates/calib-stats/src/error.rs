@@ -33,6 +33,9 @@ pub enum Error {
         /// The tensor name.
         tensor: String,
     },
+    /// A method name that is not one of `minmax`, `entropy`, `percentile=P`, `mse`.
+    #[error("unknown calibration method `{0}`: use minmax, entropy, mse or percentile=P (e.g. percentile=99.99)")]
+    UnknownMethod(String),
     /// A percentile outside `(0, 100]`.
     #[error("percentile {0} is outside (0, 100]; use e.g. 99.99")]
     BadPercentile(f64),

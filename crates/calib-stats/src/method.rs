@@ -68,6 +68,41 @@ impl Method {
     }
 }
 
+/// `minmax`, `entropy`, `mse`, `percentile=99.99`: what [`Method`]'s `FromStr` reads.
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Method::MinMax => f.write_str("minmax"),
+            Method::Entropy => f.write_str("entropy"),
+            Method::Percentile(p) => write!(f, "percentile={p}"),
+            Method::Mse => f.write_str("mse"),
+        }
+    }
+}
+
+/// Reads `minmax`, `entropy`, `mse` or `percentile=P` (P in `(0, 100]`, e.g. `99.99`), ignoring
+/// case.
+impl std::str::FromStr for Method {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.trim().to_ascii_lowercase();
+        Ok(match lower.as_str() {
+            "minmax" => Method::MinMax,
+            "entropy" => Method::Entropy,
+            "mse" => Method::Mse,
+            _ => {
+                let p = lower
+                    .strip_prefix("percentile=")
+                    .and_then(|p| p.parse::<f64>().ok())
+                    .ok_or_else(|| Error::UnknownMethod(s.to_owned()))?;
+                check_percentile(p)?;
+                Method::Percentile(p)
+            }
+        })
+    }
+}
+
 fn check_percentile(p: f64) -> Result<()> {
     if p > 0.0 && p <= 100.0 {
         Ok(())
@@ -261,6 +296,29 @@ pub fn mse_bin(counts: &[u64], start: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn methods_read_and_print_as_the_command_line_writes_them() {
+        for (text, m) in [
+            ("minmax", Method::MinMax),
+            ("Entropy", Method::Entropy),
+            ("mse", Method::Mse),
+            ("percentile=99.99", Method::Percentile(99.99)),
+        ] {
+            let parsed: Method = text.parse().unwrap();
+            assert_eq!(parsed, m);
+            assert_eq!(parsed.to_string().parse::<Method>().unwrap(), m);
+        }
+        assert_eq!(Method::Percentile(99.9).to_string(), "percentile=99.9");
+        assert_eq!(
+            "percentile=120".parse::<Method>().unwrap_err(),
+            Error::BadPercentile(120.0)
+        );
+        let e = "kl".parse::<Method>().unwrap_err();
+        assert_eq!(e, Error::UnknownMethod("kl".into()));
+        assert!(e.to_string().contains("percentile=99.99"), "{e}");
+        assert!("percentile".parse::<Method>().is_err());
+    }
     use crate::BINS;
 
     /// The entropy recipe by hand: 6 bins, 2 quantized levels, candidates i = 2..=6.
