@@ -235,14 +235,13 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
     );
 }
 
-#[test]
-fn gpu_stats_02_int8_from_our_percentile_table_keeps_accuracy() {
-    let b = builder();
-    let mut net = fashion_network(&b);
-    let fp32 = b.build(&mut net, &config(Precision::Fp32)).unwrap();
-    let acc32 = fashion_accuracy(&deserialize(&fp32.plan));
-
-    let acts = collect(&b, &mut net, Passes::Two);
+/// Our percentile-99.99 table of the calibration data, written to `name` in the output folder.
+fn percentile_table(
+    b: &trt::Builder,
+    net: &mut Network,
+    name: &str,
+) -> (std::path::PathBuf, CalibrationTable, Activations, Duration) {
+    let acts = collect(b, net, Passes::Two);
     let t = Instant::now();
     let table = table_from_activations(
         &acts.collector,
@@ -252,36 +251,40 @@ fn gpu_stats_02_int8_from_our_percentile_table_keeps_accuracy() {
     .unwrap();
     let thresholds = t.elapsed();
     assert_eq!(table.algorithm, trt::table::Algorithm::MinMaxCalibration);
-    let path = out_dir().join("stats_ours_p9999.calib");
+    let path = out_dir().join(name);
     table.write_atomic(&path).unwrap();
+    (path, table, acts, thresholds)
+}
 
-    let mut results = serde_json::Map::new();
-    for precision in [Precision::Int8, Precision::StrictInt8] {
-        let cfg = config(precision).with_calibration_table(TablePolicy::require(&path));
-        let mut calibrator = DataCalibrator::new(fashion_spec().open().unwrap())
-            .with_algorithm(CalibrationAlgorithm::MinMax);
-        let built = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
-        assert_eq!(
-            built.get_batch_calls, 0,
-            "built from our table, not calibrated"
-        );
-        let engine = deserialize(&built.plan);
-        let acc = fashion_accuracy(&engine);
-        results.insert(
-            format!("{precision:?}"),
-            json!({
-                "accuracy": acc, "build_s": built.build_time.as_secs_f64(),
-                "precisions": engine.inspect().unwrap().precision_counts(),
-                "strict": built.strict.as_ref().map(|s| json!({
-                    "forced_int8": s.forced_int8, "released": s.released, "violations": s.violations.len(),
-                })),
-            }),
-        );
-        assert!(
-            acc >= acc32 - 0.03,
-            "{precision:?} from our percentile-99.99 table: accuracy {acc} vs FP32 {acc32}"
-        );
-    }
+/// Builds `precision` from the table at `path` (MinMax header, never calibrating).
+fn build_from_table(
+    b: &trt::Builder,
+    net: &mut Network,
+    precision: Precision,
+    path: &std::path::Path,
+) -> trt::BuildOutput {
+    let cfg = config(precision).with_calibration_table(TablePolicy::require(path));
+    let mut calibrator = DataCalibrator::new(fashion_spec().open().unwrap())
+        .with_algorithm(CalibrationAlgorithm::MinMax);
+    let built = b.build_calibrated(net, &cfg, &mut calibrator).unwrap();
+    assert_eq!(
+        built.get_batch_calls, 0,
+        "built from our table, not calibrated"
+    );
+    built
+}
+
+#[test]
+fn gpu_stats_02_int8_from_our_percentile_table_keeps_accuracy() {
+    let b = builder();
+    let mut net = fashion_network(&b);
+    let fp32 = b.build(&mut net, &config(Precision::Fp32)).unwrap();
+    let acc32 = fashion_accuracy(&deserialize(&fp32.plan));
+
+    let (path, table, acts, thresholds) = percentile_table(&b, &mut net, "stats_ours_p9999.calib");
+    let built = build_from_table(&b, &mut net, Precision::Int8, &path);
+    let engine = deserialize(&built.plan);
+    let acc8 = fashion_accuracy(&engine);
 
     // The same data through TensorRT's calibrator, for the time.
     let (_, trt_build) = tensorrt_entropy2(&b, &mut net);
@@ -296,8 +299,11 @@ fn gpu_stats_02_int8_from_our_percentile_table_keeps_accuracy() {
     record(
         "stats_percentile_int8",
         json!({
-            "images": 512, "fp32_accuracy": acc32, "fp32_build_s": fp32.build_time.as_secs_f64(),
-            "from_our_table": results, "table_entries": table.entries.len(),
+            "images": 512, "fp32_accuracy": acc32, "int8_accuracy": acc8,
+            "fp32_build_s": fp32.build_time.as_secs_f64(),
+            "int8_build_s": built.build_time.as_secs_f64(),
+            "int8_engine_precisions": engine.inspect().unwrap().precision_counts(),
+            "table_entries": table.entries.len(),
             "collection_engine_build_s": acts.build_time.as_secs_f64(),
             "collect_s": acts.collect_time.as_secs_f64(),
             "histogram_s": acts.histogram_time.as_secs_f64(),
@@ -307,6 +313,40 @@ fn gpu_stats_02_int8_from_our_percentile_table_keeps_accuracy() {
             "tensorrt_int8_from_its_table_build_s": from_table.build_time.as_secs_f64(),
             "tensorrt_calibration_s_estimate": trt_build.saturating_sub(from_table.build_time).as_secs_f64(),
         }),
+    );
+    assert!(
+        acc8 >= acc32 - 0.03,
+        "INT8 from our percentile-99.99 table: accuracy {acc8} vs FP32 {acc32}"
+    );
+}
+
+#[test]
+fn gpu_stats_04_strict_int8_from_our_percentile_table_runs_int8_and_keeps_accuracy() {
+    // Plain INT8 lets TensorRT run every layer FP32 (seen on this model); strict INT8 forces
+    // the layers to INT8, so our scales are what the engine computes with.
+    let b = builder();
+    let mut net = fashion_network(&b);
+    let fp32 = b.build(&mut net, &config(Precision::Fp32)).unwrap();
+    let acc32 = fashion_accuracy(&deserialize(&fp32.plan));
+    let (path, _, _, _) = percentile_table(&b, &mut net, "stats_ours_p9999_strict.calib");
+    let built = build_from_table(&b, &mut net, Precision::StrictInt8, &path);
+    let strict = built.strict.as_ref().expect("a strict build has a report");
+    let engine = deserialize(&built.plan);
+    let acc = fashion_accuracy(&engine);
+    record(
+        "stats_percentile_strict_int8",
+        json!({
+            "fp32_accuracy": acc32, "strict_int8_accuracy": acc,
+            "build_s": built.build_time.as_secs_f64(),
+            "forced_int8": strict.forced_int8, "released": strict.released,
+            "violations": strict.violations.len(),
+            "engine_precisions": engine.inspect().unwrap().precision_counts(),
+        }),
+    );
+    assert!(strict.forced_int8 > 0, "no layer ran INT8");
+    assert!(
+        acc >= acc32 - 0.03,
+        "strict INT8 from our percentile-99.99 table: accuracy {acc} vs FP32 {acc32}"
     );
 }
 
