@@ -651,7 +651,7 @@ fn write_repeats(
     trt calib model.onnx --calib-config calib.toml --minmax --calib-cache model.minmax.cache\n  \
     trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 --calib-cache fm.cache\n  \
     trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 \\\n      \
-        --method percentile=99.99 --calib-cache fm.p9999.calib   # then: trt build ... --int8 --minmax --calib-cache fm.p9999.calib --require-cache")]
+        --method percentile=99.99 --calib-cache fm.p9999.calib")]
 pub struct CalibArgs {
     /// The ONNX model.
     pub model: PathBuf,
