@@ -507,6 +507,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn marking_outputs_refuses_null_handles_without_tensorrt() {
+        for (f, name) in [
+            (
+                sys::trt_network_mark_output as unsafe extern "C" fn(_, _) -> _,
+                "trt_network_mark_output",
+            ),
+            (sys::trt_network_unmark_output, "trt_network_unmark_output"),
+        ] {
+            // SAFETY: the shim checks both pointers before touching TensorRT; null is refused.
+            let e = ffi::check(unsafe { f(std::ptr::null_mut(), std::ptr::null_mut()) })
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("{name}: argument `network` is null")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn indices_past_i32_are_refused_not_wrapped() {
         assert_eq!(c_index(7, "layer").unwrap(), 7);
         let e = c_index((1usize << 32) + 1, "layer")
