@@ -94,6 +94,11 @@ pub enum Error {
     /// Calibration data that cannot be read.
     #[error(transparent)]
     Data(#[from] trt_calib_data::Error),
+
+    /// Activation statistics or thresholds that cannot be computed (non-finite activations,
+    /// a tensor without values, a percentile out of range).
+    #[error(transparent)]
+    Stats(#[from] trt_calib_stats::Error),
 }
 
 impl Error {

@@ -9,6 +9,7 @@
 //! | what to build: precision policy, profiles, caches, tactics | [`BuildConfig`], [`Precision`] |
 //! | calibration from Rust (every input filled by name) | [`Calibrator`], [`DataCalibrator`] |
 //! | calibration tables on disk | [`TablePolicy`], `trt_calib_table` |
+//! | our own calibration: activation statistics from an FP32 engine, thresholds, tables | [`collect_activations`], [`table_from_activations`], [`stats`] |
 //! | strict INT8: force, build, audit | [`Precision::StrictInt8`], [`StrictReport`] |
 //! | deserialize and run | [`Runtime`], [`Engine`], [`ExecutionContext`] |
 //! | what the engine runs, per layer | [`EngineInspection`] |
@@ -31,6 +32,7 @@
 
 #![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
 
+mod activations;
 mod build;
 mod calibrator;
 mod config;
@@ -46,6 +48,7 @@ mod panic;
 pub mod strict;
 mod tensor;
 
+pub use activations::{collect_activations, table_from_activations, Activations, CollectOptions};
 pub use build::{BuildOutput, Builder};
 pub use calibrator::{
     vtable, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
@@ -67,6 +70,7 @@ pub use cudarc;
 pub use half;
 pub use tensorrt_sys as sys;
 pub use trt_calib_data as data;
+pub use trt_calib_stats as stats;
 pub use trt_calib_table as table;
 
 /// Atomically writes `bytes` to `path` (temporary file in the same directory, then rename).

@@ -378,6 +378,60 @@ impl Network {
         Ok(())
     }
 
+    /// The tensor named `name`: a network input or a layer output.
+    fn find_tensor(&self, name: &str) -> Result<Option<*mut sys::trt_tensor>> {
+        for i in 0..out!(sys::trt_network_nb_inputs, self.raw.as_ptr(); i32)? {
+            let t = out!(sys::trt_network_input, self.raw.as_ptr(), i; *mut sys::trt_tensor)?;
+            if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == name {
+                return Ok(Some(t));
+            }
+        }
+        for l in 0..self.layer_count()? {
+            let layer = self.layer_raw(l)?;
+            for o in 0..out!(sys::trt_layer_nb_outputs, layer; i32)? {
+                let t = out!(sys::trt_layer_output, layer, o; *mut sys::trt_tensor)?;
+                if ffi::string(out!(sys::trt_tensor_name, t; *const std::ffi::c_char)?) == name {
+                    return Ok(Some(t));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The tensor named `name`, or [`Error::UnknownTensor`] listing the network's tensors.
+    fn tensor_named(&self, name: &str) -> Result<*mut sys::trt_tensor> {
+        if let Some(t) = self.find_tensor(name)? {
+            return Ok(t);
+        }
+        let mut known: Vec<String> = self.inputs()?.into_iter().map(|t| t.name).collect();
+        for l in self.layers()? {
+            known.extend(l.outputs.into_iter().map(|(n, _)| n));
+        }
+        Err(Error::UnknownTensor {
+            name: name.into(),
+            what: "network",
+            known,
+        })
+    }
+
+    /// Marks the tensor `name` as a network output (appended to [`Network::outputs`]), so an
+    /// engine built from the network hands it back. Fails for an unknown tensor or one that is
+    /// already an output. [`Network::unmark_output`] undoes it.
+    pub fn mark_output(&mut self, name: &str) -> Result<()> {
+        let t = self.tensor_named(name)?;
+        // SAFETY: `t` is a tensor of this live network (found in its inputs or layer outputs,
+        // owned by it); `&mut self` keeps the network alive and unshared for the call.
+        ffi::check(unsafe { sys::trt_network_mark_output(self.raw.as_ptr(), t) })
+    }
+
+    /// Takes the output mark off the tensor `name` (the tensor stays in the network). Fails for
+    /// an unknown tensor or one that is not an output.
+    pub fn unmark_output(&mut self, name: &str) -> Result<()> {
+        let t = self.tensor_named(name)?;
+        // SAFETY: as in `mark_output`: a tensor of this live network, which `&mut self` holds.
+        ffi::check(unsafe { sys::trt_network_unmark_output(self.raw.as_ptr(), t) })
+    }
+
     /// Tensors given a dynamic range through [`Network::set_dynamic_range`].
     pub fn ranged_tensors(&self) -> &std::collections::HashSet<String> {
         &self.ranged
@@ -451,6 +505,26 @@ fn c_index(index: usize, what: &str) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marking_outputs_refuses_null_handles_without_tensorrt() {
+        for (f, name) in [
+            (
+                sys::trt_network_mark_output as unsafe extern "C" fn(_, _) -> _,
+                "trt_network_mark_output",
+            ),
+            (sys::trt_network_unmark_output, "trt_network_unmark_output"),
+        ] {
+            // SAFETY: the shim checks both pointers before touching TensorRT; null is refused.
+            let e = ffi::check(unsafe { f(std::ptr::null_mut(), std::ptr::null_mut()) })
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("{name}: argument `network` is null")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn indices_past_i32_are_refused_not_wrapped() {

@@ -76,62 +76,7 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
         inputs: &[CalibrationInput],
         stream: Option<&Arc<CudaStream>>,
     ) -> Result<()> {
-        let have = self.source.input_shapes().to_vec();
-        for input in inputs {
-            if !have.iter().any(|(n, _)| *n == input.name) {
-                return Err(Error::Calibration(format!(
-                    "the network input `{}` has no calibration data; the data provides: {}",
-                    input.name,
-                    have.iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        for (name, _) in &have {
-            if !inputs.iter().any(|i| &i.name == name) {
-                return Err(Error::UnknownTensor {
-                    name: name.clone(),
-                    what: "network's input list",
-                    known: inputs.iter().map(|i| i.name.clone()).collect(),
-                });
-            }
-        }
-        // The whole data set, before TensorRT builds its calibration engine (minutes on large
-        // models): every file decodes, shapes, dtypes and the batch size match the network.
-        let expected = inputs
-            .iter()
-            .map(|i| {
-                Ok(trt_calib_data::Expected::new(
-                    &i.name,
-                    i.shape.clone(),
-                    data_dtype(&i.name, i.dtype)?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let report = self.source.check(&expected)?;
-        if !report.skipped.is_empty() {
-            log::warn!(
-                "calibration data: {} bad file(s) skipped (on_bad_file = \"skip\"): {}",
-                report.skipped.len(),
-                report
-                    .skipped
-                    .iter()
-                    .take(5)
-                    .map(|b| format!("{} ({})", b.path.display(), b.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            );
-        }
-        log::info!(
-            target: "trt::build",
-            "calibration data checked: {} samples, {} batches, {} images decoded in {:.2} s",
-            report.samples,
-            report.batches,
-            report.images_checked,
-            report.seconds
-        );
+        let report = check_source(&mut self.source, inputs)?;
         self.skipped = report.skipped.len();
         self.staging.clear();
         if let Some(stream) = stream {
@@ -192,6 +137,72 @@ impl<S: BatchSource> Calibrator for DataCalibrator<S> {
         }
         Ok(true)
     }
+}
+
+/// Checks `source` against the network's `inputs` before TensorRT does any work: every input
+/// has data and every data input is a network input, then the whole data set (every file
+/// decodes; shapes, dtypes and the batch size match). Logs what the check found.
+pub(crate) fn check_source<S: BatchSource + ?Sized>(
+    source: &mut S,
+    inputs: &[CalibrationInput],
+) -> Result<trt_calib_data::CheckReport> {
+    let have = source.input_shapes().to_vec();
+    for input in inputs {
+        if !have.iter().any(|(n, _)| *n == input.name) {
+            return Err(Error::Calibration(format!(
+                "the network input `{}` has no calibration data; the data provides: {}",
+                input.name,
+                have.iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    for (name, _) in &have {
+        if !inputs.iter().any(|i| &i.name == name) {
+            return Err(Error::UnknownTensor {
+                name: name.clone(),
+                what: "network's input list",
+                known: inputs.iter().map(|i| i.name.clone()).collect(),
+            });
+        }
+    }
+    // The whole data set, before TensorRT builds its calibration engine (minutes on large
+    // models): every file decodes, shapes, dtypes and the batch size match the network.
+    let expected = inputs
+        .iter()
+        .map(|i| {
+            Ok(trt_calib_data::Expected::new(
+                &i.name,
+                i.shape.clone(),
+                data_dtype(&i.name, i.dtype)?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let report = source.check(&expected)?;
+    if !report.skipped.is_empty() {
+        log::warn!(
+            "calibration data: {} bad file(s) skipped (on_bad_file = \"skip\"): {}",
+            report.skipped.len(),
+            report
+                .skipped
+                .iter()
+                .take(5)
+                .map(|b| format!("{} ({})", b.path.display(), b.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    log::info!(
+        target: "trt::build",
+        "calibration data checked: {} samples, {} batches, {} images decoded in {:.2} s",
+        report.samples,
+        report.batches,
+        report.images_checked,
+        report.seconds
+    );
+    Ok(report)
 }
 
 /// The data pipeline's element type for a network input's type.

@@ -546,6 +546,30 @@ INDEXED_FN(trt_network_layer, trt_network, network, trt_layer, OBJ(INetworkDefin
 INDEXED_FN(trt_layer_input, trt_layer, layer, trt_tensor, OBJ(ILayer, layer)->getNbInputs(), OBJ(ILayer, layer)->getInput(index))
 INDEXED_FN(trt_layer_output, trt_layer, layer, trt_tensor, OBJ(ILayer, layer)->getNbOutputs(), OBJ(ILayer, layer)->getOutput(index))
 
+trt_status trt_network_mark_output(trt_network* network, trt_tensor* tensor) {
+    CHECK_ARG(network);
+    CHECK_ARG(tensor);
+    SHIM_TRY
+    auto* t = OBJ(ITensor, tensor);
+    if (t->isNetworkOutput()) return fail(TRT_ERR_TENSORRT, std::string("tensor ") + t->getName() + " is already a network output");
+    OBJ(INetworkDefinition, network)->markOutput(*t);
+    if (!t->isNetworkOutput()) return fail(TRT_ERR_TENSORRT, std::string("markOutput did not mark ") + t->getName());
+    return TRT_OK;
+    SHIM_CATCH
+}
+
+trt_status trt_network_unmark_output(trt_network* network, trt_tensor* tensor) {
+    CHECK_ARG(network);
+    CHECK_ARG(tensor);
+    SHIM_TRY
+    auto* t = OBJ(ITensor, tensor);
+    if (!t->isNetworkOutput()) return fail(TRT_ERR_TENSORRT, std::string("tensor ") + t->getName() + " is not a network output");
+    OBJ(INetworkDefinition, network)->unmarkOutput(*t);
+    if (t->isNetworkOutput()) return fail(TRT_ERR_TENSORRT, std::string("unmarkOutput left ") + t->getName() + " an output");
+    return TRT_OK;
+    SHIM_CATCH
+}
+
 trt_status trt_tensor_name(trt_tensor* tensor, const char** out) {
     CHECK_ARG(tensor);
     CHECK_ARG(out);

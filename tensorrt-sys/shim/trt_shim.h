@@ -127,6 +127,11 @@ trt_status trt_network_nb_outputs(trt_network* network, int32_t* out);
 trt_status trt_network_output(trt_network* network, int32_t index, trt_tensor** out);
 trt_status trt_network_nb_layers(trt_network* network, int32_t* out);
 trt_status trt_network_layer(trt_network* network, int32_t index, trt_layer** out);
+/* Marks a tensor of the network as a network output (appended to the outputs); unmark takes
+   that mark off again (the tensor stays in the network). Both fail when TensorRT did not change
+   the tensor's output status (e.g. unmarking a tensor that is not an output). */
+trt_status trt_network_mark_output(trt_network* network, trt_tensor* tensor);
+trt_status trt_network_unmark_output(trt_network* network, trt_tensor* tensor);
 
 trt_status trt_tensor_name(trt_tensor* tensor, const char** out);
 trt_status trt_tensor_dims(trt_tensor* tensor, trt_dims* out);

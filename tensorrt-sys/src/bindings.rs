@@ -255,6 +255,18 @@ unsafe extern "C" {
     ) -> trt_status;
 }
 unsafe extern "C" {
+    pub fn trt_network_mark_output(
+        network: *mut trt_network,
+        tensor: *mut trt_tensor,
+    ) -> trt_status;
+}
+unsafe extern "C" {
+    pub fn trt_network_unmark_output(
+        network: *mut trt_network,
+        tensor: *mut trt_tensor,
+    ) -> trt_status;
+}
+unsafe extern "C" {
     pub fn trt_tensor_name(
         tensor: *mut trt_tensor,
         out: *mut *const ::std::os::raw::c_char,

@@ -45,7 +45,7 @@ struct Cli {
 enum Command {
     /// Build an engine from ONNX (FP16, INT8 calibrated by Rust, strict INT8); writes a build report.
     Build(Box<build::BuildArgs>),
-    /// Only make an INT8 calibration table (calibrate, write the table, discard the engine).
+    /// Only make an INT8 calibration table (calibrate, write the table, discard the engine; or, with --method, compute it from our own activation statistics).
     Calib(build::CalibArgs),
     /// Show an engine: TensorRT version, I/O, layers with precision and tactic.
     Inspect(inspect::InspectArgs),

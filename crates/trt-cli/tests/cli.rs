@@ -494,6 +494,51 @@ fn build_checks_arguments_before_loading_tensorrt() {
 }
 
 #[test]
+fn calib_method_is_checked_before_loading_tensorrt() {
+    let onnx = root().join("models/fashion-mnist/fashion_mnist.onnx");
+    let calib = fashion_calib();
+    let base = [
+        "calib",
+        s(&onnx),
+        "--calib",
+        s(&calib),
+        "--gray",
+        "--calib-cache",
+        "/tmp/never.calib",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        trt(&a)
+    };
+    let o = with(&["--method", "kl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o)
+            .contains("unknown calibration method `kl`: use minmax, entropy, mse or percentile=P"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with(&["--method", "percentile=100.5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("percentile 100.5 is outside (0, 100]"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with(&["--method", "entropy", "--minmax"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--minmax is TensorRT's calibrator"
+    );
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    let o = with(&["--one-pass"]);
+    assert_eq!(o.status.code(), Some(2), "--one-pass needs --method");
+    assert!(!std::path::Path::new("/tmp/never.calib").exists());
+}
+
+#[test]
 fn every_command_has_examples() {
     for cmd in [
         vec!["build"],

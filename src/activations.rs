@@ -1,0 +1,646 @@
+//! Activation statistics collected by this crate, not by TensorRT's calibrator: the network's
+//! float activations are marked as outputs, an FP32 engine runs every calibration batch, and a
+//! [`Collector`] takes each output by tensor name; thresholds and a table come from
+//! `trt_calib_stats` ([`table_from_activations`]).
+//!
+//! ```no_run
+//! use trt::{collect_activations, table_from_activations, BuildConfig, Builder, CollectOptions, Precision};
+//! use trt::stats::Method;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let builder = Builder::new()?;
+//! let mut network = builder.network_from_onnx_file("model.onnx")?;
+//! let mut data = trt::data::Spec::from_toml_file("calib.toml")?.open()?;
+//! let config = BuildConfig::new(Precision::Fp32);
+//! let acts = collect_activations(&builder, &mut network, &mut data, &CollectOptions::new(), &config)?;
+//! let table = table_from_activations(&acts.collector, Method::Percentile(99.99), builder.library().version())?;
+//! table.write_atomic("model.calib")?; // build with it: CalibrationAlgorithm::MinMax, TablePolicy::require
+//! # Ok(()) }
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use trt_calib_data::{Batch, BatchSource, TypedView};
+use trt_calib_stats::{to_table, Collector, Method, Passes};
+use trt_calib_table::{CalibrationTable, TrtVersion};
+
+use crate::build::calibration;
+use crate::build::Builder;
+use crate::calibrator::check_source;
+use crate::config::{BuildConfig, HardwareCompatibility, Precision, Tactics};
+use crate::engine::Runtime;
+use crate::error::{Error, Result};
+use crate::network::{LayerInfo, Network, TensorInfo};
+use crate::tensor::HostTensor;
+
+/// What [`collect_activations`] collects, and how.
+#[derive(Clone, Debug)]
+pub struct CollectOptions {
+    tensors: Option<Vec<String>>,
+    passes: Passes,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions::new()
+    }
+}
+
+impl CollectOptions {
+    /// Every float activation (and float input) of the network, in two passes.
+    pub fn new() -> Self {
+        CollectOptions {
+            tensors: None,
+            passes: Passes::Two,
+        }
+    }
+
+    /// Only these tensors (network inputs or layer outputs, by name).
+    #[must_use]
+    pub fn with_tensors<I, T>(mut self, tensors: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<String>,
+    {
+        self.tensors = Some(tensors.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// One pass (histogram ranges grow with the data) or two (a range pass, then histograms
+    /// over exactly `[0, max |x|]`: the data runs through the engine twice).
+    #[must_use]
+    pub fn with_passes(mut self, passes: Passes) -> Self {
+        self.passes = passes;
+        self
+    }
+
+    /// The tensors asked for (`None`: every float activation).
+    pub fn tensors(&self) -> Option<&[String]> {
+        self.tensors.as_deref()
+    }
+
+    /// One or two passes.
+    pub fn passes(&self) -> Passes {
+        self.passes
+    }
+}
+
+/// What [`collect_activations`] gathered.
+#[derive(Debug)]
+pub struct Activations {
+    /// Statistics and histograms by tensor name: the network's float inputs first (from the
+    /// batches), then the activations in layer order.
+    pub collector: Collector,
+    /// Tensors marked as network outputs for the collection (and unmarked after the build).
+    pub marked: Vec<String>,
+    /// Batches in one pass.
+    pub batches: usize,
+    /// Samples in one pass, padding left out.
+    pub samples: usize,
+    /// Building the FP32 collection engine.
+    pub build_time: Duration,
+    /// Running the batches and collecting their outputs, every pass (the build not included).
+    pub collect_time: Duration,
+    /// The part of `collect_time` spent in the collector (statistics and histograms).
+    pub histogram_time: Duration,
+}
+
+/// Collects activation statistics of `network` over every batch of `data`: marks the float
+/// activations (or `options`' tensors) as network outputs, builds an FP32 engine with
+/// `config`'s settings (profiles, tactic sources, workspace, device; its precision, tables and
+/// tactics are not used), takes the marks off again, then runs every batch through the engine
+/// and feeds each output, by tensor name, into a [`Collector`]. Float network inputs are
+/// collected from the batches themselves. Padding samples of a padded last batch are left out
+/// wherever a tensor's first dimension is the batch.
+///
+/// Before TensorRT builds anything, fails for tensors the network does not have (each listed
+/// with the names closest to it) or that are not float activations, and for data that does not
+/// fit the network's inputs or has no batch. The network's outputs are the same afterwards,
+/// also when the build fails.
+pub fn collect_activations<S: BatchSource + ?Sized>(
+    builder: &Builder,
+    network: &mut Network,
+    data: &mut S,
+    options: &CollectOptions,
+    config: &BuildConfig,
+) -> Result<Activations> {
+    let inputs = network.inputs()?;
+    let outputs: HashSet<String> = network.outputs()?.into_iter().map(|t| t.name).collect();
+    let selection = select(&inputs, &network.layers()?, options.tensors())?;
+    let shapes = calibration::inputs(network, config)?;
+    let report = check_source(data, &shapes)?;
+    if report.batches == 0 || data.batch_count() == 0 {
+        return Err(Error::Calibration(
+            "the calibration data has no batch: activation statistics need at least one \
+             (give more samples than the batch size, or lower it)"
+                .into(),
+        ));
+    }
+    let fp32 = collection_config(network, config, &shapes)?;
+
+    let marked: Vec<String> = selection
+        .activations
+        .iter()
+        .filter(|t| !outputs.contains(*t))
+        .cloned()
+        .collect();
+    let built = with_outputs(network, &marked, |network| builder.build(network, &fp32))?;
+
+    let runtime = Runtime::with_logger_on_device(builder.logger().clone(), builder.device())?;
+    let engine = runtime.deserialize(&built.plan)?;
+    for name in &selection.activations {
+        let t = engine.tensor(name)?;
+        if !t.dtype.is_float() {
+            return Err(Error::Shape {
+                name: name.clone(),
+                message: format!(
+                    "the collection engine gives it as {:?}, not a float type",
+                    t.dtype
+                ),
+            });
+        }
+    }
+    let mut ctx = engine.create_context(runtime.cuda_context().new_stream()?)?;
+
+    let mut collector = Collector::new(options.passes());
+    let passes = match options.passes() {
+        Passes::One => 1,
+        Passes::Two => 2,
+    };
+    let started = Instant::now();
+    let mut histogram_time = Duration::ZERO;
+    let (mut batches, mut samples) = (0, 0);
+    for pass in 0..passes {
+        if pass > 0 {
+            collector.finish_range_pass();
+            data.reset()?;
+        }
+        let (mut b, mut s) = (0, 0);
+        while let Some(batch) = data.next_batch() {
+            let batch = batch?;
+            let feeds: Vec<(&str, TypedView<'_>)> = batch.iter().collect();
+            let outs = ctx.run(&feeds)?;
+            let t = Instant::now();
+            add_batch(&mut collector, &selection, &batch, &outs)?;
+            histogram_time += t.elapsed();
+            b += 1;
+            s += batch.real_samples();
+        }
+        if pass == 0 {
+            (batches, samples) = (b, s);
+        } else if (b, s) != (batches, samples) {
+            return Err(Error::Calibration(format!(
+                "the calibration data gave {b} batches ({s} samples) in the second pass and \
+                 {batches} ({samples}) in the first; two passes need the same batches"
+            )));
+        }
+    }
+    if batches == 0 {
+        return Err(Error::Calibration(
+            "the calibration data gave no batch".into(),
+        ));
+    }
+    Ok(Activations {
+        collector,
+        marked,
+        batches,
+        samples,
+        build_time: built.build_time,
+        collect_time: started.elapsed(),
+        histogram_time,
+    })
+}
+
+/// A TensorRT calibration table of `collector`'s thresholds by `method`, headed for `version`
+/// with [`Method::table_algorithm`] (`EntropyCalibration2` for entropy, `MinMaxCalibration`
+/// otherwise: build percentile, MSE and MinMax tables with the MinMax calibrator).
+pub fn table_from_activations(
+    collector: &Collector,
+    method: Method,
+    version: TrtVersion,
+) -> Result<CalibrationTable> {
+    let thresholds = collector.thresholds(method)?;
+    Ok(to_table(&thresholds, version, method.table_algorithm()))
+}
+
+/// The tensors to collect: float inputs (from the batches) and activations (engine outputs).
+#[derive(Debug, PartialEq)]
+struct Selection {
+    inputs: Vec<String>,
+    activations: Vec<String>,
+}
+
+/// Float network inputs and float outputs of non-constant layers, in network order; with
+/// `wanted`, only those (every name checked).
+fn select(
+    inputs: &[TensorInfo],
+    layers: &[LayerInfo],
+    wanted: Option<&[String]>,
+) -> Result<Selection> {
+    let float_inputs: Vec<&str> = inputs
+        .iter()
+        .filter(|t| t.dtype.is_float())
+        .map(|t| t.name.as_str())
+        .collect();
+    let activations: Vec<&str> = layers
+        .iter()
+        .filter(|l| l.kind != "CONSTANT")
+        .flat_map(|l| l.outputs.iter())
+        .filter(|(_, dtype)| dtype.is_float())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let Some(wanted) = wanted else {
+        return Ok(Selection {
+            inputs: float_inputs.iter().map(|s| s.to_string()).collect(),
+            activations: activations.iter().map(|s| s.to_string()).collect(),
+        });
+    };
+    if wanted.is_empty() {
+        return Err(Error::Invalid(
+            "no tensor named to collect: name at least one, or collect every activation".into(),
+        ));
+    }
+    let mut problems = Vec::new();
+    for name in wanted {
+        if float_inputs.contains(&name.as_str()) || activations.contains(&name.as_str()) {
+            continue;
+        }
+        let input = inputs.iter().find(|t| &t.name == name);
+        let output = layers
+            .iter()
+            .find_map(|l| l.outputs.iter().find(|(n, _)| n == name).map(|o| (l, o.1)));
+        problems.push(match (input, output) {
+            (Some(t), _) => format!("`{name}` is a {:?} input, not a float one", t.dtype),
+            (None, Some((l, _))) if l.kind == "CONSTANT" => {
+                format!(
+                    "`{name}` is the output of constant layer `{}` (weights, not an activation)",
+                    l.name
+                )
+            }
+            (None, Some((l, dtype))) => {
+                format!(
+                    "`{name}` is a {dtype:?} output of layer `{}`, not a float activation",
+                    l.name
+                )
+            }
+            (None, None) => {
+                let all = inputs.iter().map(|t| t.name.as_str()).chain(
+                    layers
+                        .iter()
+                        .flat_map(|l| l.outputs.iter().map(|o| o.0.as_str())),
+                );
+                let close = closest(name, all, 3);
+                if close.is_empty() {
+                    format!("`{name}` is not a tensor of the network")
+                } else {
+                    format!(
+                        "`{name}` is not a tensor of the network (closest: {})",
+                        close
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            }
+        });
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(format!(
+            "cannot collect {} of the tensors asked for: {}; the network has {} float input(s) \
+             and {} float activation(s) (Network::layers lists them)",
+            problems.len(),
+            problems.join("; "),
+            float_inputs.len(),
+            activations.len()
+        )));
+    }
+    let keep = |names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| wanted.iter().any(|w| w == *n))
+            .map(|s| s.to_string())
+            .collect()
+    };
+    Ok(Selection {
+        inputs: keep(&float_inputs),
+        activations: keep(&activations),
+    })
+}
+
+/// Up to `n` of `names` closest to `name` (edit distance, ignoring case; names containing it or
+/// contained in it first), nearest first; none farther than a third of `name`'s length.
+fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (lower.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = names
+        .filter_map(|c| {
+            let cl = c.to_lowercase();
+            let d = if cl.contains(&lower) || lower.contains(&cl) {
+                0
+            } else {
+                distance(&lower, &cl)
+            };
+            (d <= limit).then_some((d, c))
+        })
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
+/// Levenshtein distance, by characters.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The FP32 build of the collection engine: `config`'s settings with FP32, no table, free
+/// tactics, no compatibility modes, and (for a dynamic network) one profile fixed at the
+/// calibration shapes.
+fn collection_config(
+    network: &Network,
+    config: &BuildConfig,
+    shapes: &[crate::calibrator::CalibrationInput],
+) -> Result<BuildConfig> {
+    let mut settings = config.settings().clone();
+    settings.precision = Precision::Fp32;
+    settings.version_compatible = false;
+    settings.exclude_lean_runtime = false;
+    settings.hardware_compatibility = HardwareCompatibility::None;
+    if let Some(p) = calibration::profile(network, config, shapes)? {
+        settings.profiles = vec![p];
+    }
+    settings.calibration_profile = None;
+    Ok(BuildConfig::from_settings(settings).with_tactics(Tactics::Free))
+}
+
+/// Runs `f` with `marked` marked as network outputs, then takes the marks off again (also when
+/// `f` or a mark fails).
+fn with_outputs<T>(
+    network: &mut Network,
+    marked: &[String],
+    f: impl FnOnce(&mut Network) -> Result<T>,
+) -> Result<T> {
+    let mut done = 0;
+    let mut result = Ok(());
+    for name in marked {
+        if let Err(e) = network.mark_output(name) {
+            result = Err(e);
+            break;
+        }
+        done += 1;
+    }
+    let result = result.and_then(|()| f(network));
+    let mut unmarked = Ok(());
+    for name in marked[..done].iter().rev() {
+        if let Err(e) = network.unmark_output(name) {
+            unmarked = unmarked.and(Err(e));
+        }
+    }
+    let value = result?;
+    unmarked?;
+    Ok(value)
+}
+
+/// Adds one batch to `collector`: the float inputs from `batch`, the activations from `outs`.
+fn add_batch(
+    collector: &mut Collector,
+    selection: &Selection,
+    batch: &Batch,
+    outs: &[(String, HostTensor)],
+) -> Result<()> {
+    let real = (batch.real_samples(), batch.size());
+    let mut buf = Vec::new();
+    for name in &selection.inputs {
+        let view = batch
+            .typed(name)
+            .ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
+        let values: &[f32] = match &view {
+            TypedView::F32(a) => a
+                .as_slice()
+                .ok_or_else(|| Error::Calibration(format!("input `{name}` is not contiguous")))?,
+            TypedView::F16(a) => {
+                buf.clear();
+                buf.extend(a.iter().map(|x| x.to_f32()));
+                &buf
+            }
+            _ => continue, // not float: never selected
+        };
+        collector.add(name, without_padding(values, view.shape(), real))?;
+    }
+    let by_name: HashMap<&str, &HostTensor> = outs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    for name in &selection.activations {
+        let t = by_name
+            .get(name.as_str())
+            .ok_or_else(|| Error::UnknownTensor {
+                name: name.clone(),
+                what: "collection engine's outputs",
+                known: outs.iter().map(|o| o.0.clone()).collect(),
+            })?;
+        let values: &[f32] = match t {
+            HostTensor::F32(a) => a
+                .as_slice()
+                .ok_or_else(|| Error::Calibration(format!("output `{name}` is not contiguous")))?,
+            HostTensor::F16(a) => {
+                buf.clear();
+                buf.extend(a.iter().map(|x| x.to_f32()));
+                &buf
+            }
+            other => {
+                return Err(Error::Shape {
+                    name: name.clone(),
+                    message: format!("the engine gave {:?}, not a float type", other.dtype()),
+                })
+            }
+        };
+        collector.add(name, without_padding(values, t.shape(), real))?;
+    }
+    Ok(())
+}
+
+/// The values of the first `real` samples when the first dimension of `shape` is the batch
+/// (`size` samples); all of them otherwise.
+fn without_padding<'a>(
+    values: &'a [f32],
+    shape: &[usize],
+    (real, size): (usize, usize),
+) -> &'a [f32] {
+    match shape.first() {
+        Some(&n) if n == size && real < size && size > 0 => &values[..values.len() / size * real],
+        _ => values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::DataType;
+
+    fn layer(index: usize, name: &str, kind: &str, outputs: &[(&str, DataType)]) -> LayerInfo {
+        LayerInfo {
+            index,
+            name: name.into(),
+            kind: kind.into(),
+            precision: DataType::Float,
+            precision_is_set: false,
+            inputs: vec![],
+            outputs: outputs.iter().map(|(n, d)| (n.to_string(), *d)).collect(),
+        }
+    }
+
+    fn net() -> (Vec<TensorInfo>, Vec<LayerInfo>) {
+        let inputs = vec![
+            TensorInfo {
+                name: "image".into(),
+                shape: vec![8, 1, 28, 28],
+                dtype: DataType::Float,
+            },
+            TensorInfo {
+                name: "ids".into(),
+                shape: vec![8, 4],
+                dtype: DataType::Int32,
+            },
+        ];
+        let layers = vec![
+            layer(
+                0,
+                "w",
+                "CONSTANT",
+                &[("(Unnamed Layer* 0) [Constant]_output", DataType::Float)],
+            ),
+            layer(
+                1,
+                "/conv1/Conv",
+                "CONVOLUTION",
+                &[("/conv1/Conv_output_0", DataType::Float)],
+            ),
+            layer(
+                2,
+                "/Shape",
+                "SHAPE",
+                &[("/Shape_output_0", DataType::Int32)],
+            ),
+            layer(
+                3,
+                "/relu/Relu",
+                "ACTIVATION",
+                &[("/relu/Relu_output_0", DataType::Float)],
+            ),
+        ];
+        (inputs, layers)
+    }
+
+    #[test]
+    fn every_float_activation_is_selected_in_network_order_constants_and_ints_are_not() {
+        let (inputs, layers) = net();
+        assert_eq!(
+            select(&inputs, &layers, None).unwrap(),
+            Selection {
+                inputs: vec!["image".into()],
+                activations: vec!["/conv1/Conv_output_0".into(), "/relu/Relu_output_0".into()],
+            }
+        );
+        let some = ["/relu/Relu_output_0".to_string(), "image".into()];
+        assert_eq!(
+            select(&inputs, &layers, Some(&some)).unwrap(),
+            Selection {
+                inputs: vec!["image".into()],
+                activations: vec!["/relu/Relu_output_0".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_and_unfit_names_are_refused_together_with_the_closest_names() {
+        let (inputs, layers) = net();
+        let asked = [
+            "/conv1/conv_output".to_string(),
+            "/relu/Relu_output_0".into(),
+            "ids".into(),
+            "/Shape_output_0".into(),
+            "(Unnamed Layer* 0) [Constant]_output".into(),
+            "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz".into(),
+        ];
+        let e = select(&inputs, &layers, Some(&asked))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot collect 5 of the tensors asked for: "),
+            "{e}"
+        );
+        assert!(
+            e.contains("`/conv1/conv_output` is not a tensor of the network (closest: `/conv1/Conv_output_0`)"),
+            "{e}"
+        );
+        assert!(e.contains("`ids` is a Int32 input, not a float one"), "{e}");
+        assert!(
+            e.contains("`/Shape_output_0` is a Int32 output of layer `/Shape`"),
+            "{e}"
+        );
+        assert!(e.contains("output of constant layer `w`"), "{e}");
+        assert!(
+            e.contains("`zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz` is not a tensor of the network;"),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("1 float input(s) and 2 float activation(s) (Network::layers lists them)"),
+            "{e}"
+        );
+        assert!(select(&inputs, &layers, Some(&[])).is_err());
+    }
+
+    #[test]
+    fn closest_names_by_edit_distance_then_containment() {
+        let names = [
+            "/conv1/Conv_output_0",
+            "/conv2/Conv_output_0",
+            "/relu/Relu_output_0",
+            "logits",
+        ];
+        assert_eq!(
+            closest("/conv1/Conv_output_1", names.iter().copied(), 3),
+            ["/conv1/Conv_output_0", "/conv2/Conv_output_0"]
+        );
+        assert_eq!(closest("logit", names.iter().copied(), 3), ["logits"]);
+        assert!(closest("nothing-like-it-at-all", names.iter().copied(), 3).is_empty());
+        assert_eq!(distance("kitten", "sitting"), 3);
+        assert_eq!(distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn padding_samples_are_left_out_where_the_first_dimension_is_the_batch() {
+        let v: Vec<f32> = (0..16).map(|i| i as f32).collect();
+        assert_eq!(without_padding(&v, &[4, 4], (3, 4)), &v[..12]);
+        assert_eq!(without_padding(&v, &[4, 4], (4, 4)), &v[..]);
+        // Not batch-major (e.g. after a transpose): everything.
+        assert_eq!(without_padding(&v, &[2, 8], (3, 4)), &v[..]);
+    }
+
+    #[test]
+    fn the_collection_table_has_the_methods_header_and_scales() {
+        let mut c = Collector::one_pass();
+        c.add("image", &[-2.54, 1.0, 0.5]).unwrap();
+        let v: TrtVersion = "8.5.3".parse().unwrap();
+        let t = table_from_activations(&c, Method::MinMax, v).unwrap();
+        assert_eq!(t.header(), "TRT-8503-MinMaxCalibration");
+        assert_eq!(t.get("image").unwrap().scale, 2.54 / 127.0);
+        let t = table_from_activations(&c, Method::Entropy, v).unwrap();
+        assert_eq!(t.header(), "TRT-8503-EntropyCalibration2");
+        let e = table_from_activations(&c, Method::Percentile(120.0), v).unwrap_err();
+        assert!(matches!(e, Error::Stats(_)), "{e}");
+    }
+}
