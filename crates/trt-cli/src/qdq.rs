@@ -1,0 +1,200 @@
+//! `trt qdq`: explicit quantization (Q/DQ ONNX) from a calibration table, for TensorRT 10/11.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use trt_calib_table::CalibrationTable;
+use trt_qdq::{ExportReport, Placement, QdqExport};
+
+use crate::common::{write_columns, write_json};
+use crate::exit::Outcome;
+
+/// Q/DQ (explicit quantization) commands.
+#[derive(Subcommand, Debug)]
+pub enum QdqCommand {
+    /// Write a Q/DQ ONNX model from an FP32 model and its calibration table.
+    ///
+    /// Activations get the table's scales (zero point 0, int8); Conv/Gemm/MatMul weights get
+    /// per-output-channel scales max|w|/127. The default placement follows TensorRT's Q/DQ
+    /// recommendations (inputs of Conv/Gemm/MatMul, the residual input of an Add that fuses with
+    /// its Conv, Concat inputs with one shared scale; nothing between Conv and ReLU).
+    #[command(after_help = "Examples:\n  \
+        trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx\n  \
+        trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --exclude /head/Gemm --report qdq.json\n  \
+        trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --placement int8-tensors.txt")]
+    Export(ExportArgs),
+}
+
+/// `trt qdq export` arguments.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The FP32 ONNX model (opset 11 or later; written as opset 13 or later).
+    model: PathBuf,
+    /// The calibration table whose scales the activations get.
+    #[arg(long = "calib-cache", value_name = "TABLE")]
+    table: PathBuf,
+    /// Where to write the Q/DQ model (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    /// Leave this node (ONNX node name) unquantized; repeat for several.
+    #[arg(long = "exclude", value_name = "NODE")]
+    exclude: Vec<String>,
+    /// Quantize exactly the activation tensors listed in FILE (one name per line; `#` comments),
+    /// instead of the default placement.
+    #[arg(long, value_name = "FILE")]
+    placement: Option<PathBuf>,
+    /// Write the report (every quantized tensor with its scale, every table tensor left out and
+    /// why) as JSON to FILE (atomically).
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs one `trt qdq` command, writing its report to `out`.
+pub fn run(command: QdqCommand, out: &mut dyn Write) -> Result<Outcome> {
+    match command {
+        QdqCommand::Export(args) => export(&args, out),
+    }
+}
+
+fn read_placement(path: &Path) -> Result<Placement> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read placement file `{}`", path.display()))?;
+    let placement = Placement::parse_list(&text);
+    if placement == Placement::exactly(Vec::<String>::new()) {
+        bail!(
+            "placement file `{}` names no tensor (one tensor name per line)",
+            path.display()
+        );
+    }
+    Ok(placement)
+}
+
+fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<Outcome> {
+    let model = trt_qdq::load_model(&args.model)?;
+    let table = CalibrationTable::read(&args.table)?;
+    let placement = match &args.placement {
+        Some(path) => read_placement(path)?,
+        None => Placement::Default,
+    };
+    let (qdq, report) = QdqExport::new(&model, &table)
+        .with_placement(placement)
+        .with_exclusions(args.exclude.iter().cloned())
+        .export()
+        .with_context(|| {
+            format!(
+                "cannot export `{}` with table `{}`",
+                args.model.display(),
+                args.table.display()
+            )
+        })?;
+    trt_qdq::save_model(&qdq, &args.output)?;
+    if let Some(path) = &args.report {
+        let json = serde_json::to_vec_pretty(&report).context("cannot encode the report")?;
+        trt_calib_table::write_atomic(path, &json)
+            .with_context(|| format!("cannot write report `{}`", path.display()))?;
+    }
+    if args.json {
+        write_json(out, &report)?;
+    } else {
+        print_report(args, &report, out)?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_report(args: &ExportArgs, r: &ExportReport, out: &mut dyn Write) -> Result<()> {
+    let (matched, entries) = r.table_coverage;
+    writeln!(
+        out,
+        "model      {} (opset {} -> {})",
+        args.model.display(),
+        r.opset.from,
+        r.opset.to
+    )?;
+    writeln!(
+        out,
+        "table      {}: TensorRT {}, {}, {matched} of {entries} tensors in the model",
+        args.table.display(),
+        r.table_version,
+        r.table_algorithm
+    )?;
+    writeln!(
+        out,
+        "placement  {}, {} node(s) excluded",
+        r.placement,
+        r.excluded.len()
+    )?;
+    writeln!(
+        out,
+        "wrote      {}: {} activation(s) and {} weight(s) quantized",
+        args.output.display(),
+        r.activations.len(),
+        r.weights.len()
+    )?;
+    if let Some(path) = &args.report {
+        writeln!(out, "report     {}", path.display())?;
+    }
+    writeln!(out, "\nactivations (per tensor, zero point 0, int8):")?;
+    let rows: Vec<Vec<String>> = r
+        .activations
+        .iter()
+        .map(|a| {
+            let table = if a.table_scale == a.scale {
+                "=".to_owned()
+            } else {
+                format!("{:e}", a.table_scale)
+            };
+            vec![
+                a.tensor.clone(),
+                format!("{:e}", a.scale),
+                table,
+                a.consumers.join(","),
+                a.rule.clone(),
+            ]
+        })
+        .collect();
+    write_columns(out, &["TENSOR", "SCALE", "TABLE", "READ BY", "RULE"], &rows)?;
+    writeln!(out, "\nweights (per output channel, max|w|/127):")?;
+    let rows: Vec<Vec<String>> = r
+        .weights
+        .iter()
+        .map(|w| {
+            let min = w.scales.iter().copied().fold(f32::INFINITY, f32::min);
+            let max = w.scales.iter().copied().fold(0f32, f32::max);
+            vec![
+                w.tensor.clone(),
+                w.node.clone(),
+                w.axis.to_string(),
+                w.scales.len().to_string(),
+                format!("{min:e} .. {max:e}"),
+            ]
+        })
+        .collect();
+    write_columns(
+        out,
+        &["WEIGHT", "NODE", "AXIS", "CHANNELS", "SCALES"],
+        &rows,
+    )?;
+    if !r.unquantized_weights.is_empty() {
+        writeln!(
+            out,
+            "\nweights left in float ({}):",
+            r.unquantized_weights.len()
+        )?;
+        for u in &r.unquantized_weights {
+            writeln!(out, "  {}: {}", u.tensor, u.reason)?;
+        }
+    }
+    writeln!(out, "\ntable tensors not quantized ({}):", r.unplaced.len())?;
+    let rows: Vec<Vec<String>> = r
+        .unplaced
+        .iter()
+        .map(|u| vec![u.tensor.clone(), u.reason.clone()])
+        .collect();
+    write_columns(out, &["TENSOR", "WHY"], &rows)?;
+    Ok(())
+}
