@@ -1,0 +1,140 @@
+//! `trt qdq export` run as a process on the committed Fashion-MNIST model and its
+//! onnxruntime-made MinMax table (models/fashion-mnist/fashion_mnist.ort-minmax.calib).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/fashion-mnist")
+}
+
+fn trt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trt"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run trt")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn export_writes_the_model_and_the_report_and_prints_what_it_placed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, table) = (
+        models().join("fashion_mnist.onnx"),
+        models().join("fashion_mnist.ort-minmax.calib"),
+    );
+    let (out, report) = (dir.path().join("f.qdq.onnx"), dir.path().join("f.json"));
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&out),
+        "--exclude",
+        "/fc2/Gemm",
+        "--report",
+        s(&report),
+    ]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{}{}", stdout, text(&o.stderr));
+    assert!(stdout.contains("11 of 11 tensors in the model"), "{stdout}");
+    assert!(
+        stdout.contains(": 3 activation(s) and 3 weight(s) quantized"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("/Relu_2_output_0      read by excluded node `/fc2/Gemm`"),
+        "{stdout}"
+    );
+
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["excluded"], serde_json::json!(["/fc2/Gemm"]));
+    let first = &json["activations"][0];
+    assert_eq!(first["tensor"], "image");
+    // image: 3c82783f in the table.
+    assert_eq!(
+        first["scale"].as_f64().unwrap() as f32,
+        f32::from_bits(0x3c82783f)
+    );
+
+    let qdq = trt_qdq::load_model(&out).unwrap();
+    let nodes = &qdq.graph.as_ref().unwrap().node;
+    let quantize = nodes
+        .iter()
+        .filter(|n| n.op_type() == "QuantizeLinear")
+        .count();
+    assert_eq!(quantize, 6);
+    let fc2 = nodes.iter().find(|n| n.name() == "/fc2/Gemm").unwrap();
+    assert_eq!(fc2.input, ["/Relu_2_output_0", "fc2.weight", "fc2.bias"]);
+}
+
+#[test]
+fn refusals_exit_2_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = models().join("fashion_mnist.onnx");
+    let table = models().join("fashion_mnist.ort-minmax.calib");
+    let out = dir.path().join("never.onnx");
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&out),
+        "--exclude",
+        "/fc2/gemm",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr
+            .contains("caused by: no node named `/fc2/gemm` to exclude; close names: `/fc2/Gemm`"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written after a refusal");
+
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../calib-table/tests/fixtures/resnet18-random-weights.calib.cache");
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&fixture),
+        "-o",
+        s(&out),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("the calibration table does not fit the model: 3 of its 74 tensors"),
+        "{stderr}"
+    );
+
+    let placement = dir.path().join("empty.txt");
+    std::fs::write(&placement, "# nothing\n\n").unwrap();
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&out),
+        "--placement",
+        s(&placement),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("names no tensor"));
+}
