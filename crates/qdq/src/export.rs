@@ -226,9 +226,12 @@ fn activation_pairs(
 
 type WeightPairs = (Vec<Insertion>, Vec<QuantizedWeight>, Vec<Unplaced>);
 
+/// (weight, axis) -> (its readers, its per-channel scales).
+type WeightUses = BTreeMap<(String, usize), (Vec<(usize, usize)>, Vec<f32>)>;
+
 /// Per-channel pairs on input 1 (an initializer) of every Conv, Gemm and MatMul not excluded.
 fn weight_pairs(ix: &Index, excluded: &HashSet<usize>, names: &mut Names) -> WeightPairs {
-    let mut by_weight: BTreeMap<(String, usize), (Vec<(usize, usize)>, Vec<f32>)> = BTreeMap::new();
+    let mut by_weight = WeightUses::new();
     let mut report = Vec::new();
     let mut refused = Vec::new();
     for (i, node) in ix.graph.node.iter().enumerate() {
