@@ -350,3 +350,82 @@ fn saved_models_load_back_equal() {
         "{err}"
     );
 }
+
+/// x -> convA (ca), x -> convB (cb); `op`(ca, cb) -> s; plus m = MatMul(s2, wm) + bias.
+fn two_branches(op: &str) -> trt_qdq::onnx::ModelProto {
+    let init = vec![
+        make::tensor_f32("wa", &[2, 2, 1, 1], &values(4, 2, 21)),
+        make::tensor_f32("wb", &[2, 2, 1, 1], &values(4, 2, 22)),
+        make::tensor_f32("wm", &[4, 3], &values(12, 3, 23)),
+        make::tensor_f32("bias", &[3], &values(3, 3, 24)),
+    ];
+    let attrs = if op == "Concat" {
+        vec![make::attr_int("axis", 1)]
+    } else {
+        vec![]
+    };
+    let nodes = vec![
+        make::node("Conv", "convA", &["x", "wa"], &["ca"], vec![]),
+        make::node("Conv", "convB", &["x", "wb"], &["cb"], vec![]),
+        make::node(op, "join", &["ca", "cb"], &["s"], attrs),
+        make::node("MatMul", "mm", &["v", "wm"], &["m"], vec![]),
+        make::node("Add", "bias_add", &["m", "bias"], &["out"], vec![]),
+    ];
+    let inputs: [(&str, &[i64]); 2] = [("x", &[1, 2, 2, 2]), ("v", &[1, 4])];
+    let g = make::graph(
+        "two",
+        nodes,
+        init,
+        &inputs,
+        &[("s", &[1, 2, 2, 2]), ("out", &[1, 3])],
+    );
+    make::model(g, 13)
+}
+
+fn table_of(entries: &[(&str, f32)]) -> CalibrationTable {
+    let mut text = String::from("TRT-8503-EntropyCalibration2\n");
+    for (t, s) in entries {
+        text.push_str(&format!("{t}: {:x}\n", s.to_bits()));
+    }
+    CalibrationTable::parse(text.as_bytes()).unwrap()
+}
+
+#[test]
+fn projection_add_quantizes_the_earlier_branch_and_bias_adds_stay_float() {
+    let table = table_of(&[
+        ("x", 0.01),
+        ("ca", 0.02),
+        ("cb", 0.03),
+        ("v", 0.04),
+        ("m", 0.05),
+    ]);
+    let (qdq, report) = QdqExport::new(&two_branches("Add"), &table)
+        .export()
+        .unwrap();
+    let g = graph_of(&qdq);
+    // Both Add inputs come from Convs: convA's (written first, the shortcut) is quantized,
+    // convB's fuses with the Add.
+    assert_eq!(quantizer_of(g, "join", 0).unwrap().input[0], "ca");
+    assert_eq!(node_named(g, "join").input[1], "cb");
+    // A bias add (one constant input) gets no Q/DQ: it fuses with the MatMul.
+    assert_eq!(node_named(g, "bias_add").input, ["m", "bias"]);
+    assert_eq!(quantizer_of(g, "mm", 0).unwrap().input[0], "v");
+    let m = report.unplaced.iter().find(|u| u.tensor == "m").unwrap();
+    assert!(m.reason.contains("Add `bias_add`"), "{}", m.reason);
+}
+
+#[test]
+fn a_concat_with_an_unscaled_input_stays_float() {
+    let table = table_of(&[("x", 0.01), ("ca", 0.02), ("v", 0.04)]);
+    let (qdq, report) = QdqExport::new(&two_branches("Concat"), &table)
+        .export()
+        .unwrap();
+    let g = graph_of(&qdq);
+    assert_eq!(node_named(g, "join").input, ["ca", "cb"]);
+    let ca = report.unplaced.iter().find(|u| u.tensor == "ca").unwrap();
+    assert_eq!(
+        ca.reason,
+        "Concat `join`: its input `cb` cannot be quantized (the table has no scale for it), and \
+         all inputs share one scale"
+    );
+}
