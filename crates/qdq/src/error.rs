@@ -38,6 +38,17 @@ pub enum QdqError {
     /// The model has no graph.
     #[error("the model has no graph")]
     NoGraph,
+    /// The model already has Q/DQ nodes: quantizing it again would stack pairs.
+    #[error(
+        "the model is already explicitly quantized: node `{node}` is a {op_type}; export from \
+         the FP32 model"
+    )]
+    AlreadyQuantized {
+        /// The first Q/DQ node.
+        node: String,
+        /// `QuantizeLinear` or `DequantizeLinear`.
+        op_type: String,
+    },
     /// The model does not import the default ONNX domain.
     #[error("the model imports no opset of the default ONNX domain")]
     NoOpset,

@@ -22,6 +22,7 @@ pub const QDQ_OPSET: i64 = 13;
 /// Exports a Q/DQ model from an FP32 ONNX model and its calibration table.
 ///
 /// Checks, before anything else (each refusal is a [`QdqError`]):
+/// - the model has no Q/DQ nodes yet;
 /// - the model's default-domain opset is 11 or later; 11 and 12 are moved to 13 unless a node's
 ///   operator changed in 13 (Softmax, Split, Squeeze, Unsqueeze, ReduceSum, ...);
 /// - at least half of the table's entries name a tensor of the model, and every graph input has

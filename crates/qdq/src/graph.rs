@@ -98,7 +98,7 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Checks the default-domain opset and moves `model` to [`QDQ_OPSET`] when it is older.
+/// Refuses a model that already has Q/DQ nodes; checks the default-domain opset and moves `model` to [`QDQ_OPSET`] when it is older.
 ///
 /// Refuses opsets below [`MIN_OPSET`], and opsets 11-12 when a node's operator changed in 13
 /// ([`CHANGED_IN_13`]). Raises the IR version to 7 (the first with opset 13) when lower.
@@ -110,6 +110,17 @@ pub(crate) fn upgrade_opset(model: &mut ModelProto) -> Result<OpsetChange> {
         .find(|o| o.domain().is_empty() || o.domain() == "ai.onnx")
         .ok_or(QdqError::NoOpset)?;
     let found = import.version();
+    let quantized = graph
+        .node
+        .iter()
+        .enumerate()
+        .find(|(_, n)| matches!(n.op_type(), "QuantizeLinear" | "DequantizeLinear"));
+    if let Some((i, node)) = quantized {
+        return Err(QdqError::AlreadyQuantized {
+            node: Index::new(graph).label(i),
+            op_type: node.op_type().to_owned(),
+        });
+    }
     if found < MIN_OPSET {
         return Err(QdqError::OpsetTooOld {
             found,

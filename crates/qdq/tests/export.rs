@@ -335,9 +335,15 @@ fn opsets_below_13_are_moved_to_13_unless_meaning_would_change() {
 }
 
 #[test]
-fn saved_models_load_back_equal() {
+fn saved_models_load_back_equal_and_are_not_quantized_twice() {
     let (model, table) = (block_model(13), block_table());
     let (qdq, _) = QdqExport::new(&model, &table).export().unwrap();
+    let err = QdqExport::new(&qdq, &table).export().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the model is already explicitly quantized: node `x_QuantizeLinear` is a \
+         QuantizeLinear; export from the FP32 model"
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("block.qdq.onnx");
     trt_qdq::save_model(&qdq, &path).unwrap();
