@@ -505,6 +505,7 @@ fn every_command_has_examples() {
         vec!["verify-bundle"],
         vec!["data", "preview"],
         vec!["cache", "show"],
+        vec!["qdq", "export"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
