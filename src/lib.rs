@@ -46,7 +46,7 @@ mod panic;
 pub mod strict;
 mod tensor;
 
-pub use build::{BuildOutput, Builder};
+pub use build::{check_explicit_request, BuildOutput, Builder, Quantization};
 pub use calibrator::{
     vtable, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
     HostElement, Progress, TableMode, TablePolicy,

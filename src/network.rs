@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tensorrt_sys as sys;
 
 use crate::build::inner::BuilderInner;
+use crate::build::Quantization;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
 use crate::handle::{create, Handle};
@@ -314,6 +315,15 @@ impl Network {
     /// Every layer, in definition order.
     pub fn layers(&self) -> Result<Vec<LayerInfo>> {
         (0..self.layer_count()?).map(|i| self.layer(i)).collect()
+    }
+
+    /// Where the network's INT8 scales come from: [`Quantization::Explicit`] when it has Q/DQ
+    /// layers (`QUANTIZE` / `DEQUANTIZE`, parsed from QuantizeLinear / DequantizeLinear).
+    pub fn quantization(&self) -> Result<Quantization> {
+        let layers = self.layers()?;
+        Ok(Quantization::from_layer_kinds(
+            layers.iter().map(|l| l.kind.as_str()),
+        ))
     }
 
     /// Constrains a layer's compute precision (honoured with precision constraints on).

@@ -108,6 +108,7 @@ impl Strict<'_, '_> {
             let pass = Pass {
                 constraints: Constraints::Prefer,
                 table: self.table.as_deref(),
+                explicit: false,
             };
             let r = self
                 .session
@@ -182,6 +183,7 @@ impl Strict<'_, '_> {
             let pass = Pass {
                 constraints: Constraints::Obey,
                 table: self.table.as_deref(),
+                explicit: false,
             };
             let r = self
                 .session
