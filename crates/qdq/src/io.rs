@@ -32,3 +32,14 @@ pub fn save_model(model: &ModelProto, path: impl AsRef<Path>) -> Result<()> {
         source,
     })
 }
+
+/// How many `QuantizeLinear` / `DequantizeLinear` nodes the model's main graph has: more than 0
+/// means it is explicitly quantized (TensorRT builds it as INT8 without calibration).
+pub fn qdq_node_count(model: &ModelProto) -> usize {
+    model.graph.as_ref().map_or(0, |g| {
+        g.node
+            .iter()
+            .filter(|n| matches!(n.op_type(), "QuantizeLinear" | "DequantizeLinear"))
+            .count()
+    })
+}

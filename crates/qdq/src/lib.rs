@@ -58,7 +58,7 @@ pub mod onnx {
 
 pub use error::QdqError;
 pub use export::{QdqExport, MIN_OPSET, QDQ_OPSET};
-pub use io::{load_model, save_model};
+pub use io::{load_model, qdq_node_count, save_model};
 pub use placement::Placement;
 pub use report::{ExportReport, OpsetChange, QuantizedActivation, QuantizedWeight, Unplaced};
 

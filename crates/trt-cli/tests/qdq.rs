@@ -138,3 +138,44 @@ fn refusals_exit_2_with_the_reason() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("names no tensor"));
 }
+
+#[test]
+fn building_a_qdq_model_with_calibration_is_refused_before_tensorrt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, table) = (
+        models().join("fashion_mnist.onnx"),
+        models().join("fashion_mnist.ort-minmax.calib"),
+    );
+    let qdq = dir.path().join("f.qdq.onnx");
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&qdq),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let engine = dir.path().join("f.engine");
+    let o = trt(&[
+        "build",
+        s(&qdq),
+        "--int8",
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&engine),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o.stderr);
+    // 4 activations and 4 weights, a QuantizeLinear and a DequantizeLinear each.
+    assert!(
+        stderr.contains("f.qdq.onnx has 16 Q/DQ layers: it is explicitly quantized; its scales come from the model, so a calibrator/table is not used; build it without --calib/--calib-cache"),
+        "{stderr}"
+    );
+    let o = trt(&["build", s(&qdq), "--strict-int8", "-o", s(&engine)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("strict INT8 (forcing layers) does not apply"));
+    assert!(!engine.exists());
+}
