@@ -38,6 +38,9 @@ pub enum QdqError {
     /// The model has no graph.
     #[error("the model has no graph")]
     NoGraph,
+    /// An engine's layer list (build report or inspector JSON) could not be used.
+    #[error("engine layers: {0}")]
+    EngineJson(String),
     /// The model already has Q/DQ nodes: quantizing it again would stack pairs.
     #[error(
         "the model is already explicitly quantized: node `{node}` is a {op_type}; export from \
