@@ -147,12 +147,20 @@ pub struct EngineMapping {
     pub read_by: BTreeMap<String, String>,
     /// Engine layers (not reformats or constants) in which no model node was found.
     pub unmatched: Vec<String>,
+    /// Conv, Gemm and MatMul nodes that did not run INT8 there: excluded from the export
+    /// ([`EngineMapping::exclusions`]), so their weights stay float too.
+    pub float_weighted_nodes: BTreeSet<String>,
 }
 
 impl EngineMapping {
     /// `Placement::Exactly` of [`EngineMapping::tensors`].
     pub fn placement(&self) -> Placement {
         Placement::Exactly(self.tensors.clone())
+    }
+
+    /// The nodes to exclude from the export: [`EngineMapping::float_weighted_nodes`].
+    pub fn exclusions(&self) -> Vec<String> {
+        self.float_weighted_nodes.iter().cloned().collect()
     }
 }
 
@@ -250,6 +258,13 @@ pub fn map_engine(model: &ModelProto, layers: &[EngineLayer]) -> Result<EngineMa
             }
         }
     }
+    m.float_weighted_nodes = graph
+        .node
+        .iter()
+        .filter(|n| matches!(n.op_type(), "Conv" | "Gemm" | "MatMul"))
+        .filter(|n| !m.int8_nodes.contains(n.name()))
+        .map(|n| n.name().to_owned())
+        .collect();
     Ok(m)
 }
 

@@ -167,6 +167,12 @@ fn a_build_report_is_read_and_unusable_json_is_refused() {
     );
     assert_eq!(m.int8_compute_nodes.len(), 3);
     assert_eq!(m.unmatched, ["my_plugin"]);
+    // Every Conv but the stem's, and the Gemm, ran FP32 (or not at all) there.
+    assert_eq!(m.float_weighted_nodes.len(), 20);
+    assert!(!m.float_weighted_nodes.contains("/conv1/Conv"));
+    assert!(mapping("resnet18-int8-plain.a.inspector.json")
+        .float_weighted_nodes
+        .is_empty());
 
     let e = engine_layers_from_json(r#"{"Layers": ["a", "b"]}"#).unwrap_err();
     assert!(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use trt_calib_table::CalibrationTable;
-use trt_qdq::{ExportReport, Placement, QdqExport};
+use trt_qdq::{EngineMapping, ExportReport, Placement, QdqExport};
 
 use crate::common::{write_columns, write_json};
 use crate::exit::Outcome;
@@ -23,7 +23,8 @@ pub enum QdqCommand {
     #[command(after_help = "Examples:\n  \
         trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx\n  \
         trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --exclude /head/Gemm --report qdq.json\n  \
-        trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --placement int8-tensors.txt")]
+        trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --placement int8-tensors.txt\n  \
+        trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --engine model.engine.report.json")]
     Export(ExportArgs),
 }
 
@@ -43,8 +44,13 @@ pub struct ExportArgs {
     exclude: Vec<String>,
     /// Quantize exactly the activation tensors listed in FILE (one name per line; `#` comments),
     /// instead of the default placement.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "engine")]
     placement: Option<PathBuf>,
+    /// Quantize exactly the activations that the INT8 layers of an implicit engine read: its
+    /// build report (`ENGINE.report.json`, written by `trt build`) or TensorRT inspector JSON.
+    /// Engine layer names (fused: `/conv/Conv + /Relu`) are mapped back to the model's nodes.
+    #[arg(long, value_name = "REPORT.json")]
+    engine: Option<PathBuf>,
     /// Write the report (every quantized tensor with its scale, every table tensor left out and
     /// why) as JSON to FILE (atomically).
     #[arg(long, value_name = "FILE.json")]
@@ -77,13 +83,27 @@ fn read_placement(path: &Path) -> Result<Placement> {
 fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<Outcome> {
     let model = trt_qdq::load_model(&args.model)?;
     let table = CalibrationTable::read(&args.table)?;
-    let placement = match &args.placement {
-        Some(path) => read_placement(path)?,
-        None => Placement::Default,
+    let mut from_engine = None;
+    let placement = match (&args.placement, &args.engine) {
+        (Some(path), _) => read_placement(path)?,
+        (None, Some(path)) => {
+            let m = engine_mapping(&model, path)?;
+            let p = m.placement();
+            from_engine = Some(m);
+            p
+        }
+        (None, None) => Placement::Default,
     };
+    // Weighted nodes that ran in float in the implicit engine keep float weights too.
+    let engine_exclusions = from_engine.as_ref().map(EngineMapping::exclusions);
     let (qdq, report) = QdqExport::new(&model, &table)
         .with_placement(placement)
-        .with_exclusions(args.exclude.iter().cloned())
+        .with_exclusions(
+            args.exclude
+                .iter()
+                .cloned()
+                .chain(engine_exclusions.into_iter().flatten()),
+        )
         .export()
         .with_context(|| {
             format!(
@@ -101,9 +121,53 @@ fn export(args: &ExportArgs, out: &mut dyn Write) -> Result<Outcome> {
     if args.json {
         write_json(out, &report)?;
     } else {
+        if let (Some(m), Some(path)) = (&from_engine, &args.engine) {
+            print_engine_mapping(path, m, out)?;
+        }
         print_report(args, &report, out)?;
     }
     Ok(Outcome::Success)
+}
+
+/// The implicit engine's INT8 layers, as model nodes and the tensors they read.
+fn engine_mapping(model: &trt_qdq::onnx::ModelProto, path: &Path) -> Result<EngineMapping> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read `{}` (give the build report, ENGINE.report.json, or inspector JSON)",
+            path.display()
+        )
+    })?;
+    let layers =
+        trt_qdq::engine_layers_from_json(&text).with_context(|| format!("`{}`", path.display()))?;
+    let m = trt_qdq::map_engine(model, &layers)?;
+    if m.tensors.is_empty() {
+        bail!(
+            "`{}`: no layer ran INT8 there that reads an activation of the model ({} compute \
+             nodes matched): nothing to quantize",
+            path.display(),
+            m.int8_nodes.len()
+        );
+    }
+    Ok(m)
+}
+
+fn print_engine_mapping(path: &Path, m: &EngineMapping, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "engine     {}: {} model node(s) ran INT8 ({} compute), reading {} activation(s)",
+        path.display(),
+        m.int8_nodes.len(),
+        m.int8_compute_nodes.len(),
+        m.tensors.len()
+    )?;
+    if !m.unmatched.is_empty() {
+        writeln!(
+            out,
+            "           engine layers with no model node: {}",
+            m.unmatched.join("; ")
+        )?;
+    }
+    Ok(())
 }
 
 fn print_report(args: &ExportArgs, r: &ExportReport, out: &mut dyn Write) -> Result<()> {

@@ -179,3 +179,81 @@ fn building_a_qdq_model_with_calibration_is_refused_before_tensorrt() {
     assert!(text(&o.stderr).contains("strict INT8 (forcing layers) does not apply"));
     assert!(!engine.exists());
 }
+
+#[test]
+fn export_from_an_implicit_engine_quantizes_what_its_int8_layers_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, table) = (
+        models().join("fashion_mnist.onnx"),
+        models().join("fashion_mnist.ort-minmax.calib"),
+    );
+    // The layers of a build report as TensorRT 8.5 fuses this model, fc2 left in FP32.
+    let report = dir.path().join("f.engine.report.json");
+    std::fs::write(
+        &report,
+        r#"{"trt_build_report": 1, "layers": [
+          {"name": "Reformatting CopyNode for Input Tensor 0 to /conv1/Conv + /Relu + /MaxPool", "layer_type": "Reformat", "precision": "INT8"},
+          {"name": "/conv1/Conv + /Relu + /MaxPool", "layer_type": "CaskConvActPool", "precision": "INT8"},
+          {"name": "/conv2/Conv + /Relu_1 + /MaxPool_1", "layer_type": "CaskConvActPool", "precision": "INT8"},
+          {"name": "/fc1/Gemm + /Relu_2", "layer_type": "CaskConvolution", "precision": "INT8"},
+          {"name": "/fc2/Gemm", "layer_type": "CaskConvolution", "precision": "FP32"},
+          {"name": "reshape_after_/fc2/Gemm", "layer_type": "NoOp", "precision": "FP32"}
+        ]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("f.qdq.onnx");
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&out),
+        "--engine",
+        s(&report),
+    ]);
+    let stdout = text(&o.stdout);
+    assert!(o.status.success(), "{}{}", stdout, text(&o.stderr));
+    assert!(
+        stdout.contains(": 8 model node(s) ran INT8 (8 compute), reading 3 activation(s)"),
+        "{stdout}"
+    );
+    // fc2 ran FP32 there: excluded, its weight stays float.
+    assert!(
+        stdout.contains("placement  explicit, 1 node(s) excluded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(": 3 activation(s) and 3 weight(s) quantized"),
+        "{stdout}"
+    );
+    for t in ["image ", "/MaxPool_output_0 ", "/Flatten_output_0 "] {
+        assert!(stdout.contains(&format!("\n{t}")), "{t}: {stdout}");
+    }
+    let relu2: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("/Relu_2_output_0"))
+        .collect();
+    assert_eq!(relu2.len(), 1, "{stdout}");
+    assert!(relu2[0].contains("excluded node `/fc2/Gemm`"), "{stdout}");
+
+    std::fs::write(&report, r#"{"Layers": ["/conv1/Conv + /Relu"]}"#).unwrap();
+    let o = trt(&[
+        "qdq",
+        "export",
+        s(&model),
+        "--calib-cache",
+        s(&table),
+        "-o",
+        s(&out),
+        "--engine",
+        s(&report),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("build the implicit engine with detailed profiling"),
+        "{}",
+        text(&o.stderr)
+    );
+}
