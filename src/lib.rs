@@ -12,6 +12,8 @@
 //! | strict INT8: force, build, audit | [`Precision::StrictInt8`], [`StrictReport`] |
 //! | deserialize and run | [`Runtime`], [`Engine`], [`ExecutionContext`] |
 //! | what the engine runs, per layer | [`EngineInspection`] |
+//! | explicit quantization: a Q/DQ network, built INT8 with no calibrator | [`Quantization`] |
+//! | two engines compared: precisions, latency, output agreement | [`compare`] |
 //!
 //! ```no_run
 //! use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy};
@@ -75,6 +77,7 @@ pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<(
 }
 
 pub mod bundle;
+pub mod compare;
 pub mod report;
 pub mod repro;
 pub use report::{BuildReport, ReportDiff};

@@ -236,7 +236,10 @@ fn export_from_an_implicit_engine_quantizes_what_its_int8_layers_read() {
         .filter(|l| l.starts_with("/Relu_2_output_0"))
         .collect();
     assert_eq!(relu2.len(), 1, "{stdout}");
-    assert!(relu2[0].contains("no placement rule quantizes it here"), "{stdout}");
+    assert!(
+        relu2[0].contains("no placement rule quantizes it here"),
+        "{stdout}"
+    );
 
     std::fs::write(&report, r#"{"Layers": ["/conv1/Conv + /Relu"]}"#).unwrap();
     let o = trt(&[
