@@ -26,6 +26,43 @@ pub enum QdqCommand {
         trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --placement int8-tensors.txt\n  \
         trt qdq export model.onnx --calib-cache model.calib -o model.qdq.onnx --engine model.engine.report.json")]
     Export(ExportArgs),
+    /// Compare an implicit INT8 engine (A) with its explicit Q/DQ engine (B): per-layer
+    /// precisions, INT8 layer counts, GPU latency ratio B/A and output agreement on one seeded
+    /// input.
+    ///
+    /// Exit code: 0 within the tolerances, 1 beyond them (latency ratio above
+    /// --max-latency-ratio, top-1 agreement below --min-top1), 2 an error.
+    #[command(after_help = "Examples:\n  \
+        trt qdq compare model.int8.engine model.qdq.engine\n  \
+        trt qdq compare model.int8.engine model.qdq.engine --max-latency-ratio 1.05 --min-top1 0.99 --json")]
+    Compare(CompareArgs),
+}
+
+/// `trt qdq compare` arguments.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The implicit INT8 engine (the reference).
+    implicit: PathBuf,
+    /// The explicit (Q/DQ) engine.
+    explicit: PathBuf,
+    /// Largest allowed ratio of median GPU times, explicit over implicit.
+    #[arg(long, default_value_t = 1.03)]
+    max_latency_ratio: f64,
+    /// Smallest allowed top-1 agreement (0..1) of every 2-D output; not checked by default.
+    #[arg(long, value_name = "FRACTION")]
+    min_top1: Option<f64>,
+    /// Seed of the input both engines run on.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Timed runs per engine (0: no timing).
+    #[arg(long, default_value_t = 200)]
+    iterations: usize,
+    /// Untimed runs per engine first.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `trt qdq export` arguments.
@@ -64,6 +101,7 @@ pub struct ExportArgs {
 pub fn run(command: QdqCommand, out: &mut dyn Write) -> Result<Outcome> {
     match command {
         QdqCommand::Export(args) => export(&args, out),
+        QdqCommand::Compare(args) => compare(&args, out),
     }
 }
 
@@ -260,5 +298,125 @@ fn print_report(args: &ExportArgs, r: &ExportReport, out: &mut dyn Write) -> Res
         .map(|u| vec![u.tensor.clone(), u.reason.clone()])
         .collect();
     write_columns(out, &["TENSOR", "WHY"], &rows)?;
+    Ok(())
+}
+
+fn compare(args: &CompareArgs, out: &mut dyn Write) -> Result<Outcome> {
+    if let Some(t) = args.min_top1 {
+        if !(0.0..=1.0).contains(&t) {
+            bail!("--min-top1 is a fraction from 0 to 1 (0.99 for 99%), not {t}");
+        }
+    }
+    if !(args.max_latency_ratio > 0.0) {
+        bail!("--max-latency-ratio must be above 0");
+    }
+    crate::common::require_tensorrt()?;
+    let runtime = trt::Runtime::new()?;
+    let load = |p: &Path| {
+        runtime
+            .load(p)
+            .with_context(|| format!("cannot load {}", p.display()))
+    };
+    let (a, b) = (load(&args.implicit)?, load(&args.explicit)?);
+    let options = trt::compare::CompareOptions {
+        max_latency_ratio: args.max_latency_ratio,
+        min_top1: args.min_top1,
+        seed: args.seed,
+        warmup: args.warmup,
+        iterations: args.iterations,
+    };
+    let c = trt::compare::compare_engines(&a, &b, &options)?;
+    if args.json {
+        write_json(out, &c)?;
+    } else {
+        print_comparison(args, &c, out)?;
+    }
+    Ok(if c.passed() {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}
+
+fn print_comparison(
+    args: &CompareArgs,
+    c: &trt::compare::EngineComparison,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let counts = |m: &std::collections::BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(
+        out,
+        "A (implicit)  {}: {}",
+        args.implicit.display(),
+        counts(&c.precision_counts[0])
+    )?;
+    writeln!(
+        out,
+        "B (explicit)  {}: {}",
+        args.explicit.display(),
+        counts(&c.precision_counts[1])
+    )?;
+    writeln!(
+        out,
+        "INT8 layers   {} -> {}",
+        c.int8_layers[0], c.int8_layers[1]
+    )?;
+    writeln!(out, "layers        {}", c.diff.summary())?;
+    match &c.latency {
+        Some(l) => writeln!(
+            out,
+            "GPU latency   {:.4} ms -> {:.4} ms (median of {}), ratio {:.3} (allowed {:.3})",
+            l.a_ms, l.b_ms, l.iterations, l.ratio, c.options.max_latency_ratio
+        )?,
+        None => writeln!(out, "GPU latency   not measured (--iterations 0)")?,
+    }
+    writeln!(out, "\noutputs (seed {}):", c.options.seed)?;
+    let rows: Vec<Vec<String>> = c
+        .outputs
+        .iter()
+        .map(|o| {
+            vec![
+                o.name.clone(),
+                o.elements.to_string(),
+                format!("{:e}", o.max_abs),
+                format!("{:.6}", o.cosine),
+                o.top1.map_or("-".into(), |t| format!("{:.4}", t)),
+            ]
+        })
+        .collect();
+    write_columns(
+        out,
+        &["OUTPUT", "ELEMENTS", "MAX ABS", "COSINE", "TOP-1"],
+        &rows,
+    )?;
+    if !c.diff.precision_changes.is_empty() {
+        writeln!(out, "\nprecision changes (layers of both engines):")?;
+        let rows: Vec<Vec<String>> = c
+            .diff
+            .precision_changes
+            .iter()
+            .map(|p| {
+                vec![
+                    p.layer.clone(),
+                    p.a.clone().unwrap_or_else(|| "-".into()),
+                    p.b.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        write_columns(out, &["LAYER", "A", "B"], &rows)?;
+    }
+    if c.passed() {
+        writeln!(out, "\nwithin the tolerances")?;
+    } else {
+        writeln!(out, "\nbeyond the tolerances:")?;
+        for f in &c.failures {
+            writeln!(out, "  {f}")?;
+        }
+    }
     Ok(())
 }

@@ -506,6 +506,7 @@ fn every_command_has_examples() {
         vec!["data", "preview"],
         vec!["cache", "show"],
         vec!["qdq", "export"],
+        vec!["qdq", "compare"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");

@@ -260,3 +260,24 @@ fn export_from_an_implicit_engine_quantizes_what_its_int8_layers_read() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn compare_checks_its_tolerances_before_loading_tensorrt() {
+    let o = trt(&["qdq", "compare", "a.engine", "b.engine", "--min-top1", "99"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("--min-top1 is a fraction from 0 to 1 (0.99 for 99%), not 99"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = trt(&[
+        "qdq",
+        "compare",
+        "a.engine",
+        "b.engine",
+        "--max-latency-ratio",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("--max-latency-ratio must be above 0"));
+}
