@@ -226,7 +226,7 @@ pub fn judge(
 ) -> Vec<String> {
     let mut failures = Vec::new();
     if let Some(l) = latency {
-        if !(l.ratio <= options.max_latency_ratio) {
+        if l.ratio.is_nan() || l.ratio > options.max_latency_ratio {
             failures.push(format!(
                 "B is slower: {:.4} ms / {:.4} ms = {:.3}, above the allowed {:.3} \
                  (--max-latency-ratio)",

@@ -307,7 +307,7 @@ fn compare(args: &CompareArgs, out: &mut dyn Write) -> Result<Outcome> {
             bail!("--min-top1 is a fraction from 0 to 1 (0.99 for 99%), not {t}");
         }
     }
-    if !(args.max_latency_ratio > 0.0) {
+    if args.max_latency_ratio.is_nan() || args.max_latency_ratio <= 0.0 {
         bail!("--max-latency-ratio must be above 0");
     }
     crate::common::require_tensorrt()?;
