@@ -165,6 +165,7 @@ impl Builder {
             out.timing_cache = Some(session.serialized_timing_cache()?);
         }
         out.build_time = session.elapsed();
+        out.quantization = quantization;
         // Only now, with the engine built from a complete calibration, does the table reach
         // the disk: a failed build never creates or replaces one.
         crate::calibrator::save_table(

@@ -9,7 +9,8 @@ use clap::Args;
 use trt::report::BuildReport;
 use trt::{
     BuildConfig, BuildOutput, Builder, CalibrationAlgorithm, Calibrator, DataCalibrator, Fallback,
-    HardwareCompatibility, Network, Precision, Profile, TablePolicy, TacticChoice, TacticSources,
+    HardwareCompatibility, Network, Precision, Profile, Quantization, TablePolicy, TacticChoice,
+    TacticSources,
 };
 use trt_calib_data::Spec;
 
@@ -523,6 +524,12 @@ fn write_summary(
         report.tensorrt_version
     )?;
     writeln!(out, "report     {}", report_path.display())?;
+    if let Some(Quantization::Explicit { qdq_layers }) = report.quantization {
+        writeln!(
+            out,
+            "scales     from the model: {qdq_layers} Q/DQ layers (explicit quantization, no calibration)"
+        )?;
+    }
     if let Some(c) = &report.calibration {
         let table = c
             .table
