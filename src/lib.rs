@@ -48,7 +48,7 @@ mod panic;
 pub mod strict;
 mod tensor;
 
-pub use build::{check_explicit_request, BuildOutput, Builder, Quantization};
+pub use build::{check_explicit_request, BuildOutput, Builder};
 pub use calibrator::{
     vtable, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
     HostElement, Progress, TableMode, TablePolicy,
@@ -61,7 +61,7 @@ pub use engine::{Bindings, Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};
 pub use inspector::{format_precision, EngineInspection, EngineLayer};
 pub use logger::{Logger, Severity};
-pub use network::{DataType, LayerInfo, Network, TensorInfo};
+pub use network::{DataType, LayerInfo, Network, Quantization, TensorInfo};
 pub use strict::StrictReport;
 pub use tensor::{dtype_name, HostTensor, HostTensorView, TensorElement};
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use tensorrt_sys as sys;
 
 use crate::build::inner::BuilderInner;
-use crate::build::Quantization;
 use crate::error::{Error, Result};
 use crate::ffi::{self, out};
 use crate::handle::{create, Handle};
@@ -86,6 +85,46 @@ impl DataType {
     /// Floating-point activations (what INT8 quantizes).
     pub fn is_float(self) -> bool {
         matches!(self, DataType::Float | DataType::Half | DataType::Bf16)
+    }
+}
+
+/// Where a network's INT8 scales come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Quantization {
+    /// No Q/DQ layers: INT8 scales come from calibration (a calibrator, a table, or dynamic
+    /// ranges).
+    Implicit,
+    /// The network has `qdq_layers` Q/DQ layers: the model's own scales, no calibration.
+    Explicit {
+        /// How many `QUANTIZE` and `DEQUANTIZE` layers the network definition has.
+        qdq_layers: usize,
+    },
+}
+
+impl Quantization {
+    /// Decides from TensorRT layer type names (`LayerInfo::kind`: `QUANTIZE`, `DEQUANTIZE`, ...).
+    ///
+    /// ```
+    /// use trt::Quantization;
+    /// let q = Quantization::from_layer_kinds(["QUANTIZE", "DEQUANTIZE", "CONVOLUTION"]);
+    /// assert_eq!(q, Quantization::Explicit { qdq_layers: 2 });
+    /// assert_eq!(Quantization::from_layer_kinds(["CONVOLUTION"]), Quantization::Implicit);
+    /// ```
+    pub fn from_layer_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Quantization {
+        let n = kinds
+            .into_iter()
+            .filter(|k| matches!(*k, "QUANTIZE" | "DEQUANTIZE"))
+            .count();
+        if n == 0 {
+            Quantization::Implicit
+        } else {
+            Quantization::Explicit { qdq_layers: n }
+        }
+    }
+
+    /// The network has Q/DQ layers.
+    pub fn is_explicit(self) -> bool {
+        matches!(self, Quantization::Explicit { .. })
     }
 }
 

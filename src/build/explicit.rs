@@ -6,46 +6,7 @@
 
 use crate::config::{BuildConfig, Precision};
 use crate::error::{Error, Result};
-
-/// Where a network's INT8 scales come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Quantization {
-    /// No Q/DQ layers: INT8 scales come from calibration (a calibrator, a table, or dynamic
-    /// ranges).
-    Implicit,
-    /// The network has `qdq_layers` Q/DQ layers: the model's own scales, no calibration.
-    Explicit {
-        /// How many `QUANTIZE` and `DEQUANTIZE` layers the network definition has.
-        qdq_layers: usize,
-    },
-}
-
-impl Quantization {
-    /// Decides from TensorRT layer type names (`LayerInfo::kind`: `QUANTIZE`, `DEQUANTIZE`, ...).
-    ///
-    /// ```
-    /// use trt::Quantization;
-    /// let q = Quantization::from_layer_kinds(["QUANTIZE", "DEQUANTIZE", "CONVOLUTION"]);
-    /// assert_eq!(q, Quantization::Explicit { qdq_layers: 2 });
-    /// assert_eq!(Quantization::from_layer_kinds(["CONVOLUTION"]), Quantization::Implicit);
-    /// ```
-    pub fn from_layer_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Quantization {
-        let n = kinds
-            .into_iter()
-            .filter(|k| matches!(*k, "QUANTIZE" | "DEQUANTIZE"))
-            .count();
-        if n == 0 {
-            Quantization::Implicit
-        } else {
-            Quantization::Explicit { qdq_layers: n }
-        }
-    }
-
-    /// The network has Q/DQ layers.
-    pub fn is_explicit(self) -> bool {
-        matches!(self, Quantization::Explicit { .. })
-    }
-}
+use crate::network::Quantization;
 
 /// What a build of an explicitly quantized network may not ask for, refused before TensorRT
 /// builds: a calibrator or calibration table (the scales are the model's), strict INT8 (the Q/DQ

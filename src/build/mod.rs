@@ -7,7 +7,7 @@
 //! | `session.rs` | the primitive: one session per build, one pass per `buildSerializedNetwork` |
 //! | `calibration.rs` | calibration shapes, profile and table checks, before TensorRT starts |
 //! | `selector.rs` | the algorithm selector (record / replay tactics) |
-//! | `explicit.rs` | [`Quantization`]: Q/DQ networks (explicit quantization) and what their builds may not ask |
+//! | `explicit.rs` | [`check_explicit_request`]: what a build of a Q/DQ network ([`crate::Quantization`]) may not ask |
 //!
 //! Policies sit above the primitive: strict INT8 in `crate::strict`, repeated builds in
 //! `crate::repro`.
@@ -33,7 +33,7 @@ use crate::logger::{with_log, Logger};
 use crate::network::{Network, OnnxModel};
 use crate::strict;
 
-pub use explicit::{check_explicit_request, Quantization};
+pub use explicit::check_explicit_request;
 pub use output::BuildOutput;
 use session::{BuildSession, Constraints, Pass};
 
@@ -114,7 +114,7 @@ impl Builder {
 
     /// Builds without a calibrator: FP32/FP16, or INT8 from an existing calibration table
     /// (`BuildConfig::with_calibration_table`; TensorRT is never allowed to calibrate), or an
-    /// explicitly quantized network (Q/DQ layers, [`Quantization::Explicit`]) with
+    /// explicitly quantized network (Q/DQ layers, [`crate::Quantization::Explicit`]) with
     /// `Precision::Int8` and no table: its scales are the model's.
     pub fn build(&self, network: &mut Network, config: &BuildConfig) -> Result<BuildOutput> {
         self.build_with(network, config, None)

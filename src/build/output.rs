@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::build::Quantization;
 use crate::config::TacticChoice;
+use crate::network::Quantization;
 use crate::strict::rules::StrictReport;
 
 /// The result of a build.

@@ -209,7 +209,7 @@ impl<'b> BuildSession<'b> {
             strict: None,
             warnings,
             build_time: started.elapsed(),
-            quantization: crate::build::Quantization::Implicit,
+            quantization: crate::network::Quantization::Implicit,
         })
     }
 

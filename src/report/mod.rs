@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::{BuildOutput, Quantization};
+use crate::build::BuildOutput;
 use crate::calibrator::{CalibrationAlgorithm, TableMode};
 use crate::config::{BuildConfig, BuildSettings};
 use crate::engine::{Engine, IoMode, IoTensor};
 use crate::error::{Error, Result};
 use crate::inspector::{EngineInspection, EngineLayer};
-use crate::network::DataType;
+use crate::network::{DataType, Quantization};
 use crate::strict::StrictReport;
 
 mod diff;
