@@ -32,7 +32,8 @@ use clap::{Parser, Subcommand};
     trt bundle --engine model.engine --table model.calib.cache --onnx model.onnx -o bundle/\n  \
     trt verify-bundle bundle/\n  \
     trt cache check model.calib.cache --trt 10.3\n  \
-    trt qdq export model.onnx --calib-cache model.calib.cache -o model.qdq.onnx\n\n\
+    trt qdq export model.onnx --calib-cache model.calib.cache -o model.qdq.onnx\n  \
+    trt qdq compare model.int8.engine model.qdq.engine\n\n\
     TensorRT is loaded at run time from TRT_LIB_DIR, then the loader's search path.\n\
     Exit codes: 0 success, 1 negative answer (incompatible, different, refused), 2 error.")]
 struct Cli {
@@ -65,7 +66,8 @@ enum Command {
     /// INT8 calibration tables (calibration caches): show, check, diff.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
-    /// Explicit quantization for TensorRT 10/11: a Q/DQ ONNX model from a calibration table.
+    /// Explicit quantization for TensorRT 10/11: a Q/DQ ONNX model from a calibration table
+    /// (placed after an implicit engine's INT8 layers, if given), and the two engines compared.
     #[command(subcommand)]
     Qdq(qdq::QdqCommand),
 }
