@@ -178,6 +178,23 @@ fn building_a_qdq_model_with_calibration_is_refused_before_tensorrt() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("strict INT8 (forcing layers) does not apply"));
     assert!(!engine.exists());
+
+    // --int8 alone passes the checks: what stops it here is TensorRT (absent or no GPU),
+    // never "INT8 needs calibration data".
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_trt"))
+        .args(["build", s(&qdq), "--int8", "-o", s(&engine)])
+        .env_remove("RUST_LOG")
+        .env("TRT_LIB_DIR", &empty)
+        .env("LD_LIBRARY_PATH", "")
+        .output()
+        .unwrap();
+    let stderr = text(&o.stderr);
+    assert!(!stderr.contains("calibration"), "{stderr}");
+    if !o.status.success() {
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+    }
 }
 
 #[test]
