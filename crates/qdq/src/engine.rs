@@ -188,6 +188,17 @@ fn tokens(name: &str) -> Vec<&str> {
         .collect()
 }
 
+/// `{ForeignNode[FIRST...LAST]}` -> `(FIRST, LAST)`.
+fn foreign_range(name: &str) -> Option<(&str, &str)> {
+    let inner = name
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .strip_prefix("ForeignNode[")?
+        .strip_suffix(']')?;
+    inner.split_once("...")
+}
+
 /// Maps the engine's INT8 layers to model nodes and the activations they read from outside.
 ///
 /// A name is matched exactly first; TensorRT's own names (`reshape_after_/fc/Gemm`,
@@ -218,7 +229,15 @@ pub fn map_engine(model: &ModelProto, layers: &[EngineLayer]) -> Result<EngineMa
     let mut m = EngineMapping::default();
     for layer in layers.iter().filter(|l| !l.is_reformat_or_constant()) {
         let mut nodes: BTreeSet<usize> = BTreeSet::new();
-        for t in tokens(&layer.name) {
+        // Myelin (TensorRT 8.6+) names a region by its first and last nodes:
+        // `{ForeignNode[/a/Conv.../b/Gemm]}`: every node between them, in graph order.
+        if let Some((first, last)) = foreign_range(&layer.name) {
+            if let (Some(&i), Some(&j)) = (by_name.get(first), by_name.get(last)) {
+                nodes.extend(i.min(j)..=i.max(j));
+            }
+        }
+        let region = !nodes.is_empty();
+        for t in tokens(&layer.name).into_iter().filter(|_| !region) {
             let hit = by_name
                 .get(t)
                 .copied()
@@ -284,5 +303,10 @@ mod tests {
         );
         assert_eq!(tokens("PWN(/Relu_2)"), ["/Relu_2"]);
         assert_eq!(tokens("reshape_after_/fc/Gemm"), ["reshape_after_/fc/Gemm"]);
+        assert_eq!(
+            foreign_range("{ForeignNode[/blocks.0/Conv.../head/Gemm]}"),
+            Some(("/blocks.0/Conv", "/head/Gemm"))
+        );
+        assert_eq!(foreign_range("/conv1/Conv + /Relu"), None);
     }
 }

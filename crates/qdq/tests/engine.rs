@@ -183,3 +183,25 @@ fn a_build_report_is_read_and_unusable_json_is_refused() {
     let e = engine_layers_from_json(r#"{"x": 1}"#).unwrap_err();
     assert!(e.to_string().contains("neither a build report"), "{e}");
 }
+
+#[test]
+fn a_myelin_region_covers_the_nodes_between_its_first_and_last() {
+    let layers = engine_layers_from_json(
+        r#"{"layers": [
+        {"name": "{ForeignNode[/layer4/layer4.1/conv2/Conv.../fc/Gemm]}", "layer_type": "Myelin", "precision": "INT8"}
+    ]}"#,
+    )
+    .unwrap();
+    let m = map_engine(&resnet18(), &layers).unwrap();
+    // conv2, Add, relu_1, GlobalAveragePool, Flatten, Gemm (Flatten moves data: not compute).
+    assert_eq!(m.int8_nodes.len(), 6, "{:?}", m.int8_nodes);
+    assert_eq!(m.int8_compute_nodes.len(), 5);
+    // Read from outside the region: conv2's input and the Add's residual input.
+    assert_eq!(
+        m.tensors.iter().collect::<Vec<_>>(),
+        [
+            "/layer4/layer4.0/relu_1/Relu_output_0",
+            "/layer4/layer4.1/relu/Relu_output_0"
+        ]
+    );
+}
