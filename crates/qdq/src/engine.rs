@@ -4,7 +4,8 @@
 //! TensorRT names an engine layer after the network layers it fused, joined by `" + "`
 //! (`/conv2/Conv + /Add + /Relu`), with pointwise fusions as `PWN(a, b)`; layers it made itself
 //! carry a node's name inside theirs (`reshape_after_/fc/Gemm`) or none (`Reformatting
-//! CopyNode ...`, `Identity_3`). The network layers keep the ONNX node names.
+//! CopyNode ...`, `Identity_3`); a Myelin region (TensorRT 8.6+) is `{ForeignNode[FIRST...LAST]}`.
+//! The network layers keep the ONNX node names.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
