@@ -13,6 +13,8 @@
 //! | strict INT8: force, build, audit | [`Precision::StrictInt8`], [`StrictReport`] |
 //! | deserialize and run | [`Runtime`], [`Engine`], [`ExecutionContext`] |
 //! | what the engine runs, per layer | [`EngineInspection`] |
+//! | explicit quantization: a Q/DQ network, built INT8 with no calibrator | [`Quantization`] |
+//! | two engines compared: precisions, latency, output agreement | [`compare`] |
 //!
 //! ```no_run
 //! use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy};
@@ -49,7 +51,7 @@ pub mod strict;
 mod tensor;
 
 pub use activations::{collect_activations, table_from_activations, Activations, CollectOptions};
-pub use build::{BuildOutput, Builder};
+pub use build::{check_explicit_request, BuildOutput, Builder};
 pub use calibrator::{
     vtable, CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, DataCalibrator,
     HostElement, Progress, TableMode, TablePolicy,
@@ -62,7 +64,7 @@ pub use engine::{Bindings, Engine, ExecutionContext, IoMode, IoTensor, Runtime};
 pub use error::{Error, Result};
 pub use inspector::{format_precision, EngineInspection, EngineLayer};
 pub use logger::{Logger, Severity};
-pub use network::{DataType, LayerInfo, Network, TensorInfo};
+pub use network::{DataType, LayerInfo, Network, Quantization, TensorInfo};
 pub use strict::StrictReport;
 pub use tensor::{dtype_name, HostTensor, HostTensorView, TensorElement};
 
@@ -79,6 +81,7 @@ pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<(
 }
 
 pub mod bundle;
+pub mod compare;
 pub mod report;
 pub mod repro;
 pub use report::{BuildReport, ReportDiff};

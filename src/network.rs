@@ -88,6 +88,46 @@ impl DataType {
     }
 }
 
+/// Where a network's INT8 scales come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Quantization {
+    /// No Q/DQ layers: INT8 scales come from calibration (a calibrator, a table, or dynamic
+    /// ranges).
+    Implicit,
+    /// The network has `qdq_layers` Q/DQ layers: the model's own scales, no calibration.
+    Explicit {
+        /// How many `QUANTIZE` and `DEQUANTIZE` layers the network definition has.
+        qdq_layers: usize,
+    },
+}
+
+impl Quantization {
+    /// Decides from TensorRT layer type names (`LayerInfo::kind`: `QUANTIZE`, `DEQUANTIZE`, ...).
+    ///
+    /// ```
+    /// use trt::Quantization;
+    /// let q = Quantization::from_layer_kinds(["QUANTIZE", "DEQUANTIZE", "CONVOLUTION"]);
+    /// assert_eq!(q, Quantization::Explicit { qdq_layers: 2 });
+    /// assert_eq!(Quantization::from_layer_kinds(["CONVOLUTION"]), Quantization::Implicit);
+    /// ```
+    pub fn from_layer_kinds<'a>(kinds: impl IntoIterator<Item = &'a str>) -> Quantization {
+        let n = kinds
+            .into_iter()
+            .filter(|k| matches!(*k, "QUANTIZE" | "DEQUANTIZE"))
+            .count();
+        if n == 0 {
+            Quantization::Implicit
+        } else {
+            Quantization::Explicit { qdq_layers: n }
+        }
+    }
+
+    /// The network has Q/DQ layers.
+    pub fn is_explicit(self) -> bool {
+        matches!(self, Quantization::Explicit { .. })
+    }
+}
+
 /// A network input or output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
@@ -314,6 +354,15 @@ impl Network {
     /// Every layer, in definition order.
     pub fn layers(&self) -> Result<Vec<LayerInfo>> {
         (0..self.layer_count()?).map(|i| self.layer(i)).collect()
+    }
+
+    /// Where the network's INT8 scales come from: [`Quantization::Explicit`] when it has Q/DQ
+    /// layers (`QUANTIZE` / `DEQUANTIZE`, parsed from QuantizeLinear / DequantizeLinear).
+    pub fn quantization(&self) -> Result<Quantization> {
+        let layers = self.layers()?;
+        Ok(Quantization::from_layer_kinds(
+            layers.iter().map(|l| l.kind.as_str()),
+        ))
     }
 
     /// Constrains a layer's compute precision (honoured with precision constraints on).

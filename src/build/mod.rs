@@ -7,11 +7,13 @@
 //! | `session.rs` | the primitive: one session per build, one pass per `buildSerializedNetwork` |
 //! | `calibration.rs` | calibration shapes, profile and table checks, before TensorRT starts |
 //! | `selector.rs` | the algorithm selector (record / replay tactics) |
+//! | `explicit.rs` | [`check_explicit_request`]: what a build of a Q/DQ network ([`crate::Quantization`]) may not ask |
 //!
 //! Policies sit above the primitive: strict INT8 in `crate::strict`, repeated builds in
 //! `crate::repro`.
 
 pub(crate) mod calibration;
+pub(crate) mod explicit;
 pub(crate) mod inner;
 pub(crate) mod output;
 mod selector;
@@ -31,6 +33,7 @@ use crate::logger::{with_log, Logger};
 use crate::network::{Network, OnnxModel};
 use crate::strict;
 
+pub use explicit::check_explicit_request;
 pub use output::BuildOutput;
 use session::{BuildSession, Constraints, Pass};
 
@@ -110,12 +113,15 @@ impl Builder {
     }
 
     /// Builds without a calibrator: FP32/FP16, or INT8 from an existing calibration table
-    /// (`BuildConfig::with_calibration_table`; TensorRT is never allowed to calibrate).
+    /// (`BuildConfig::with_calibration_table`; TensorRT is never allowed to calibrate), or an
+    /// explicitly quantized network (Q/DQ layers, [`crate::Quantization::Explicit`]) with
+    /// `Precision::Int8` and no table: its scales are the model's.
     pub fn build(&self, network: &mut Network, config: &BuildConfig) -> Result<BuildOutput> {
         self.build_with(network, config, None)
     }
 
     /// Builds INT8 with `calibrator` feeding TensorRT's getBatch (unless a usable table is given).
+    /// Refused for an explicitly quantized network (see [`check_explicit_request`]).
     pub fn build_calibrated(
         &self,
         network: &mut Network,
@@ -131,7 +137,10 @@ impl Builder {
         config: &BuildConfig,
         calibrator: Option<&mut dyn Calibrator>,
     ) -> Result<BuildOutput> {
-        self.check_request(network, config)?;
+        let quantization = network.quantization()?;
+        check_explicit_request(network.source(), quantization, config, calibrator.is_some())?;
+        let explicit = quantization.is_explicit();
+        self.check_request(network, config, explicit)?;
         // The building thread may not be the one that created the builder.
         self.inner.context.bind_to_thread()?;
         let mut session = BuildSession::new(&self.inner, config)?;
@@ -147,6 +156,7 @@ impl Builder {
                 let pass = Pass {
                     constraints,
                     table: None,
+                    explicit,
                 };
                 session.pass(network, config, calibrator, pass).output
             }
@@ -155,6 +165,7 @@ impl Builder {
             out.timing_cache = Some(session.serialized_timing_cache()?);
         }
         out.build_time = session.elapsed();
+        out.quantization = quantization;
         // Only now, with the engine built from a complete calibration, does the table reach
         // the disk: a failed build never creates or replaces one.
         crate::calibrator::save_table(
@@ -165,7 +176,7 @@ impl Builder {
     }
 
     /// What can be refused before TensorRT is asked.
-    fn check_request(&self, network: &Network, config: &BuildConfig) -> Result<()> {
+    fn check_request(&self, network: &Network, config: &BuildConfig, explicit: bool) -> Result<()> {
         if !Arc::ptr_eq(&network.builder, &self.inner) {
             return Err(Error::Invalid(
                 "the network was created by another Builder".into(),
@@ -180,6 +191,6 @@ impl Builder {
                 config.device()
             )));
         }
-        session::check_compatibility(config.settings(), self.inner.lib.version())
+        session::check_compatibility(config.settings(), self.inner.lib.version(), explicit)
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::config::TacticChoice;
+use crate::network::Quantization;
 use crate::strict::rules::StrictReport;
 
 /// The result of a build.
@@ -29,6 +30,9 @@ pub struct BuildOutput {
     pub warnings: Vec<String>,
     /// Wall time of the whole build (every pass, calibration included).
     pub build_time: Duration,
+    /// Where the INT8 scales came from: `Explicit` for a network with Q/DQ layers (no
+    /// calibration), else `Implicit`.
+    pub quantization: Quantization,
 }
 
 impl BuildOutput {

@@ -40,6 +40,8 @@ pub(crate) struct Pass<'t> {
     /// The calibration table to use instead of the configured file (strict mode's later passes
     /// use the table its first pass calibrated).
     pub table: Option<&'t [u8]>,
+    /// The network has Q/DQ layers: INT8 on (before TensorRT 11), no calibrator attached.
+    pub explicit: bool,
 }
 
 /// One pass's result. `calibrated` is what a complete calibration produced, kept even when
@@ -134,13 +136,19 @@ impl<'b> BuildSession<'b> {
             calibrator: None,
         };
         let c = attached.config.as_ptr();
-        apply_precision(c, config, pass.constraints)?;
+        apply_precision(
+            c,
+            config,
+            pass.constraints,
+            self.builder.lib.version(),
+            pass.explicit,
+        )?;
         apply_options(c, config)?;
         self.apply_compatibility(c, config)?;
         self.apply_profiles(c, config)?;
         self.attach_timing_cache(c, config)?;
         attached.selector = attach_selector(c, config)?;
-        if config.precision().uses_int8() {
+        if config.precision().uses_int8() && !pass.explicit {
             // Shorten the calibrator's borrow to this pass (to match `no_data`'s).
             let calibrator: Option<&mut dyn Calibrator> = match calibrator {
                 Some(c) => Some(&mut *c),
@@ -201,6 +209,7 @@ impl<'b> BuildSession<'b> {
             strict: None,
             warnings,
             build_time: started.elapsed(),
+            quantization: crate::network::Quantization::Implicit,
         })
     }
 
@@ -301,9 +310,15 @@ impl<'b> BuildSession<'b> {
 }
 
 /// What TensorRT would refuse (or misread) about the settings, said first: implicit INT8 and
-/// FP16 on TensorRT 11, compatibility modes before 8.6.
-pub(crate) fn check_compatibility(s: &BuildSettings, v: sys::TrtVersion) -> Result<()> {
-    if v.major() >= 11 && s.precision != Precision::Fp32 {
+/// FP16 on TensorRT 11 (`explicit`: the network has Q/DQ layers, whose INT8 11 builds),
+/// compatibility modes before 8.6.
+pub(crate) fn check_compatibility(
+    s: &BuildSettings,
+    v: sys::TrtVersion,
+    explicit: bool,
+) -> Result<()> {
+    let explicit_int8 = explicit && s.precision == Precision::Int8;
+    if v.major() >= 11 && s.precision != Precision::Fp32 && !explicit_int8 {
         return Err(Error::Invalid(format!(
             "TensorRT {v} has no implicit INT8 or FP16 precision (removed in TensorRT 11): its INT8 \
              comes only from Q/DQ nodes in the model (explicit quantization)"
@@ -330,14 +345,18 @@ fn set_flag(c: *mut sys::trt_config, flag: u32) -> Result<()> {
     ffi::check(unsafe { sys::trt_config_set_flag(c, flag as i32, 1) })
 }
 
-/// Precision flags: INT8 (and FP16 for an FP16 fallback), and how constraints are treated.
+/// Precision flags: INT8 (and FP16 for an FP16 fallback), and how constraints are treated. An
+/// explicitly quantized network on TensorRT 11 gets no flag: 11 has none, and builds Q/DQ as is.
 fn apply_precision(
     c: *mut sys::trt_config,
     config: &BuildConfig,
     constraints: Constraints,
+    version: sys::TrtVersion,
+    explicit: bool,
 ) -> Result<()> {
     match config.precision() {
         Precision::Fp32 => {}
+        Precision::Int8 if explicit && version.major() >= 11 => {}
         Precision::Fp16 => set_flag(c, sys::TRT_FLAG_FP16)?,
         Precision::Int8 | Precision::StrictInt8 => {
             set_flag(c, sys::TRT_FLAG_INT8)?;
@@ -439,8 +458,8 @@ mod tests {
     fn compatibility_settings_are_checked_before_tensorrt() {
         let v = |s: &str| s.parse::<sys::TrtVersion>().unwrap();
         let vc = BuildConfig::new(Precision::Fp32).with_version_compatible(true);
-        assert!(check_compatibility(vc.settings(), v("8.6.0")).is_ok());
-        let e = check_compatibility(vc.settings(), v("8.5.3"))
+        assert!(check_compatibility(vc.settings(), v("8.6.0"), false).is_ok());
+        let e = check_compatibility(vc.settings(), v("8.5.3"), false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -448,9 +467,9 @@ mod tests {
             "{e}"
         );
         let lean = vc.clone().with_exclude_lean_runtime(true);
-        assert!(check_compatibility(lean.settings(), v("10.16.1")).is_ok());
+        assert!(check_compatibility(lean.settings(), v("10.16.1"), false).is_ok());
         let alone = BuildConfig::new(Precision::Fp32).with_exclude_lean_runtime(true);
-        let e = check_compatibility(alone.settings(), v("10.16.1"))
+        let e = check_compatibility(alone.settings(), v("10.16.1"), false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -459,9 +478,18 @@ mod tests {
         );
         let hw = BuildConfig::new(Precision::Fp32)
             .with_hardware_compatibility(HardwareCompatibility::AmperePlus);
-        assert!(check_compatibility(hw.settings(), v("8.5.2")).is_err());
-        assert!(
-            check_compatibility(BuildConfig::new(Precision::Int8).settings(), v("8.5.2")).is_ok()
-        );
+        assert!(check_compatibility(hw.settings(), v("8.5.2"), false).is_err());
+        assert!(check_compatibility(
+            BuildConfig::new(Precision::Int8).settings(),
+            v("8.5.2"),
+            false
+        )
+        .is_ok());
+        // TensorRT 11: INT8 only for a Q/DQ network, and not strict.
+        let int8 = BuildConfig::new(Precision::Int8);
+        assert!(check_compatibility(int8.settings(), v("11.4.0"), false).is_err());
+        assert!(check_compatibility(int8.settings(), v("11.4.0"), true).is_ok());
+        let strict = BuildConfig::new(Precision::StrictInt8);
+        assert!(check_compatibility(strict.settings(), v("11.4.0"), true).is_err());
     }
 }

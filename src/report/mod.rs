@@ -30,7 +30,7 @@ use crate::config::{BuildConfig, BuildSettings};
 use crate::engine::{Engine, IoMode, IoTensor};
 use crate::error::{Error, Result};
 use crate::inspector::{EngineInspection, EngineLayer};
-use crate::network::DataType;
+use crate::network::{DataType, Quantization};
 use crate::strict::StrictReport;
 
 mod diff;
@@ -128,6 +128,10 @@ pub struct BuildReport {
     pub calibration: Option<CalibrationInfo>,
     /// The strict INT8 audit, when built with `StrictInt8`.
     pub strict: Option<StrictReport>,
+    /// Where the INT8 scales came from, once [`BuildReport::add_build_output`] has run:
+    /// `Explicit` for a Q/DQ network (then `calibration` is `None`). Absent in older reports.
+    #[serde(default)]
+    pub quantization: Option<Quantization>,
     /// Wall time of the build in seconds, when known (not compared by diffs).
     pub build_seconds: Option<f64>,
     /// TensorRT warnings during the build.
@@ -165,6 +169,7 @@ impl BuildReport {
             layers: engine.layers,
             calibration: None,
             strict: None,
+            quantization: None,
             build_seconds: None,
             warnings: Vec::new(),
         }
@@ -191,7 +196,8 @@ impl BuildReport {
 
     /// Records calibration, the strict audit, timing and warnings of a build.
     pub fn add_build_output(&mut self, config: &BuildConfig, out: &BuildOutput) -> Result<()> {
-        if config.precision().uses_int8() {
+        self.quantization = Some(out.quantization);
+        if config.precision().uses_int8() && !out.quantization.is_explicit() {
             // The table TensorRT wrote (or read) names the algorithm in its header.
             let algorithm = match (&out.calibration_table, config.calibration_table()) {
                 (Some(bytes), _) => table_bytes_algorithm(bytes),
@@ -219,9 +225,11 @@ impl BuildReport {
     /// A warning when an `Int8` build (not strict) runs few or none of its compute layers in
     /// INT8: TensorRT picks each layer's precision by timing, and for small layers FP32 kernels
     /// (no reformat to INT8) often win, so "INT8" may mean nothing ran INT8. `None` for other
-    /// precisions, for strict builds (their audit speaks), and when at least half run INT8.
+    /// precisions, for strict builds (their audit speaks), for explicitly quantized builds (the
+    /// Q/DQ nodes decide), and when at least half run INT8.
     pub fn int8_advice(&self) -> Option<String> {
-        if self.flags.settings.precision != crate::Precision::Int8 {
+        let explicit = self.quantization.is_some_and(Quantization::is_explicit);
+        if self.flags.settings.precision != crate::Precision::Int8 || explicit {
             return None;
         }
         let int8 = self.precision_counts.get("INT8").copied().unwrap_or(0);
@@ -506,6 +514,18 @@ mod tests {
             advice.starts_with("only 3 of 8 compute layers run INT8"),
             "{advice}"
         );
+
+        // An explicitly quantized build: the Q/DQ nodes decide; no advice, and the field
+        // survives the JSON round trip (older reports without it still load).
+        let mut explicit = fp32_only.clone();
+        explicit.quantization = Some(Quantization::Explicit { qdq_layers: 16 });
+        assert_eq!(explicit.int8_advice(), None);
+        let back = BuildReport::from_json(&explicit.to_json()).unwrap();
+        assert_eq!(back.quantization, explicit.quantization);
+        let mut old: serde_json::Value = serde_json::from_str(&explicit.to_json()).unwrap();
+        old.as_object_mut().unwrap().remove("quantization");
+        let old = BuildReport::from_json(&old.to_string()).unwrap();
+        assert_eq!(old.quantization, None);
 
         // Strict and FP32 builds get no such advice; neither do plans without precisions.
         for flags in [

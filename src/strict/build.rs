@@ -73,19 +73,19 @@ pub(crate) fn build(
     };
     s.release_unscaled(network)?;
     if let Enforced::Built(done) = s.enforce(network, &mut calibrator)? {
-        return Ok(done);
+        return Ok(*done);
     }
     s.probe(network, &mut calibrator)?;
     match s.enforce(network, &mut calibrator)? {
-        Enforced::Built(done) => Ok(done),
+        Enforced::Built(done) => Ok(*done),
         Enforced::Refused(e) => Err(e),
     }
 }
 
 /// How [`Strict::enforce`] ended, short of other errors.
 enum Enforced {
-    /// The audited build.
-    Built(BuildOutput),
+    /// The audited build (boxed: it is much larger than an error).
+    Built(Box<BuildOutput>),
     /// TensorRT refused the obeyed constraints without naming a forced layer it cannot
     /// implement: the first time, probe with the constraints preferred.
     Refused(Error),
@@ -108,6 +108,7 @@ impl Strict<'_, '_> {
             let pass = Pass {
                 constraints: Constraints::Prefer,
                 table: self.table.as_deref(),
+                explicit: false,
             };
             let r = self
                 .session
@@ -182,6 +183,7 @@ impl Strict<'_, '_> {
             let pass = Pass {
                 constraints: Constraints::Obey,
                 table: self.table.as_deref(),
+                explicit: false,
             };
             let r = self
                 .session
@@ -189,7 +191,7 @@ impl Strict<'_, '_> {
             match self.keep_calibration(r) {
                 Ok(out) => {
                     if let Some(done) = self.audit(network, out, attempt)? {
-                        return Ok(Enforced::Built(done));
+                        return Ok(Enforced::Built(Box::new(done)));
                     }
                 }
                 Err(e @ Error::TensorRt { .. }) => {

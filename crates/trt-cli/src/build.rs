@@ -11,7 +11,8 @@ use trt::stats::{Method, Passes};
 use trt::{
     collect_activations, table_from_activations, BuildConfig, BuildOutput, Builder,
     CalibrationAlgorithm, Calibrator, CollectOptions, DataCalibrator, Fallback,
-    HardwareCompatibility, Network, Precision, Profile, TablePolicy, TacticChoice, TacticSources,
+    HardwareCompatibility, Network, Precision, Profile, Quantization, TablePolicy, TacticChoice,
+    TacticSources,
 };
 use trt_calib_data::Spec;
 
@@ -197,7 +198,13 @@ impl BuildArgs {
     /// Everything that can be checked without TensorRT.
     pub fn validate(&self) -> Result<()> {
         let p = self.precision();
-        if p.uses_int8() {
+        let qdq = self.qdq_nodes()?;
+        if qdq > 0 {
+            // An explicitly quantized model: the library says what its build may not ask for.
+            let q = trt::Quantization::Explicit { qdq_layers: qdq };
+            let model = self.model.display().to_string();
+            trt::check_explicit_request(&model, q, &self.config()?, self.data.given())?;
+        } else if p.uses_int8() {
             if !self.data.given() && self.calib_cache.is_none() {
                 bail!("INT8 needs calibration data (--calib DIR or --calib-config FILE.toml) or a calibration table (--calib-cache TABLE)");
             }
@@ -237,6 +244,17 @@ impl BuildArgs {
             bail!("{}: no such ONNX model", self.model.display());
         }
         Ok(())
+    }
+
+    /// The model's Q/DQ nodes (0 for a missing file or one that is not ONNX protobuf: the
+    /// checks below or the parser will say).
+    fn qdq_nodes(&self) -> Result<usize> {
+        if !self.model.is_file() {
+            return Ok(0);
+        }
+        Ok(trt_qdq::load_model(&self.model)
+            .map(|m| trt_qdq::qdq_node_count(&m))
+            .unwrap_or(0))
     }
 
     fn config(&self) -> Result<BuildConfig> {
@@ -508,6 +526,12 @@ fn write_summary(
         report.tensorrt_version
     )?;
     writeln!(out, "report     {}", report_path.display())?;
+    if let Some(Quantization::Explicit { qdq_layers }) = report.quantization {
+        writeln!(
+            out,
+            "scales     from the model: {qdq_layers} Q/DQ layers (explicit quantization, no calibration)"
+        )?;
+    }
     if let Some(c) = &report.calibration {
         let table = c
             .table

@@ -13,6 +13,7 @@ mod diff;
 mod exit;
 mod inspect;
 mod logging;
+mod qdq;
 mod run;
 
 use std::process::ExitCode;
@@ -30,7 +31,9 @@ use clap::{Parser, Subcommand};
     trt run model.engine --input input=batch.npy --iterations 100\n  \
     trt bundle --engine model.engine --table model.calib.cache --onnx model.onnx -o bundle/\n  \
     trt verify-bundle bundle/\n  \
-    trt cache check model.calib.cache --trt 10.3\n\n\
+    trt cache check model.calib.cache --trt 10.3\n  \
+    trt qdq export model.onnx --calib-cache model.calib.cache -o model.qdq.onnx\n  \
+    trt qdq compare model.int8.engine model.qdq.engine\n\n\
     TensorRT is loaded at run time from TRT_LIB_DIR, then the loader's search path.\n\
     Exit codes: 0 success, 1 negative answer (incompatible, different, refused), 2 error.")]
 struct Cli {
@@ -63,6 +66,10 @@ enum Command {
     /// INT8 calibration tables (calibration caches): show, check, diff.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// Explicit quantization for TensorRT 10/11: a Q/DQ ONNX model from a calibration table
+    /// (placed after an implicit engine's INT8 layers, if given), and the two engines compared.
+    #[command(subcommand)]
+    Qdq(qdq::QdqCommand),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +86,7 @@ fn main() -> ExitCode {
         Command::VerifyBundle(args) => bundle::verify(args, &mut out),
         Command::Data(command) => data::run(command, &mut out),
         Command::Cache(command) => cache::run(command, &mut out),
+        Command::Qdq(command) => qdq::run(command, &mut out),
     };
     exit::finish(result)
 }

@@ -550,6 +550,8 @@ fn every_command_has_examples() {
         vec!["verify-bundle"],
         vec!["data", "preview"],
         vec!["cache", "show"],
+        vec!["qdq", "export"],
+        vec!["qdq", "compare"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
