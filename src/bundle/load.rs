@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::manifest::TrtVersion;
+use tensorrt_sys::TrtVersion;
 use crate::engine::Runtime;
 
 /// One attempt to deserialize an engine: which runtime, and what TensorRT answered.

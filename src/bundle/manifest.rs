@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use super::load::RuntimeLoad;
 use crate::report::BuildFlags;
 
 /// The manifest's file name inside a bundle.
@@ -127,10 +128,10 @@ pub struct Manifest {
     /// By role: `engine`, `table`, `report`, `onnx`.
     pub files: BTreeMap<String, BundleFile>,
     /// The runtimes that really deserialized (or refused) the engine when the bundle was made
-    /// ([`try_load`](super::try_load)); empty when none was at hand (and in older manifests).
+    /// ([`try_load`](super::load::try_load)); empty when none was at hand (and in older manifests).
     /// What TensorRT did, not what its documentation promises.
     #[serde(default)]
-    pub loaded_by: Vec<super::RuntimeLoad>,
+    pub loaded_by: Vec<RuntimeLoad>,
 }
 
 impl Manifest {
@@ -172,9 +173,9 @@ pub struct BundleSources {
     pub report: Option<PathBuf>,
     /// The ONNX model, for rebuilding on the target; role `onnx`.
     pub onnx: Option<PathBuf>,
-    /// What runtimes did with the engine ([`try_load`](super::try_load)), for the manifest's
+    /// What runtimes did with the engine ([`try_load`](super::load::try_load)), for the manifest's
     /// `loaded_by`.
-    pub loaded_by: Vec<super::RuntimeLoad>,
+    pub loaded_by: Vec<RuntimeLoad>,
 }
 
 /// Where an engine was built, or is to run.
