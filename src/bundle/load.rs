@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use tensorrt_sys::TrtVersion;
 use crate::engine::Runtime;
+use tensorrt_sys::TrtVersion;
 
 /// One attempt to deserialize an engine: which runtime, and what TensorRT answered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
 use super::load::RuntimeLoad;
+use crate::error::{Error, Result};
 use crate::report::BuildFlags;
 
 /// The manifest's file name inside a bundle.

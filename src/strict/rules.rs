@@ -79,7 +79,10 @@ pub fn plan(network: &Network, exclude: &LayerFilter) -> Result<StrictPlan> {
 }
 
 /// Tensors computed only from constants (weights and what is derived from them).
-fn constant_tensors(layers: &[LayerInfo], network_inputs: &HashSet<String>) -> HashSet<String> {
+pub(crate) fn constant_tensors(
+    layers: &[LayerInfo],
+    network_inputs: &HashSet<String>,
+) -> HashSet<String> {
     let mut constant: HashSet<String> = HashSet::new();
     // Layers are in topological order in a parsed network; one pass suffices, two are cheap insurance.
     for _ in 0..2 {

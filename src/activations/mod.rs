@@ -25,13 +25,17 @@ use trt_calib_data::{Batch, BatchSource, TypedView};
 use trt_calib_stats::{to_table, Collector, Method, Passes};
 use trt_calib_table::{CalibrationTable, TrtVersion};
 
+mod select;
+
+use select::{select, Selection};
+
 use crate::build::calibration;
 use crate::build::Builder;
 use crate::calibrator::check_source;
 use crate::config::{BuildConfig, HardwareCompatibility, Precision, Tactics};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
-use crate::network::{LayerInfo, Network, TensorInfo};
+use crate::network::Network;
 use crate::tensor::HostTensor;
 
 /// What [`collect_activations`] collects, and how.
@@ -224,150 +228,6 @@ pub fn table_from_activations(
     Ok(to_table(&thresholds, version, method.table_algorithm()))
 }
 
-/// The tensors to collect: float inputs (from the batches) and activations (engine outputs).
-#[derive(Debug, PartialEq)]
-struct Selection {
-    inputs: Vec<String>,
-    activations: Vec<String>,
-}
-
-/// Float network inputs and float outputs of non-constant layers, in network order; with
-/// `wanted`, only those (every name checked).
-fn select(
-    inputs: &[TensorInfo],
-    layers: &[LayerInfo],
-    wanted: Option<&[String]>,
-) -> Result<Selection> {
-    let float_inputs: Vec<&str> = inputs
-        .iter()
-        .filter(|t| t.dtype.is_float())
-        .map(|t| t.name.as_str())
-        .collect();
-    let activations: Vec<&str> = layers
-        .iter()
-        .filter(|l| l.kind != "CONSTANT")
-        .flat_map(|l| l.outputs.iter())
-        .filter(|(_, dtype)| dtype.is_float())
-        .map(|(n, _)| n.as_str())
-        .collect();
-    let Some(wanted) = wanted else {
-        return Ok(Selection {
-            inputs: float_inputs.iter().map(|s| s.to_string()).collect(),
-            activations: activations.iter().map(|s| s.to_string()).collect(),
-        });
-    };
-    if wanted.is_empty() {
-        return Err(Error::Invalid(
-            "no tensor named to collect: name at least one, or collect every activation".into(),
-        ));
-    }
-    let mut problems = Vec::new();
-    for name in wanted {
-        if float_inputs.contains(&name.as_str()) || activations.contains(&name.as_str()) {
-            continue;
-        }
-        let input = inputs.iter().find(|t| &t.name == name);
-        let output = layers
-            .iter()
-            .find_map(|l| l.outputs.iter().find(|(n, _)| n == name).map(|o| (l, o.1)));
-        problems.push(match (input, output) {
-            (Some(t), _) => format!("`{name}` is a {:?} input, not a float one", t.dtype),
-            (None, Some((l, _))) if l.kind == "CONSTANT" => {
-                format!(
-                    "`{name}` is the output of constant layer `{}` (weights, not an activation)",
-                    l.name
-                )
-            }
-            (None, Some((l, dtype))) => {
-                format!(
-                    "`{name}` is a {dtype:?} output of layer `{}`, not a float activation",
-                    l.name
-                )
-            }
-            (None, None) => {
-                let all = inputs.iter().map(|t| t.name.as_str()).chain(
-                    layers
-                        .iter()
-                        .flat_map(|l| l.outputs.iter().map(|o| o.0.as_str())),
-                );
-                let close = closest(name, all, 3);
-                if close.is_empty() {
-                    format!("`{name}` is not a tensor of the network")
-                } else {
-                    format!(
-                        "`{name}` is not a tensor of the network (closest: {})",
-                        close
-                            .iter()
-                            .map(|c| format!("`{c}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            }
-        });
-    }
-    if !problems.is_empty() {
-        return Err(Error::Invalid(format!(
-            "cannot collect {} of the tensors asked for: {}; the network has {} float input(s) \
-             and {} float activation(s) (Network::layers lists them)",
-            problems.len(),
-            problems.join("; "),
-            float_inputs.len(),
-            activations.len()
-        )));
-    }
-    let keep = |names: &[&str]| -> Vec<String> {
-        names
-            .iter()
-            .filter(|n| wanted.iter().any(|w| w == *n))
-            .map(|s| s.to_string())
-            .collect()
-    };
-    Ok(Selection {
-        inputs: keep(&float_inputs),
-        activations: keep(&activations),
-    })
-}
-
-/// Up to `n` of `names` closest to `name` (edit distance, ignoring case; names containing it or
-/// contained in it first), nearest first; none farther than a third of `name`'s length.
-fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
-    let lower = name.to_lowercase();
-    let limit = (lower.chars().count() / 3).max(2);
-    let mut scored: Vec<(usize, &str)> = names
-        .filter_map(|c| {
-            let cl = c.to_lowercase();
-            let d = if cl.contains(&lower) || lower.contains(&cl) {
-                0
-            } else {
-                distance(&lower, &cl)
-            };
-            (d <= limit).then_some((d, c))
-        })
-        .collect();
-    scored.sort();
-    scored.dedup();
-    scored.into_iter().take(n).map(|(_, c)| c).collect()
-}
-
-/// Levenshtein distance, by characters.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diag = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            diag = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 /// The FP32 build of the collection engine: `config`'s settings with FP32, no table, free
 /// tactics, no compatibility modes, and (for a dynamic network) one profile fixed at the
 /// calibration shapes.
@@ -487,17 +347,28 @@ fn without_padding<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::select::{closest, distance};
     use super::*;
-    use crate::network::DataType;
+    use crate::network::{DataType, LayerInfo, TensorInfo};
 
     fn layer(index: usize, name: &str, kind: &str, outputs: &[(&str, DataType)]) -> LayerInfo {
+        // Each layer reads the one before it (the first, the input image); constants read nothing.
+        let inputs = match (kind, index) {
+            ("CONSTANT", _) => vec![],
+            (_, 1) => vec![
+                Some("image".into()),
+                Some("(Unnamed Layer* 0) [Constant]_output".into()),
+            ],
+            (_, 2) | (_, 3) => vec![Some("/conv1/Conv_output_0".into())],
+            _ => vec![Some("(Unnamed Layer* 0) [Constant]_output".into())],
+        };
         LayerInfo {
             index,
             name: name.into(),
             kind: kind.into(),
             precision: DataType::Float,
             precision_is_set: false,
-            inputs: vec![],
+            inputs,
             outputs: outputs.iter().map(|(n, d)| (n.to_string(), *d)).collect(),
         }
     }
@@ -540,6 +411,13 @@ mod tests {
                 "ACTIVATION",
                 &[("/relu/Relu_output_0", DataType::Float)],
             ),
+            // The transpose TensorRT's ONNX parser puts on a Gemm's weights: constant-derived.
+            layer(
+                4,
+                "(Unnamed Layer* 16) [Shuffle]",
+                "SHUFFLE",
+                &[("(Unnamed Layer* 16) [Shuffle]_output", DataType::Float)],
+            ),
         ];
         (inputs, layers)
     }
@@ -554,6 +432,9 @@ mod tests {
                 activations: vec!["/conv1/Conv_output_0".into(), "/relu/Relu_output_0".into()],
             }
         );
+        let weights = ["(Unnamed Layer* 16) [Shuffle]_output".to_string()];
+        let e = select(&inputs, &layers, Some(&weights)).unwrap_err().to_string();
+        assert!(e.contains("from constants only"), "{e}");
         let some = ["/relu/Relu_output_0".to_string(), "image".into()];
         assert_eq!(
             select(&inputs, &layers, Some(&some)).unwrap(),
