@@ -433,7 +433,9 @@ mod tests {
             }
         );
         let weights = ["(Unnamed Layer* 16) [Shuffle]_output".to_string()];
-        let e = select(&inputs, &layers, Some(&weights)).unwrap_err().to_string();
+        let e = select(&inputs, &layers, Some(&weights))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("from constants only"), "{e}");
         let some = ["/relu/Relu_output_0".to_string(), "image".into()];
         assert_eq!(
