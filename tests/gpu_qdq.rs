@@ -12,52 +12,18 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use ndarray::{s, Array4, Axis};
 use serde_json::json;
 use trt::compare::{compare_engines, CompareOptions};
-use trt::data::{Input, Preprocess, Spec};
-use trt::{BuildReport, DataCalibrator, Engine, Precision, Quantization, TablePolicy};
-
-const FASHION_MEAN: f32 = 0.2860 * 255.0;
-const FASHION_STD: f32 = 0.3530 * 255.0;
-
-fn fashion_calibrator() -> DataCalibrator<trt::data::Pipeline> {
-    let pre = Preprocess::gray()
-        .with_mean([FASHION_MEAN])
-        .with_std([FASHION_STD]);
-    let spec = Spec::new(8).with_input(Input::images(
-        "image",
-        require(repo("models/fashion-mnist/calib")),
-        pre,
-    ));
-    DataCalibrator::new(spec.open().unwrap())
-}
+use trt::{BuildReport, Engine, Precision, Quantization, TablePolicy};
 
 /// The predicted class of each of the 512 committed test images, and their labels.
 fn predictions(engine: &Engine) -> (Vec<usize>, Vec<usize>) {
-    let images: ndarray::Array3<u8> =
-        ndarray_npy::read_npy(repo("models/fashion-mnist/test_images.npy")).unwrap();
     let labels: ndarray::Array1<u8> =
         ndarray_npy::read_npy(repo("models/fashion-mnist/test_labels.npy")).unwrap();
-    let stream = engine.cuda_context().new_stream().unwrap();
-    let mut ctx = engine.create_context(stream).unwrap();
-    let mut predicted = Vec::new();
-    let batches = images.len_of(Axis(0)) / 8;
-    for b in 0..batches {
-        let chunk = images.slice(s![b * 8..b * 8 + 8, .., ..]);
-        let x: Array4<f32> = Array4::from_shape_fn((8, 1, 28, 28), |(n, _, y, x)| {
-            (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD
-        });
-        let out = ctx.run(&[("image", x.into_dyn().view())]).unwrap();
-        let logits = out[0].1.as_array::<f32>().unwrap();
-        for n in 0..8 {
-            let row: Vec<f32> = logits.index_axis(Axis(0), n).iter().copied().collect();
-            predicted.push(argmax(&row));
-        }
-    }
+    let predicted: Vec<usize> = fashion_logits(engine).iter().map(|r| argmax(r)).collect();
     let labels = labels
         .iter()
-        .take(batches * 8)
+        .take(predicted.len())
         .map(|&l| l as usize)
         .collect();
     (predicted, labels)

@@ -11,9 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ndarray::{s, Array4, Axis};
 use serde_json::json;
-use trt::data::{BatchSource, Input, Preprocess, Spec};
+use trt::data::BatchSource;
 use trt::stats::{Method, Passes};
 use trt::table::CalibrationTable;
 use trt::{
@@ -21,54 +20,11 @@ use trt::{
     DataCalibrator, Network, Precision, TablePolicy, TensorInfo,
 };
 
-const FASHION_MEAN: f32 = 0.2860 * 255.0;
-const FASHION_STD: f32 = 0.3530 * 255.0;
 const CALIB_IMAGES: usize = 32;
-
-fn fashion_spec() -> Spec {
-    let pre = Preprocess::gray()
-        .with_mean([FASHION_MEAN])
-        .with_std([FASHION_STD]);
-    Spec::new(8).with_input(Input::images(
-        "image",
-        require(repo("models/fashion-mnist/calib")),
-        pre,
-    ))
-}
 
 fn fashion_network(b: &trt::Builder) -> Network {
     b.network_from_onnx_file(require(repo("models/fashion-mnist/fashion_mnist.onnx")))
         .unwrap()
-}
-
-/// Accuracy of an engine on the 512 committed Fashion-MNIST test images.
-fn fashion_accuracy(engine: &trt::Engine) -> f64 {
-    let images: ndarray::Array3<u8> =
-        ndarray_npy::read_npy(repo("models/fashion-mnist/test_images.npy")).unwrap();
-    let labels: ndarray::Array1<u8> =
-        ndarray_npy::read_npy(repo("models/fashion-mnist/test_labels.npy")).unwrap();
-    let stream = cudarc::driver::CudaContext::new(0)
-        .unwrap()
-        .new_stream()
-        .unwrap();
-    let mut ctx = engine.create_context(stream).unwrap();
-    let mut correct = 0;
-    let batches = images.len_of(Axis(0)) / 8;
-    for b in 0..batches {
-        let chunk = images.slice(s![b * 8..b * 8 + 8, .., ..]);
-        let x: Array4<f32> = Array4::from_shape_fn((8, 1, 28, 28), |(n, _, y, x)| {
-            (chunk[[n, y, x]] as f32 - FASHION_MEAN) / FASHION_STD
-        });
-        let out = ctx.run(&[("image", x.into_dyn().view())]).unwrap();
-        let logits = out[0].1.as_array::<f32>().unwrap();
-        for n in 0..8 {
-            let row: Vec<f32> = logits.index_axis(Axis(0), n).iter().copied().collect();
-            if argmax(&row) == labels[b * 8 + n] as usize {
-                correct += 1;
-            }
-        }
-    }
-    correct as f64 / (batches * 8) as f64
 }
 
 /// The largest `|x|` of the preprocessed calibration images, from the batches themselves.

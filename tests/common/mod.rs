@@ -176,17 +176,21 @@ pub fn deserialize(plan: &[u8]) -> Engine {
 pub const FASHION_MEAN: f32 = 0.2860 * 255.0;
 pub const FASHION_STD: f32 = 0.3530 * 255.0;
 
-/// Entropy2 over the 32 committed Fashion-MNIST calibration images, batches of 8.
-pub fn fashion_calibrator() -> DataCalibrator<trt::data::Pipeline> {
+/// The 32 committed Fashion-MNIST calibration images, grey, normalized, batches of 8.
+pub fn fashion_spec() -> Spec {
     let pre = Preprocess::gray()
         .with_mean([FASHION_MEAN])
         .with_std([FASHION_STD]);
-    let spec = Spec::new(8).with_input(Input::images(
+    Spec::new(8).with_input(Input::images(
         "image",
         require(repo("models/fashion-mnist/calib")),
         pre,
-    ));
-    DataCalibrator::new(spec.open().unwrap())
+    ))
+}
+
+/// Entropy2 over [`fashion_spec`].
+pub fn fashion_calibrator() -> DataCalibrator<trt::data::Pipeline> {
+    DataCalibrator::new(fashion_spec().open().unwrap())
 }
 
 /// The engine's logits for the 512 committed Fashion-MNIST test images, one row per image.
