@@ -1,7 +1,8 @@
 //! Project tasks.
 //!
 //!     cargo xtask test      run the workspace's tests (no GPU or TensorRT library needed), plus a test
-//!                           on TensorRT 10.16's real lean runtime, fetched from PyPI
+//!                           on TensorRT 10.16's real lean runtime, fetched from PyPI (and pip-installs
+//!                           the onnx and onnxruntime wheels trt-qdq's test needs, when missing)
 //!     cargo xtask ci        what CI runs: fmt, clippy (GPU tests included), a compile check against
 //!                           TensorRT 11.4's headers, a docs.rs check, bindings check, tests
 //!     cargo xtask headers   print the TensorRT include directory the tasks use
@@ -164,7 +165,33 @@ fn fetch_headers(krate: &str, version: &str, subdir: &str, name: &str) -> Result
     Ok(src)
 }
 
+/// The Python wheels trt-qdq's onnxruntime test runs the exported model through (it fails, not
+/// skips, without them): installed with pip when `python3` cannot import them.
+const ONNX_WHEELS: &[&str] = &["onnx==1.23.2", "onnxruntime==1.32.0"];
+
+fn onnx_wheels() -> Result<(), String> {
+    let have = Command::new("python3")
+        .args(["-c", "import onnx, onnxruntime"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if have {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {ONNX_WHEELS:?} with pip for trt-qdq's onnxruntime test");
+    let status = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(ONNX_WHEELS)
+        .status()
+        .map_err(|e| format!("cannot run python3 (needed for {ONNX_WHEELS:?}): {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("pip install {ONNX_WHEELS:?} failed ({status})"))
+    }
+}
+
 fn test(headers: &Path) -> Result<(), String> {
+    onnx_wheels()?;
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--locked"]);
     run(cmd, headers)?;
