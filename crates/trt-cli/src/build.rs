@@ -1,4 +1,4 @@
-//! `trt build` and `trt calib`: ONNX in, engine (or calibration table) out.
+//! `trt build`: ONNX in, engine out.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -7,10 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use trt::report::BuildReport;
-use trt::stats::{Method, Passes};
 use trt::{
-    collect_activations, table_from_activations, BuildConfig, BuildOutput, Builder,
-    CalibrationAlgorithm, Calibrator, CollectOptions, DataCalibrator, Fallback,
+    BuildConfig, Builder, CalibrationAlgorithm, Calibrator, DataCalibrator, Fallback,
     HardwareCompatibility, Network, Precision, Profile, Quantization, TablePolicy, TacticChoice,
     TacticSources,
 };
@@ -56,7 +54,7 @@ pub struct ShapeFlags {
 }
 
 impl ShapeFlags {
-    fn apply(&self, mut config: BuildConfig) -> BuildConfig {
+    pub(crate) fn apply(&self, mut config: BuildConfig) -> BuildConfig {
         let mut profile = Profile::new();
         for (name, dims) in &self.shapes {
             profile = profile.with_input(name.clone(), dims, dims, dims);
@@ -312,7 +310,7 @@ impl BuildArgs {
 
 /// The library recognizes a missing cuBLAS/cuDNN or lean runtime; the CLI says which flag
 /// avoids it.
-fn missing_library_hint(e: trt::Error) -> anyhow::Error {
+pub(crate) fn missing_library_hint(e: trt::Error) -> anyhow::Error {
     let (tactics, lean) = (e.missing_tactic_library(), e.missing_lean_runtime());
     let e = anyhow::Error::new(e);
     if tactics {
@@ -345,7 +343,7 @@ fn parse_hardware_compat(s: &str) -> std::result::Result<HardwareCompatibility, 
 }
 
 /// The only input of a network (the quick calibration form's default input name).
-fn only_input(network: &Network) -> Result<String> {
+pub(crate) fn only_input(network: &Network) -> Result<String> {
     let inputs = network.inputs()?;
     match inputs.as_slice() {
         [one] => Ok(one.name.clone()),
@@ -358,7 +356,7 @@ fn only_input(network: &Network) -> Result<String> {
 }
 
 /// A calibrator over `spec`, with a progress bar.
-fn calibrator(
+pub(crate) fn calibrator(
     spec: &Spec,
     algorithm: CalibrationAlgorithm,
     label: String,
@@ -392,7 +390,7 @@ fn calibrator(
     Ok(Box::new(c))
 }
 
-fn secs(d: Duration) -> String {
+pub(crate) fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
@@ -464,7 +462,7 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn algorithm(minmax: bool) -> CalibrationAlgorithm {
+pub(crate) fn algorithm(minmax: bool) -> CalibrationAlgorithm {
     if minmax {
         CalibrationAlgorithm::MinMax
     } else {
@@ -661,159 +659,6 @@ fn write_repeats(
         }
     }
     Ok(Outcome::Success)
-}
-
-/// Only make a calibration table: calibrate (INT8 build), write the table, discard the engine.
-///
-/// With --method the table is computed by trt instead: the network's float activations are
-/// marked as outputs of an FP32 engine, every batch runs through it, and each tensor's threshold
-/// comes from its histogram; the table is headed with the loaded TensorRT's version.
-#[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  \
-    trt calib resnet18.onnx --calib calib/ --size 224x224 --rgb --mean 123.675,116.28,103.53 \\\n      \
-        --std 58.395,57.12,57.375 --calib-cache resnet18.calib.cache\n  \
-    trt calib model.onnx --calib-config calib.toml --minmax --calib-cache model.minmax.cache\n  \
-    trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 --calib-cache fm.cache\n  \
-    trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 \\\n      \
-        --method percentile=99.99 --calib-cache fm.p9999.calib")]
-pub struct CalibArgs {
-    /// The ONNX model.
-    pub model: PathBuf,
-    #[command(flatten)]
-    pub data: CalibData,
-    /// The calibration table to write (overwritten if it exists).
-    #[arg(long, value_name = "TABLE", required = true)]
-    pub calib_cache: PathBuf,
-    /// MinMax calibration instead of entropy.
-    #[arg(long, conflicts_with = "method")]
-    pub minmax: bool,
-    /// Compute the table ourselves instead of TensorRT's calibrator: activation statistics from an
-    /// FP32 engine, thresholds by entropy, minmax, percentile=P (e.g. percentile=99.99) or mse.
-    /// Entropy tables are headed EntropyCalibration2, the others MinMaxCalibration (build them
-    /// with --minmax).
-    #[arg(long, value_name = "METHOD", value_parser = parse_method)]
-    pub method: Option<Method>,
-    /// With --method: one pass over the data (histogram ranges grow) instead of two (a range
-    /// pass, then histograms over exactly each tensor's range).
-    #[arg(long, requires = "method")]
-    pub one_pass: bool,
-    #[command(flatten)]
-    pub shapes: ShapeFlags,
-}
-
-fn parse_method(s: &str) -> std::result::Result<Method, String> {
-    s.parse().map_err(|e: trt::stats::Error| e.to_string())
-}
-
-pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
-    if !args.data.given() {
-        bail!("give calibration data: --calib DIR (with preprocessing flags) or --calib-config FILE.toml");
-    }
-    if !args.model.is_file() {
-        bail!("{}: no such ONNX model", args.model.display());
-    }
-    common::require_tensorrt()?;
-    if let Some(method) = args.method {
-        return calib_ours(&args, method, out);
-    }
-    let config = args
-        .shapes
-        .apply(BuildConfig::new(Precision::Int8))
-        .with_calibration_table(TablePolicy::recalibrate(&args.calib_cache));
-    let builder = Builder::on_device(config.device())?;
-    let mut network = builder.network_from_onnx_file(&args.model)?;
-    let spec = args
-        .data
-        .spec(|| only_input(&network))?
-        .expect("checked above");
-    let mut c = calibrator(&spec, algorithm(args.minmax), "calibrating".into())?;
-    let t = Instant::now();
-    let built: BuildOutput = builder
-        .build_calibrated(&mut network, &config, &mut *c)
-        .map_err(missing_library_hint)?;
-    if built.calibration_table.is_none() {
-        bail!("TensorRT built the engine without writing a calibration table");
-    }
-    describe_table(
-        &args.calib_cache,
-        built.calibration_batches,
-        t.elapsed(),
-        out,
-    )?;
-    Ok(Outcome::Success)
-}
-
-/// `trt calib --method`: the table from our own activation statistics.
-fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<Outcome> {
-    let config = args.shapes.apply(BuildConfig::new(Precision::Fp32));
-    let builder = Builder::on_device(config.device())?;
-    let mut network = builder.network_from_onnx_file(&args.model)?;
-    let spec = args
-        .data
-        .spec(|| only_input(&network))?
-        .expect("checked by calib");
-    let mut data = spec.open().context("cannot open the calibration data")?;
-    let passes = if args.one_pass {
-        Passes::One
-    } else {
-        Passes::Two
-    };
-    let options = CollectOptions::new().with_passes(passes);
-    let acts = collect_activations(&builder, &mut network, &mut data, &options, &config)
-        .map_err(missing_library_hint)?;
-    let t = Instant::now();
-    let table = table_from_activations(&acts.collector, method, builder.library().version())?;
-    let thresholds = t.elapsed();
-    table.write_atomic(&args.calib_cache)?;
-    let passes = match passes {
-        Passes::One => 1,
-        Passes::Two => 2,
-    };
-    writeln!(
-        out,
-        "method     {method} (computed by trt from activation statistics, not by TensorRT's calibrator)"
-    )?;
-    writeln!(
-        out,
-        "tensors    {} ({} marked as outputs of the FP32 collection engine)",
-        acts.collector.tensors().len(),
-        acts.marked.len()
-    )?;
-    writeln!(
-        out,
-        "data       {} batches, {} samples, {passes} pass(es)",
-        acts.batches, acts.samples
-    )?;
-    writeln!(
-        out,
-        "time       collection engine {}, collect {} (histograms {}), thresholds {}",
-        secs(acts.build_time),
-        secs(acts.collect_time),
-        secs(acts.histogram_time),
-        secs(thresholds)
-    )?;
-    describe_table(&args.calib_cache, acts.batches, acts.collect_time, out)?;
-    if table.algorithm == trt_calib_table::Algorithm::MinMaxCalibration {
-        writeln!(
-            out,
-            "build with --minmax (the table is headed MinMaxCalibration) and --require-cache"
-        )?;
-    }
-    Ok(Outcome::Success)
-}
-
-fn describe_table(path: &Path, batches: usize, took: Duration, out: &mut dyn Write) -> Result<()> {
-    let table = trt_calib_table::CalibrationTable::read(path)?;
-    writeln!(
-        out,
-        "table {} written: TensorRT {}, {}, {} tensors, {batches} batches, {}",
-        path.display(),
-        table.version,
-        table.algorithm,
-        table.entries.len(),
-        secs(took)
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

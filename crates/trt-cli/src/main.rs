@@ -7,6 +7,7 @@
 mod build;
 mod bundle;
 mod cache;
+mod calib;
 mod common;
 mod data;
 mod diff;
@@ -49,7 +50,7 @@ enum Command {
     /// Build an engine from ONNX (FP16, INT8 calibrated by Rust, strict INT8); writes a build report.
     Build(Box<build::BuildArgs>),
     /// Only make an INT8 calibration table (calibrate, write the table, discard the engine; or, with --method, compute it from our own activation statistics).
-    Calib(build::CalibArgs),
+    Calib(calib::CalibArgs),
     /// Show an engine: TensorRT version, I/O, layers with precision and tactic.
     Inspect(inspect::InspectArgs),
     /// Compare two builds (engines, build reports or inspector JSON), layer by layer.
@@ -78,7 +79,7 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Build(args) => build::build(*args, &mut out),
-        Command::Calib(args) => build::calib(args, &mut out),
+        Command::Calib(args) => calib::calib(args, &mut out),
         Command::Inspect(args) => inspect::run(args, &mut out),
         Command::Diff(args) => diff::run(args, &mut out),
         Command::Run(args) => run::run(args, &mut out),
