@@ -107,6 +107,9 @@ pub struct BuildArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub precision: PrecisionFlags,
+    /// The model's Q/DQ node count, read once.
+    #[arg(skip)]
+    qdq: std::cell::OnceCell<usize>,
     #[command(flatten)]
     pub data: CalibData,
     /// Calibration table (cache): used when it exists, written after calibrating otherwise.
@@ -180,6 +183,8 @@ pub struct BuildArgs {
 }
 
 impl BuildArgs {
+    /// The precision flags' choice; with none, an explicitly quantized (Q/DQ) model builds with
+    /// INT8 enabled (its Q/DQ nodes decide what runs INT8) and a float model builds FP32.
     fn precision(&self) -> Precision {
         match (
             &self.precision.fp16,
@@ -189,6 +194,7 @@ impl BuildArgs {
             (_, _, true) => Precision::StrictInt8,
             (_, true, _) => Precision::Int8,
             (true, _, _) => Precision::Fp16,
+            _ if self.qdq_nodes() > 0 => Precision::Int8,
             _ => Precision::Fp32,
         }
     }
@@ -196,7 +202,7 @@ impl BuildArgs {
     /// Everything that can be checked without TensorRT.
     pub fn validate(&self) -> Result<()> {
         let p = self.precision();
-        let qdq = self.qdq_nodes()?;
+        let qdq = self.qdq_nodes();
         if qdq > 0 {
             // An explicitly quantized model: the library says what its build may not ask for.
             let q = trt::Quantization::Explicit { qdq_layers: qdq };
@@ -246,13 +252,15 @@ impl BuildArgs {
 
     /// The model's Q/DQ nodes (0 for a missing file or one that is not ONNX protobuf: the
     /// checks below or the parser will say).
-    fn qdq_nodes(&self) -> Result<usize> {
-        if !self.model.is_file() {
-            return Ok(0);
-        }
-        Ok(trt_qdq::load_model(&self.model)
-            .map(|m| trt_qdq::qdq_node_count(&m))
-            .unwrap_or(0))
+    fn qdq_nodes(&self) -> usize {
+        *self.qdq.get_or_init(|| {
+            if !self.model.is_file() {
+                return 0;
+            }
+            trt_qdq::load_model(&self.model)
+                .map(|m| trt_qdq::qdq_node_count(&m))
+                .unwrap_or(0)
+        })
     }
 
     fn config(&self) -> Result<BuildConfig> {
