@@ -4,6 +4,7 @@
 //! module with a clap `Args`/`Subcommand` type and a `run(command, out) -> anyhow::Result<Outcome>`;
 //! adding one is one variant in [`Command`], one arm in `main`, and that module.
 
+mod budget;
 mod build;
 mod bundle;
 mod cache;
