@@ -14,6 +14,7 @@ mod diff;
 mod exit;
 mod inspect;
 mod logging;
+mod plot;
 mod qdq;
 mod run;
 
