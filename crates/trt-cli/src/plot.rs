@@ -95,7 +95,7 @@ fn describe(path: &Path, p: &Plot) -> String {
     let values: Vec<String> = METHODS
         .iter()
         .zip(p.thresholds)
-        .map(|(m, t)| format!("{m} {t:.4}"))
+        .map(|(m, t)| format!("{m} {t}"))
         .collect();
     format!(
         "{}  `{}` (max/min {:.2}: {})",
@@ -118,16 +118,24 @@ fn thresholds(t: &TensorStats) -> trt::stats::Result<[f32; 4]> {
 /// Up to `n` tensors by disagreement, largest first (ties in collection order). Tensors without
 /// values or with only zeros are left out: they have nothing to draw.
 fn most_disagreeing(collector: &Collector, n: usize) -> Vec<Plot<'_>> {
-    let mut plots: Vec<Plot> = collector
-        .tensors()
+    let tensors = collector.tensors();
+    // Every tensor's thresholds, tensors in parallel; one by one when a tensor has none (no
+    // values), so that it alone is left out.
+    let all: Vec<Option<[f32; 4]>> = match METHODS
         .iter()
-        .filter(|t| t.histogram.amax() > 0.0)
-        .filter_map(|t| {
-            thresholds(t).ok().map(|thresholds| Plot {
-                tensor: t,
-                thresholds,
-            })
-        })
+        .map(|&m| collector.thresholds(m))
+        .collect::<trt::stats::Result<Vec<_>>>()
+    {
+        Ok(by_method) => (0..tensors.len())
+            .map(|i| Some([0, 1, 2, 3].map(|m| by_method[m][i].amax)))
+            .collect(),
+        Err(_) => tensors.iter().map(|t| thresholds(t).ok()).collect(),
+    };
+    let mut plots: Vec<Plot> = tensors
+        .iter()
+        .zip(all)
+        .filter(|(t, _)| t.histogram.amax() > 0.0)
+        .filter_map(|(tensor, thresholds)| thresholds.map(|thresholds| Plot { tensor, thresholds }))
         .collect();
     plots.sort_by(|a, b| b.disagreement().total_cmp(&a.disagreement()));
     plots.truncate(n);
@@ -245,9 +253,13 @@ fn distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    /// Ten tensors of Laplace-like values with outliers of growing size (tensor `t{k}` has one
-    /// outlier `k` times its bulk's range), a tensor of zeros, and a two-pass collection of them.
+    /// Ten tensors of Laplace-like values (|x| < 10) with an outlier `10 k` in `/layer{k}/...`, a
+    /// tensor of zeros and one without values (which has no thresholds), collected in two passes.
     fn collector() -> Collector {
+        collector_with(true)
+    }
+
+    fn collector_with(empty: bool) -> Collector {
         let bulk: Vec<f32> = (0..20_000)
             .map(|i| {
                 let u = (i as f64 + 0.5) / 20_000.0;
@@ -267,6 +279,9 @@ mod tests {
             })
             .collect();
         batches.push(("zeros".into(), vec![0.0; 100]));
+        if empty {
+            batches.push(("empty".into(), vec![]));
+        }
         let mut c = Collector::two_pass();
         for (n, d) in &batches {
             c.add(n, d).unwrap();
@@ -302,6 +317,13 @@ mod tests {
         let mut out = Vec::new();
         write_plots(&args(&plots, &[]), &c, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();
+        // Without the empty tensor, thresholds come from `Collector::thresholds` in parallel:
+        // the same plots.
+        let full = collector_with(false);
+        assert!(full.thresholds(Method::Mse).is_ok() && c.thresholds(Method::Mse).is_err());
+        let mut again = Vec::new();
+        write_plots(&args(&plots, &[]), &full, &mut again).unwrap();
+        assert_eq!(String::from_utf8(again).unwrap(), out);
         // The larger the outlier, the larger MinMax over the others: layers 10 down to 3.
         let want: Vec<String> = (3..=10)
             .rev()
@@ -330,7 +352,11 @@ mod tests {
         assert_eq!(t[0], 100.0);
         assert!(t[1..3].iter().all(|&x| x > 5.0 && x < 30.0), "{t:?}");
         assert!(t[3] > 30.0 && t[3] < 100.0, "{t:?}");
-        assert!(lines[0].contains("minmax 100.0000"), "{}", lines[0]);
+        assert!(
+            lines[0].contains("(max/min 10.11: minmax 100, entropy 9.91"),
+            "{}",
+            lines[0]
+        );
     }
 
     #[test]
@@ -351,7 +377,7 @@ mod tests {
         assert_eq!(
             e,
             "--plot-tensor: no tensor `/layer2/Relu_outptu_0` (closest: `/layer2/Relu_output_0`, \
-             `/layer1/Relu_output_0`, `/layer3/Relu_output_0`), no tensor `fc` among the 11 \
+             `/layer1/Relu_output_0`, `/layer3/Relu_output_0`), no tensor `fc` among the 12 \
              collected; nothing was plotted"
         );
         assert!(files(dir.path()).is_empty() && out.is_empty());
