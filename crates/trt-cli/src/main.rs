@@ -16,6 +16,7 @@ mod eval;
 mod exit;
 mod inspect;
 mod logging;
+mod plot;
 mod qdq;
 mod run;
 
