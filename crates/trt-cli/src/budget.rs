@@ -101,6 +101,21 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
         secs(ranking_s)
     )?;
     print_search(&record, out)?;
+    if let Some(svg) = &args.budget_plot {
+        let items: Vec<(String, f64)> = record
+            .ranking
+            .iter()
+            .filter_map(|l| Some((l.layer.clone(), -l.sqnr_db?)))
+            .take(30)
+            .collect();
+        trt_plot::ranking_svg(
+            svg,
+            "Layers by INT8 quantization noise of their input (worst on top)",
+            &items,
+            "noise relative to signal, dB (= -SQNR)",
+        )?;
+        writeln!(out, "plot       {}", svg.display())?;
+    }
     writeln!(
         out,
         "compute layers by precision: {}",

@@ -191,6 +191,9 @@ pub struct BuildArgs {
     /// accuracy instead of agreement with FP32.
     #[arg(long, value_name = "FILE", requires = "accuracy_budget")]
     pub eval_labels: Option<PathBuf>,
+    /// With --accuracy-budget: draw the layer ranking (the 30 worst-quantized layers) as an SVG.
+    #[arg(long, value_name = "FILE.svg", requires = "accuracy_budget")]
+    pub budget_plot: Option<PathBuf>,
     /// With --accuracy-budget: the most engines the search builds.
     #[arg(
         long,
