@@ -34,7 +34,10 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     let mut data = spec.open().context("cannot open the evaluation data")?;
 
     // The FP32 reference, and the evaluation data's activation histograms for the ranking.
-    let fp32 = args.shapes.apply(BuildConfig::new(Precision::Fp32));
+    let mut fp32 = args.shapes.apply(BuildConfig::new(Precision::Fp32));
+    if let Some(tc) = config.timing_cache() {
+        fp32 = fp32.with_timing_cache(tc.to_vec());
+    }
     let t = Instant::now();
     let reference_plan = builder
         .build(&mut network, &fp32)

@@ -53,8 +53,23 @@ pub struct CalibArgs {
     pub one_pass: bool,
     #[command(flatten)]
     pub plot: crate::plot::PlotArgs,
+    /// Timing cache: read if present (a build of the same model made it: the calibration
+    /// builds go faster), and written after TensorRT's calibration.
+    #[arg(long, value_name = "FILE")]
+    pub timing_cache: Option<PathBuf>,
     #[command(flatten)]
     pub shapes: ShapeFlags,
+}
+
+/// `config` with the timing cache at `path`, when the file exists.
+fn with_timing_cache(config: BuildConfig, path: Option<&Path>) -> Result<BuildConfig> {
+    match path.filter(|p| p.is_file()) {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            Ok(config.with_timing_cache(bytes))
+        }
+        None => Ok(config),
+    }
 }
 
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
@@ -72,10 +87,12 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
     if let Some(method) = args.method {
         return calib_ours(&args, method, out);
     }
-    let config = args
-        .shapes
-        .apply(BuildConfig::new(Precision::Int8))
-        .with_calibration_table(TablePolicy::recalibrate(&args.calib_cache));
+    let config = with_timing_cache(
+        args.shapes
+            .apply(BuildConfig::new(Precision::Int8))
+            .with_calibration_table(TablePolicy::recalibrate(&args.calib_cache)),
+        args.timing_cache.as_deref(),
+    )?;
     let builder = Builder::on_device(config.device())?;
     let mut network = builder.network_from_onnx_file(&args.model)?;
     let spec = args
@@ -90,6 +107,10 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
     if built.calibration_table.is_none() {
         bail!("TensorRT built the engine without writing a calibration table");
     }
+    if let (Some(path), Some(bytes)) = (&args.timing_cache, &built.timing_cache) {
+        trt::write_atomic(path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     describe_table(
         &args.calib_cache,
         built.calibration_batches,
@@ -101,7 +122,10 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
 
 /// `trt calib --method`: the table from our own activation statistics.
 fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<Outcome> {
-    let config = args.shapes.apply(BuildConfig::new(Precision::Fp32));
+    let config = with_timing_cache(
+        args.shapes.apply(BuildConfig::new(Precision::Fp32)),
+        args.timing_cache.as_deref(),
+    )?;
     let builder = Builder::on_device(config.device())?;
     let mut network = builder.network_from_onnx_file(&args.model)?;
     let spec = args
