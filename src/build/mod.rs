@@ -137,15 +137,35 @@ impl Builder {
         config: &BuildConfig,
         calibrator: Option<&mut dyn Calibrator>,
     ) -> Result<BuildOutput> {
+        let mut session = self.session(config)?;
+        self.build_in(&mut session, network, config, calibrator)
+    }
+
+    /// A build session whose timing cache starts from `config`'s: builds run in it with
+    /// [`Builder::build_in`] share one live timing cache (TensorRT refuses some serialized
+    /// caches, e.g. Myelin's, so sharing the object is what makes later builds fast).
+    pub(crate) fn session(&self, config: &BuildConfig) -> Result<BuildSession<'_>> {
+        // The building thread may not be the one that created the builder.
+        self.inner.context.bind_to_thread()?;
+        BuildSession::new(&self.inner, config)
+    }
+
+    /// One build in `session` (its clock restarted: `build_time` is this build's).
+    pub(crate) fn build_in(
+        &self,
+        session: &mut BuildSession<'_>,
+        network: &mut Network,
+        config: &BuildConfig,
+        calibrator: Option<&mut dyn Calibrator>,
+    ) -> Result<BuildOutput> {
+        session.restart_clock();
         let quantization = network.quantization()?;
         check_explicit_request(network.source(), quantization, config, calibrator.is_some())?;
         let explicit = quantization.is_explicit();
         self.check_request(network, config, explicit)?;
-        // The building thread may not be the one that created the builder.
         self.inner.context.bind_to_thread()?;
-        let mut session = BuildSession::new(&self.inner, config)?;
         let mut out = match config.precision() {
-            Precision::StrictInt8 => strict::build(&mut session, network, config, calibrator),
+            Precision::StrictInt8 => strict::build(session, network, config, calibrator),
             p => {
                 let constraints = if p == Precision::Int8 && !config.keep_out_of_int8().is_empty() {
                     strict::keep_out(network, config.keep_out_of_int8(), config.fallback())?;

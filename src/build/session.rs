@@ -102,6 +102,11 @@ impl<'b> BuildSession<'b> {
     }
 
     /// Time since the session started.
+    /// Times from now on (the next build's `build_time`).
+    pub(crate) fn restart_clock(&mut self) {
+        self.started = Instant::now();
+    }
+
     pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }

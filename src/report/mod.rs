@@ -33,6 +33,7 @@ use crate::inspector::{EngineInspection, EngineLayer};
 use crate::network::{DataType, Quantization};
 use crate::strict::StrictReport;
 
+pub mod budget;
 mod diff;
 
 pub use diff::{ArtifactKind, FormatChange, LayerChange, ReportDiff, TacticChange};
@@ -139,7 +140,7 @@ pub struct BuildReport {
     /// How an accuracy budget chose the layers kept out of INT8 (those layers are in
     /// `flags`' exclusions, so a rebuild from this report repeats them). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accuracy_budget: Option<crate::strict::budget::BudgetSearch>,
+    pub accuracy_budget: Option<budget::BudgetSearch>,
 }
 
 impl BuildReport {

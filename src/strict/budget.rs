@@ -6,7 +6,7 @@
 //! 2. **Search**: build strict INT8 with the `k` worst layers kept out (at the fallback
 //!    precision) and evaluate it against the FP32 reference. `k` = 0, 1, 2, 4, ... until the
 //!    budget is met, then bisect between the last miss and the first hit. Every trial is a real
-//!    engine; trials share one timing cache and are never repeated.
+//!    engine; trials share one live timing cache (one build session) and are never repeated.
 //! 3. The chosen exclusions are ordinary `keep_layer_out_of_int8` names: the build report
 //!    records them (`excluded_layers`), so a rebuild or a bundle repeats them.
 //!
@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use trt_calib_data::BatchSource;
 use trt_calib_stats::{noise::sqnr_db, Collector, Histogram};
 use trt_calib_table::CalibrationTable;
@@ -28,18 +27,7 @@ use crate::engine::Runtime;
 use crate::error::{Error, Result};
 use crate::eval::{compare_outputs, run_outputs, EngineOutputs};
 use crate::network::Network;
-
-/// One layer's cost in INT8, as ranked.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LayerSensitivity {
-    /// The network layer's name (what `keep_layer_out_of_int8` takes).
-    pub layer: String,
-    /// Its input with the lowest SQNR.
-    pub tensor: String,
-    /// That input's SQNR in dB under the table's threshold; `None`: not measurable (no
-    /// histogram or no scale), ranked last.
-    pub sqnr_db: Option<f64>,
-}
+pub use crate::report::budget::{BudgetSearch, LayerSensitivity, Trial};
 
 /// Ranks `layers` (`(layer name, its activation inputs)`) by the lowest SQNR of their inputs,
 /// worst first; layers with no measurable input come last, in their given order.
@@ -108,48 +96,6 @@ pub fn rank_network(
         |t| collector.get(t).map(|s| s.histogram.clone()),
         |t| table.get(t).map(|e| e.dynamic_range()),
     ))
-}
-
-/// One trial of the search.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Trial {
-    /// How many of the worst-ranked layers were kept out of INT8.
-    pub kept_out: usize,
-    /// Its score: top-1 agreement with the reference, or accuracy with labels (0..1).
-    pub score: f64,
-    /// The score met the target.
-    pub met: bool,
-    /// Compute layers that ran INT8 in its engine.
-    pub int8_layers: usize,
-    /// Seconds building it.
-    pub build_s: f64,
-    /// Seconds evaluating it.
-    pub eval_s: f64,
-}
-
-/// How [`search`] chose the exclusions, for the build report.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BudgetSearch {
-    /// The budget: points (percent) of top-1 the INT8 engine may lose.
-    pub budget_points: f64,
-    /// What is measured: `top-1 agreement with the FP32 reference` or `top-1 accuracy`.
-    pub measure: String,
-    /// The reference's own score (1 for agreement; its accuracy with labels).
-    pub reference_score: f64,
-    /// The score a trial must reach: `reference_score - budget_points / 100`.
-    pub target: f64,
-    /// Evaluation samples.
-    pub samples: usize,
-    /// Every forced layer, worst first.
-    pub ranking: Vec<LayerSensitivity>,
-    /// Every trial, in the order run.
-    pub trials: Vec<Trial>,
-    /// The layers kept out of INT8 in the chosen engine.
-    pub chosen: Vec<String>,
-    /// The chosen engine met the target (else: the best trial is chosen).
-    pub met: bool,
-    /// Seconds of the whole search (builds and evaluations).
-    pub total_s: f64,
 }
 
 /// The smallest `k` in `0..=n` whose `trial(k)` (a score) reaches `target`: 0, then 1, 2, 4, ...
@@ -269,7 +215,8 @@ pub fn search<S: BatchSource + ?Sized>(
     };
     let target = reference_score - options.budget_points / 100.0;
     let runtime = Runtime::with_logger_on_device(builder.logger().clone(), builder.device())?;
-    let mut timing_cache = config.timing_cache().map(<[u8]>::to_vec);
+    // One session for every trial: one live timing cache.
+    let mut session = builder.session(config)?;
     let mut trials = Vec::new();
     let mut builds: BTreeMap<usize, (BuildOutput, BuildConfig)> = BTreeMap::new();
     let (k, met) = smallest_meeting(ranking.len(), target, options.max_trials, |k| {
@@ -277,13 +224,7 @@ pub fn search<S: BatchSource + ?Sized>(
         for l in &ranking[..k] {
             c = c.keep_layer_out_of_int8(l.layer.clone());
         }
-        if let Some(tc) = &timing_cache {
-            c = c.with_timing_cache(tc.clone());
-        }
-        let built = builder.build(network, &c)?;
-        if built.timing_cache.is_some() {
-            timing_cache.clone_from(&built.timing_cache);
-        }
+        let built = builder.build_in(&mut session, network, &c, None)?;
         let t = Instant::now();
         let engine = runtime.deserialize(&built.plan)?;
         data.reset()?;

@@ -1,0 +1,58 @@
+//! The record of an accuracy-budget search ([`crate::strict::budget`]) as the build report
+//! keeps it.
+
+use serde::{Deserialize, Serialize};
+
+/// One layer's cost in INT8, as ranked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerSensitivity {
+    /// The network layer's name (what `keep_layer_out_of_int8` takes).
+    pub layer: String,
+    /// Its input with the lowest SQNR.
+    pub tensor: String,
+    /// That input's SQNR in dB under the table's threshold; `None`: not measurable (no
+    /// histogram or no scale), ranked last.
+    pub sqnr_db: Option<f64>,
+}
+
+/// One trial of the search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// How many of the worst-ranked layers were kept out of INT8.
+    pub kept_out: usize,
+    /// Its score: top-1 agreement with the reference, or accuracy with labels (0..1).
+    pub score: f64,
+    /// The score met the target.
+    pub met: bool,
+    /// Compute layers that ran INT8 in its engine.
+    pub int8_layers: usize,
+    /// Seconds building it.
+    pub build_s: f64,
+    /// Seconds evaluating it.
+    pub eval_s: f64,
+}
+
+/// How [`search`] chose the exclusions, for the build report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetSearch {
+    /// The budget: points (percent) of top-1 the INT8 engine may lose.
+    pub budget_points: f64,
+    /// What is measured: `top-1 agreement with the FP32 reference` or `top-1 accuracy`.
+    pub measure: String,
+    /// The reference's own score (1 for agreement; its accuracy with labels).
+    pub reference_score: f64,
+    /// The score a trial must reach: `reference_score - budget_points / 100`.
+    pub target: f64,
+    /// Evaluation samples.
+    pub samples: usize,
+    /// Every forced layer, worst first.
+    pub ranking: Vec<LayerSensitivity>,
+    /// Every trial, in the order run.
+    pub trials: Vec<Trial>,
+    /// The layers kept out of INT8 in the chosen engine.
+    pub chosen: Vec<String>,
+    /// The chosen engine met the target (else: the best trial is chosen).
+    pub met: bool,
+    /// Seconds of the whole search (builds and evaluations).
+    pub total_s: f64,
+}
