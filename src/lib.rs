@@ -15,6 +15,7 @@
 //! | what the engine runs, per layer | [`EngineInspection`] |
 //! | explicit quantization: a Q/DQ network, built INT8 with no calibrator | [`Quantization`] |
 //! | two engines compared: precisions, latency, output agreement | [`compare`] |
+//! | calibration stability: other orders and batch sizes, tables compared, histogram health | [`stability`] |
 //!
 //! ```no_run
 //! use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy};
@@ -84,6 +85,7 @@ pub mod bundle;
 pub mod compare;
 pub mod report;
 pub mod repro;
+pub mod stability;
 pub use report::{BuildReport, ReportDiff};
 
 /// Renamed [`TablePolicy`]: it is the calibration table's policy (TensorRT's timing cache is
