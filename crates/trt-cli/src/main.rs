@@ -16,6 +16,7 @@ mod inspect;
 mod logging;
 mod qdq;
 mod run;
+mod stability;
 
 use std::process::ExitCode;
 
