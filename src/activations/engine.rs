@@ -201,6 +201,16 @@ impl CollectionEngine {
             }
             None => self.plan.check(data)?,
         }
+        self.run(data, passes)
+    }
+
+    /// [`collect`](Self::collect) of data already checked by [`CollectionPlan::check`] (its
+    /// prefetch thread kept running while the engine was built).
+    pub(crate) fn run<S: BatchSource + ?Sized>(
+        &self,
+        data: &mut S,
+        passes: Passes,
+    ) -> Result<Activations> {
         let selection = &self.plan.selection;
         let mut ctx = self
             .engine

@@ -128,7 +128,7 @@ pub fn collect_activations<S: BatchSource + ?Sized>(
     let plan = CollectionPlan::new(network, options, config)?;
     plan.check(data)?;
     let engine = plan.build(builder, network, config, None)?;
-    engine.collect(data, options.passes())
+    engine.run(data, options.passes())
 }
 
 /// A TensorRT calibration table of `collector`'s thresholds by `method`, headed for `version`
