@@ -9,7 +9,7 @@ use trt_calib_data::{Batch, BatchSource, TypedView};
 use trt_calib_stats::{Collector, Passes};
 
 use super::select::{select, Selection};
-use super::{Activations, CollectOptions};
+use super::types::{Activations, CollectOptions};
 use crate::build::calibration;
 use crate::build::Builder;
 use crate::calibrator::{check_source, CalibrationInput};
