@@ -467,6 +467,47 @@ mod tests {
         );
     }
 
+    /// The 32 committed Fashion-MNIST images (opened, never decoded: no GPU needed).
+    fn fashion(batch: usize) -> Spec {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/fashion-mnist/calib");
+        Spec::new(batch).with_input(trt_calib_data::Input::images(
+            "image",
+            dir,
+            trt_calib_data::Preprocess::gray(),
+        ))
+    }
+
+    #[test]
+    fn variants_are_planned_and_opened_before_anything_is_built() {
+        let (list, fixed) = plan_variants(&fashion(8), &StabilityOptions::new(3), true).unwrap();
+        let labels: Vec<&str> = list.iter().map(|v| v.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "order seed 1, batch 8",
+                "order seed 2, batch 4",
+                "order seed 3, batch 16"
+            ]
+        );
+        assert_eq!(fixed, None);
+        // A static batch dimension: only the order varies, and the run says why.
+        let (list, fixed) = plan_variants(&fashion(8), &StabilityOptions::new(3), false).unwrap();
+        assert!(list.iter().all(|v| v.batch_size == 8));
+        assert_eq!(
+            fixed.as_deref(),
+            Some("the network's inputs have a fixed batch dimension (8): only the order varies")
+        );
+        // Double is bounded by the 32 samples.
+        let (list, _) = plan_variants(&fashion(20), &StabilityOptions::new(3), true).unwrap();
+        assert_eq!(list[2].batch_size, 32);
+        // No batch at all, or no variant: refused before any build.
+        let e = plan_variants(&fashion(64), &StabilityOptions::new(2), true).unwrap_err();
+        assert!(e.to_string().contains("give no batch"), "{e}");
+        let e = plan_variants(&fashion(8), &StabilityOptions::new(0), true).unwrap_err();
+        assert!(e.to_string().contains("at least 1 variant"), "{e}");
+    }
+
     #[test]
     fn options_are_checked() {
         let e = StabilityOptions::new(0).check().unwrap_err().to_string();
