@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Produce the real models and data the GPU tests use.
 #   scripts/make_models.sh            # everything
-#   scripts/make_models.sh photos     # one step (resnet18 photos efficientnet mtcnn fashion)
+#   scripts/make_models.sh photos     # one step (resnet18 photos split efficientnet mtcnn fashion)
 # Writes into .device/models/ and .device/data/ (git-ignored), and models/fashion-mnist/ (committed).
 # Needs: python3.11 + pip (PyPI reachable), apt-get (Debian packages opencv-doc and
 # dataset-fashion-mnist are downloaded with `apt-get download` and unpacked with dpkg -x; nothing is installed).
@@ -35,12 +35,13 @@ done
 # Deterministic CPU execution.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONHASHSEED=0 CUBLAS_WORKSPACE_CONFIG=:4096:8
 
-steps="${*:-resnet18 photos efficientnet mtcnn fashion}"
+steps="${*:-resnet18 photos split efficientnet mtcnn fashion}"
 for s in $steps; do
   t0=$(date +%s)
   case "$s" in
     resnet18)     "$PY" scripts/make_resnet18.py ;;
     photos)       "$PY" scripts/make_photos.py ;;
+    split)        "$PY" scripts/make_eval_split.py ;;
     efficientnet) "$PY" scripts/make_efficientnet_lite0.py ;;
     mtcnn)        "$PY" scripts/make_mtcnn.py ;;
     fashion)      "$PY" scripts/make_fashion_mnist.py ;;

@@ -136,7 +136,7 @@ pub fn argmax(row: &[f32]) -> usize {
     best
 }
 
-fn floats(name: &str, t: &HostTensor) -> Result<Vec<f32>> {
+pub(crate) fn floats(name: &str, t: &HostTensor) -> Result<Vec<f32>> {
     match t {
         HostTensor::F32(a) => Ok(a.iter().copied().collect()),
         HostTensor::F16(a) => Ok(a.iter().map(|v| v.to_f32()).collect()),
@@ -300,6 +300,29 @@ pub fn gpu_times_ms(
     Ok(times)
 }
 
+/// Median GPU times of `a` and `b` on the same `inputs`: `iterations` timed runs each (0: not
+/// measured), in rounds that alternate A and B so that clock changes of the GPU fall on both.
+pub fn latency(
+    a: &Engine,
+    b: &Engine,
+    inputs: &[(String, HostTensor)],
+    warmup: usize,
+    iterations: usize,
+) -> Result<Option<Latency>> {
+    if iterations == 0 {
+        return Ok(None);
+    }
+    let rounds = 4.min(iterations);
+    let per = iterations.div_ceil(rounds);
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        let warm = if r == 0 { warmup } else { 2 };
+        ta.extend(gpu_times_ms(a, inputs, warm, per)?);
+        tb.extend(gpu_times_ms(b, inputs, warm, per)?);
+    }
+    Ok(Latency::from_times(&ta, &tb))
+}
+
 /// Compares engine `b` with engine `a` (the reference: the implicit engine) on one seeded input
 /// in A's input types, and judges the result against `options`.
 pub fn compare_engines(
@@ -348,20 +371,7 @@ pub fn compare_engines(
             })?;
         outputs.push(OutputAgreement::between(name, ta, tb)?);
     }
-    let latency = if options.iterations > 0 {
-        // Rounds alternate A and B, so clock changes of the GPU fall on both.
-        let rounds = 4.min(options.iterations);
-        let per = options.iterations.div_ceil(rounds);
-        let (mut ta, mut tb) = (Vec::new(), Vec::new());
-        for r in 0..rounds {
-            let warm = if r == 0 { options.warmup } else { 2 };
-            ta.extend(gpu_times_ms(a, &inputs, warm, per)?);
-            tb.extend(gpu_times_ms(b, &inputs, warm, per)?);
-        }
-        Latency::from_times(&ta, &tb)
-    } else {
-        None
-    };
+    let latency = latency(a, b, &inputs, options.warmup, options.iterations)?;
     let failures = judge(latency.as_ref(), &outputs, options);
     Ok(EngineComparison {
         diff,

@@ -15,6 +15,7 @@
 //! | what the engine runs, per layer | [`EngineInspection`] |
 //! | explicit quantization: a Q/DQ network, built INT8 with no calibrator | [`Quantization`] |
 //! | two engines compared: precisions, latency, output agreement | [`compare`] |
+//! | an engine evaluated against a reference on a data set (agreement, accuracy, time) | [`eval`] |
 //! | calibration stability: other orders and batch sizes, tables compared, histogram health | [`stability`] |
 //!
 //! ```no_run
@@ -42,6 +43,7 @@ mod config;
 mod device;
 mod engine;
 mod error;
+pub mod eval;
 mod ffi;
 mod handle;
 mod inspector;

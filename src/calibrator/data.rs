@@ -206,7 +206,7 @@ pub(crate) fn check_source<S: BatchSource + ?Sized>(
 }
 
 /// The data pipeline's element type for a network input's type.
-fn data_dtype(name: &str, dtype: DataType) -> Result<trt_calib_data::DType> {
+pub(crate) fn data_dtype(name: &str, dtype: DataType) -> Result<trt_calib_data::DType> {
     use trt_calib_data::DType as D;
     Ok(match dtype {
         DataType::Float => D::F32,

@@ -26,7 +26,7 @@ pub mod vtable;
 
 pub use api::{CalibrationAlgorithm, CalibrationBatch, CalibrationInput, Calibrator, HostElement};
 pub(crate) use bridge::{BoundCalibrator, SessionSpec};
-pub(crate) use data::check_source;
+pub(crate) use data::{check_source, data_dtype};
 pub use data::{DataCalibrator, Progress};
 pub(crate) use table_file::{save_table, write_atomic};
 pub use table_file::{TableMode, TablePolicy};

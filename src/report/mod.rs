@@ -136,6 +136,10 @@ pub struct BuildReport {
     pub build_seconds: Option<f64>,
     /// TensorRT warnings during the build.
     pub warnings: Vec<String>,
+    /// How an accuracy budget chose the layers kept out of INT8 (those layers are in
+    /// `flags`' exclusions, so a rebuild from this report repeats them). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy_budget: Option<crate::strict::budget::BudgetSearch>,
 }
 
 impl BuildReport {
@@ -172,6 +176,7 @@ impl BuildReport {
             quantization: None,
             build_seconds: None,
             warnings: Vec::new(),
+            accuracy_budget: None,
         }
     }
 

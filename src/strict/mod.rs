@@ -23,7 +23,9 @@
 //! |---|---|
 //! | `rules.rs` | which layers to force, constraints, release, audit ([`StrictPlan`], [`StrictReport`]) |
 //! | `build.rs` | the enforce / audit (and, when needed, probe) passes that apply the rules, in one build session |
+//! | `budget.rs` | the smallest set of layers kept out of INT8 that meets an accuracy budget ([`budget::search`]) |
 
+pub mod budget;
 mod build;
 pub(crate) mod rules;
 

@@ -215,11 +215,9 @@ pub fn map_engine(model: &ModelProto, layers: &[EngineLayer]) -> Result<EngineMa
         .collect();
     let mut longest: Vec<&str> = by_name.keys().copied().collect();
     longest.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
-    let mut constants: HashSet<&str> = HashSet::new();
-    for n in graph.node.iter().filter(|n| n.op_type() == "Constant") {
-        constants.extend(n.output.iter().map(String::as_str));
-    }
+    let initializers: HashMap<&str, _> = graph.initializer.iter().map(|t| (t.name(), t)).collect();
+    // Initializers and what is computed from them alone (an `Identity` of a shared bias).
+    let constants = crate::graph::constant_tensors(graph, &initializers);
     let is_qdq = |i: usize| {
         matches!(
             graph.node[i].op_type(),
@@ -265,11 +263,7 @@ pub fn map_engine(model: &ModelProto, layers: &[EngineLayer]) -> Result<EngineMa
                 m.int8_compute_nodes.insert(node.name().to_owned());
             }
             for input in node.input.iter().map(String::as_str) {
-                if input.is_empty()
-                    || initializers.contains(input)
-                    || constants.contains(input)
-                    || inside.contains(input)
-                {
+                if input.is_empty() || constants.contains(input) || inside.contains(input) {
                     continue;
                 }
                 if m.tensors.insert(input.to_owned()) {

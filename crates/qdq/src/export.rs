@@ -244,7 +244,7 @@ fn weight_pairs(ix: &Index, excluded: &HashSet<usize>, names: &mut Names) -> Wei
         else {
             continue;
         };
-        let Some(init) = ix.initializers.get(tensor.as_str()) else {
+        let Some(init) = ix.weight(tensor) else {
             continue; // an activation: the placement decides
         };
         let scales = output_channel_axis(node, init.dims.len()).and_then(|axis| {
@@ -291,6 +291,11 @@ fn unplaced(
         if !known.contains(tensor) {
             return "not a tensor of the ONNX model (a TensorRT-internal name, or another \
                     network's)"
+                .to_owned();
+        }
+        if ix.is_constant(tensor) {
+            return "computed from initializers alone: TensorRT folds it into weights, so it \
+                    gets no activation Q/DQ"
                 .to_owned();
         }
         if let Some(Err(reason)) = scales.get(tensor) {

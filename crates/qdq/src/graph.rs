@@ -33,6 +33,10 @@ pub(crate) struct Index<'a> {
     pub inputs: Vec<&'a str>,
     /// Every name in the graph (tensors, nodes), for making fresh names.
     pub names: HashSet<String>,
+    /// Tensors computed from initializers alone: initializers, Constant outputs, and outputs of
+    /// nodes whose inputs are all constant (PyTorch writes a shared bias as `Identity` of an
+    /// initializer). TensorRT folds them into weights; they are never activations.
+    pub constants: HashSet<&'a str>,
 }
 
 impl<'a> Index<'a> {
@@ -63,6 +67,7 @@ impl<'a> Index<'a> {
                 names.insert(output.clone());
             }
         }
+        let constants = constant_tensors(graph, &initializers);
         Self {
             graph,
             initializers,
@@ -71,6 +76,7 @@ impl<'a> Index<'a> {
             activations,
             inputs,
             names,
+            constants,
         }
     }
 
@@ -78,8 +84,26 @@ impl<'a> Index<'a> {
         &self.graph.node[i]
     }
 
-    pub fn is_initializer(&self, tensor: &str) -> bool {
-        self.initializers.contains_key(tensor)
+    /// An initializer, or a tensor computed from initializers alone ([`Index::constants`]).
+    pub fn is_constant(&self, tensor: &str) -> bool {
+        self.constants.contains(tensor)
+    }
+
+    /// The initializer behind a weight input: the tensor itself, or the initializer an
+    /// `Identity` chain copies.
+    pub fn weight(&self, tensor: &str) -> Option<&'a TensorProto> {
+        let mut t = tensor;
+        for _ in 0..=self.graph.node.len() {
+            if let Some(init) = self.initializers.get(t) {
+                return Some(init);
+            }
+            let node = self.node(*self.producer.get(t)?);
+            if node.op_type() != "Identity" {
+                return None;
+            }
+            t = node.input.first()?.as_str();
+        }
+        None
     }
 
     /// The readers of `tensor`.
@@ -96,6 +120,28 @@ impl<'a> Index<'a> {
             node.name().to_owned()
         }
     }
+}
+
+/// [`Index::constants`] of a graph (whose nodes are in topological order, as ONNX requires).
+pub(crate) fn constant_tensors<'a>(
+    graph: &'a GraphProto,
+    initializers: &HashMap<&'a str, &'a TensorProto>,
+) -> HashSet<&'a str> {
+    let mut constants: HashSet<&str> = initializers.keys().copied().collect();
+    for node in &graph.node {
+        let inputs = || node.input.iter().filter(|t| !t.is_empty());
+        let folds = node.op_type() == "Constant"
+            || (inputs().next().is_some() && inputs().all(|t| constants.contains(t.as_str())));
+        if folds {
+            constants.extend(
+                node.output
+                    .iter()
+                    .filter(|o| !o.is_empty())
+                    .map(String::as_str),
+            );
+        }
+    }
+    constants
 }
 
 /// Refuses a model that already has Q/DQ nodes; checks the default-domain opset and moves `model` to [`QDQ_OPSET`] when it is older.

@@ -96,7 +96,7 @@ pub(crate) fn default_plan(ix: &Index, excluded: &HashSet<usize>, scales: &Scale
 
 fn single(ix: &Index, plan: &mut Plan, scales: &Scales, i: usize, slot: usize, rule: &str) {
     let tensor = &ix.node(i).input[slot];
-    if tensor.is_empty() || ix.is_initializer(tensor) {
+    if tensor.is_empty() || ix.is_constant(tensor) {
         return;
     }
     match scale_of(scales, tensor) {
@@ -124,7 +124,7 @@ fn residual_add(ix: &Index, plan: &mut Plan, scales: &Scales, excluded: &HashSet
         (WEIGHTED.contains(&op) && !excluded.contains(&p) && ix.readers(t).len() == 1).then_some(p)
     };
     let (a, b) = (node.input[0].as_str(), node.input[1].as_str());
-    if ix.is_initializer(a) || ix.is_initializer(b) {
+    if ix.is_constant(a) || ix.is_constant(b) {
         return; // a bias add: it fuses with its Conv/Gemm/MatMul as it is
     }
     let (residual, fused) = match (fusable(a), fusable(b)) {
@@ -165,7 +165,7 @@ fn concat(ix: &Index, plan: &mut Plan, scales: &Scales, i: usize) {
     let inputs: Vec<&String> = node
         .input
         .iter()
-        .filter(|t| !t.is_empty() && !ix.is_initializer(t))
+        .filter(|t| !t.is_empty() && !ix.is_constant(t))
         .collect();
     let mut found = Vec::new();
     for tensor in &inputs {
@@ -217,6 +217,15 @@ pub(crate) fn explicit_plan(
                 name: tensor.clone(),
                 close: crate::error::close_names(tensor, ix.activations.iter().copied()),
             });
+        }
+        if ix.is_constant(tensor) {
+            plan.skip(
+                tensor,
+                "computed from initializers alone: TensorRT folds it into weights, so it gets \
+                 no activation Q/DQ"
+                    .into(),
+            );
+            continue;
         }
         let scale = scale_of(scales, tensor).map_err(|reason| QdqError::UnusableScale {
             tensor: tensor.clone(),

@@ -435,3 +435,58 @@ fn a_concat_with_an_unscaled_input_stays_float() {
          all inputs share one scale"
     );
 }
+
+/// PyTorch's export of ResNet-18: a bias shared by several Convs is written once and read
+/// through `Identity` nodes (`onnx::Conv_197 = Identity(onnx::Conv_194)`), and so can a weight.
+/// TensorRT's table then holds the Identity output with scale 0.
+fn identity_weights() -> trt_qdq::onnx::ModelProto {
+    let init = vec![
+        make::tensor_f32("w0", &[2, 2, 1, 1], &values(4, 2, 31)),
+        make::tensor_f32("b0", &[2], &[0.0, 0.0]),
+    ];
+    let nodes = vec![
+        make::node("Identity", "Identity_w", &["w0"], &["w"], vec![]),
+        make::node("Identity", "Identity_b", &["b0"], &["b"], vec![]),
+        make::node("Conv", "conv", &["x", "w", "b"], &["y"], vec![]),
+    ];
+    let g = make::graph(
+        "identity",
+        nodes,
+        init,
+        &[("x", &[1, 2, 2, 2])],
+        &[("y", &[1, 2, 2, 2])],
+    );
+    make::model(g, 13)
+}
+
+#[test]
+fn weights_read_through_identity_are_quantized_per_channel_and_never_as_activations() {
+    let model = identity_weights();
+    let table = table_of(&[("x", 0.01), ("b", 0.0), ("y", 0.02)]);
+    // Placed after an engine whose INT8 layer read x and (by name) the Identity output b.
+    let placement = Placement::exactly(["x", "b"]);
+    let (qdq, report) = QdqExport::new(&model, &table)
+        .with_placement(placement)
+        .export()
+        .expect("an Identity of an initializer is a constant, not an unusable activation");
+    let g = graph_of(&qdq);
+    let conv = node_named(g, "conv");
+    assert_eq!(quantizer_of(g, "conv", 0).unwrap().input[0], "x");
+    // The weight behind the Identity gets per-channel scales from w0's values.
+    let q = quantizer_of(g, "conv", 1).expect("the weight read through Identity is quantized");
+    assert_eq!(q.input[0], "w");
+    assert_eq!(axis_of(q), Some(0));
+    let w0 = init(graph_of(&model), "w0").float_data.clone();
+    assert_eq!(scale_and_zero(g, q).0, row_scales(&w0, 2));
+    // The bias stays float and is reported as a constant.
+    assert_eq!(conv.input[2], "b");
+    let b = report.unplaced.iter().find(|u| u.tensor == "b").unwrap();
+    assert!(
+        b.reason.contains("computed from initializers alone"),
+        "{}",
+        b.reason
+    );
+    // The default placement agrees.
+    let (qdq, _) = QdqExport::new(&model, &table).export().unwrap();
+    assert_eq!(node_named(graph_of(&qdq), "conv").input[2], "b");
+}

@@ -107,6 +107,9 @@ pub struct BuildArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub precision: PrecisionFlags,
+    /// The model's Q/DQ node count, read once.
+    #[arg(skip)]
+    qdq: std::cell::OnceCell<usize>,
     #[command(flatten)]
     pub data: CalibData,
     /// Calibration table (cache): used when it exists, written after calibrating otherwise.
@@ -174,12 +177,36 @@ pub struct BuildArgs {
     /// With --check-identical: reformat kernels must match too.
     #[arg(long, requires = "check_identical")]
     pub exact: bool,
+    /// With --strict-int8: keep the fewest layers out of INT8 (worst-quantized first) so that
+    /// top-1 drops at most POINTS percentage points on the --eval data: agreement with the FP32
+    /// build of the same model, or accuracy with --eval-labels. Needs an existing --calib-cache
+    /// table. The chosen layers go into the build report's exclusions.
+    #[arg(long, value_name = "POINTS", requires = "eval")]
+    pub accuracy_budget: Option<f64>,
+    /// Evaluation data for --accuracy-budget: a TOML spec, or a folder of images preprocessed
+    /// as the calibration flags say. Keep it apart from the calibration data.
+    #[arg(long, value_name = "DIR|SPEC.toml", requires = "accuracy_budget")]
+    pub eval: Option<PathBuf>,
+    /// With --accuracy-budget: one class per evaluation sample (a line each): the budget is on
+    /// accuracy instead of agreement with FP32.
+    #[arg(long, value_name = "FILE", requires = "accuracy_budget")]
+    pub eval_labels: Option<PathBuf>,
+    /// With --accuracy-budget: the most engines the search builds.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 12,
+        requires = "accuracy_budget"
+    )]
+    pub budget_trials: usize,
     /// Where to write the build report (default: ENGINE.report.json).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 }
 
 impl BuildArgs {
+    /// The precision flags' choice; with none, an explicitly quantized (Q/DQ) model builds with
+    /// INT8 enabled (its Q/DQ nodes decide what runs INT8) and a float model builds FP32.
     fn precision(&self) -> Precision {
         match (
             &self.precision.fp16,
@@ -189,6 +216,7 @@ impl BuildArgs {
             (_, _, true) => Precision::StrictInt8,
             (_, true, _) => Precision::Int8,
             (true, _, _) => Precision::Fp16,
+            _ if self.qdq_nodes() > 0 => Precision::Int8,
             _ => Precision::Fp32,
         }
     }
@@ -196,7 +224,7 @@ impl BuildArgs {
     /// Everything that can be checked without TensorRT.
     pub fn validate(&self) -> Result<()> {
         let p = self.precision();
-        let qdq = self.qdq_nodes()?;
+        let qdq = self.qdq_nodes();
         if qdq > 0 {
             // An explicitly quantized model: the library says what its build may not ask for.
             let q = trt::Quantization::Explicit { qdq_layers: qdq };
@@ -229,6 +257,24 @@ impl BuildArgs {
                 bail!("--exclude-layer, --exclude-type and --fp16-fallback need --int8 or --strict-int8");
             }
         }
+        if let Some(points) = self.accuracy_budget {
+            if p != Precision::StrictInt8 {
+                bail!("--accuracy-budget needs --strict-int8 (it chooses which layers strict mode keeps out of INT8)");
+            }
+            if !(points.is_finite() && (0.0..=100.0).contains(&points)) {
+                bail!("--accuracy-budget is in percentage points from 0 to 100, not {points}");
+            }
+            if self.repeat != 1 {
+                bail!("--accuracy-budget builds many engines itself: leave out --repeat");
+            }
+            if self.budget_trials == 0 {
+                bail!("--budget-trials must be at least 1");
+            }
+            match &self.calib_cache {
+                Some(t) if t.is_file() && !self.recalibrate => {}
+                _ => bail!("--accuracy-budget searches on an existing calibration table: make it first (trt calib ... --calib-cache TABLE) and give it with --calib-cache"),
+            }
+        }
         if self.allow_strict_violations && p != Precision::StrictInt8 {
             bail!("--allow-strict-violations needs --strict-int8");
         }
@@ -246,16 +292,18 @@ impl BuildArgs {
 
     /// The model's Q/DQ nodes (0 for a missing file or one that is not ONNX protobuf: the
     /// checks below or the parser will say).
-    fn qdq_nodes(&self) -> Result<usize> {
-        if !self.model.is_file() {
-            return Ok(0);
-        }
-        Ok(trt_qdq::load_model(&self.model)
-            .map(|m| trt_qdq::qdq_node_count(&m))
-            .unwrap_or(0))
+    fn qdq_nodes(&self) -> usize {
+        *self.qdq.get_or_init(|| {
+            if !self.model.is_file() {
+                return 0;
+            }
+            trt_qdq::load_model(&self.model)
+                .map(|m| trt_qdq::qdq_node_count(&m))
+                .unwrap_or(0)
+        })
     }
 
-    fn config(&self) -> Result<BuildConfig> {
+    pub(crate) fn config(&self) -> Result<BuildConfig> {
         let mut config = self.shapes.apply(BuildConfig::new(self.precision()));
         if self.fp16_fallback {
             config = config.with_fallback(Fallback::Fp16);
@@ -398,6 +446,9 @@ pub fn build(args: BuildArgs, out: &mut dyn Write) -> Result<Outcome> {
     args.validate()?;
     let config = args.config()?;
     common::require_tensorrt()?;
+    if args.accuracy_budget.is_some() {
+        return crate::budget::build(&args, config, out);
+    }
 
     let t_parse = Instant::now();
     let builder = Builder::on_device(config.device())?;

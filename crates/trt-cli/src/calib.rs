@@ -59,6 +59,8 @@ pub struct CalibArgs {
     #[arg(long, requires = "method")]
     pub one_pass: bool,
     #[command(flatten)]
+    pub plot: crate::plot::PlotArgs,
+    #[command(flatten)]
     pub shapes: ShapeFlags,
     #[command(flatten)]
     pub stability: StabilityArgs,
@@ -127,6 +129,7 @@ fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<O
     let options = CollectOptions::new().with_passes(passes);
     let acts = collect_activations(&builder, &mut network, &mut data, &options, &config)
         .map_err(missing_library_hint)?;
+    crate::plot::write_plots(&args.plot, &acts.collector, out)?;
     let t = Instant::now();
     let table = table_from_activations(&acts.collector, method, builder.library().version())?;
     let thresholds = t.elapsed();

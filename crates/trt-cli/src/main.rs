@@ -4,6 +4,7 @@
 //! module with a clap `Args`/`Subcommand` type and a `run(command, out) -> anyhow::Result<Outcome>`;
 //! adding one is one variant in [`Command`], one arm in `main`, and that module.
 
+mod budget;
 mod build;
 mod bundle;
 mod cache;
@@ -11,9 +12,11 @@ mod calib;
 mod common;
 mod data;
 mod diff;
+mod eval;
 mod exit;
 mod inspect;
 mod logging;
+mod plot;
 mod qdq;
 mod run;
 mod stability;
@@ -30,6 +33,7 @@ use clap::{Parser, Subcommand};
     trt build model.onnx --int8 --calib calib/ --size 224x224 --rgb --calib-cache model.calib.cache -o model.engine\n  \
     trt inspect model.engine\n  \
     trt diff a.engine.report.json b.engine.report.json\n  \
+    trt eval model.int8.engine --reference model.onnx --data eval/ --size 224x224 --rgb\n  \
     trt run model.engine --input input=batch.npy --iterations 100\n  \
     trt bundle --engine model.engine --table model.calib.cache --onnx model.onnx -o bundle/\n  \
     trt verify-bundle bundle/\n  \
@@ -56,6 +60,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Compare two builds (engines, build reports or inspector JSON), layer by layer.
     Diff(diff::DiffArgs),
+    /// Evaluate an engine against a reference (FP32 engine or ONNX) on a data set: agreement, accuracy, GPU time.
+    Eval(Box<eval::EvalArgs>),
     /// Run an engine on .npy inputs; write outputs; time it.
     Run(run::RunArgs),
     /// Pack engine, table, report and ONNX with a manifest, for deployment (Jetson).
@@ -83,6 +89,7 @@ fn main() -> ExitCode {
         Command::Calib(args) => calib::calib(args, &mut out),
         Command::Inspect(args) => inspect::run(args, &mut out),
         Command::Diff(args) => diff::run(args, &mut out),
+        Command::Eval(args) => eval::run(*args, &mut out),
         Command::Run(args) => run::run(args, &mut out),
         Command::Bundle(args) => bundle::bundle(args, &mut out),
         Command::VerifyBundle(args) => bundle::verify(args, &mut out),

@@ -113,10 +113,17 @@ pub fn calib(args: &CalibArgs, k: u32, out: &mut dyn Write) -> Result<Outcome> {
         Outcome::Negative
     };
     if args.stability.json {
+        if let Some(acts) = &run.reference_activations {
+            crate::plot::write_plots(&args.plot, &acts.collector, &mut std::io::sink())?;
+        }
         common::write_json(out, &run)?;
         return Ok(outcome);
     }
     describe_table(&args.calib_cache, run.reference.batches, t.elapsed(), out)?;
+    if let Some(acts) = &run.reference_activations {
+        // --plot: the reference's histograms, as without --stability.
+        crate::plot::write_plots(&args.plot, &acts.collector, out)?;
+    }
     write_report(&run, out)?;
     Ok(outcome)
 }

@@ -539,6 +539,42 @@ fn calib_method_is_checked_before_loading_tensorrt() {
 }
 
 #[test]
+fn calib_plot_needs_method_and_plot_tensor_needs_plot() {
+    let onnx = root().join("models/fashion-mnist/fashion_mnist.onnx");
+    let calib = fashion_calib();
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("plots");
+    let base = [
+        "calib",
+        s(&onnx),
+        "--calib",
+        s(&calib),
+        "--gray",
+        "--calib-cache",
+        "/tmp/never.calib",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        trt(&a)
+    };
+    let o = with(&["--plot", s(&plots)]);
+    assert_eq!(o.status.code(), Some(2), "--plot needs --method");
+    assert!(
+        stderr(&o).contains("the following required arguments were not provided")
+            && stderr(&o).contains("--method <METHOD>"),
+        "{}",
+        stderr(&o)
+    );
+    let o = with(&["--method", "entropy", "--plot-tensor", "input"]);
+    assert_eq!(o.status.code(), Some(2), "--plot-tensor needs --plot");
+    assert!(stderr(&o).contains("--plot <DIR>"), "{}", stderr(&o));
+    assert!(!plots.exists());
+    let o = trt(&["calib", "--help"]);
+    assert!(stdout(&o).contains("--plot <DIR>") && stdout(&o).contains("--plot-tensor <NAME>"));
+}
+
+#[test]
 fn calib_stability_is_checked_before_loading_tensorrt() {
     let onnx = root().join("models/fashion-mnist/fashion_mnist.onnx");
     let calib = fashion_calib();

@@ -179,21 +179,27 @@ fn building_a_qdq_model_with_calibration_is_refused_before_tensorrt() {
     assert!(text(&o.stderr).contains("strict INT8 (forcing layers) does not apply"));
     assert!(!engine.exists());
 
-    // --int8 alone passes the checks: what stops it here is TensorRT (absent or no GPU),
-    // never "INT8 needs calibration data".
+    // --int8 alone, or no precision flag at all (a Q/DQ model then builds with INT8 enabled),
+    // passes the checks: what stops it here is TensorRT, absent: never "INT8 needs
+    // calibration data" nor "build it with --int8".
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_trt"))
-        .args(["build", s(&qdq), "--int8", "-o", s(&engine)])
-        .env_remove("RUST_LOG")
-        .env("TRT_LIB_DIR", &empty)
-        .env("LD_LIBRARY_PATH", "")
-        .output()
-        .unwrap();
-    let stderr = text(&o.stderr);
-    assert!(!stderr.contains("calibration"), "{stderr}");
-    if !o.status.success() {
-        assert_eq!(o.status.code(), Some(2), "{stderr}");
+    for flags in [&["--int8"][..], &[]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_trt"))
+            .arg("build")
+            .arg(&qdq)
+            .args(flags)
+            .args(["-o", s(&engine)])
+            .env_remove("RUST_LOG")
+            .env("TRT_LIB_DIR", &empty)
+            .env("LD_LIBRARY_PATH", "")
+            .output()
+            .unwrap();
+        let stderr = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("calibration"), "{flags:?}: {stderr}");
+        assert!(!stderr.contains("--int8"), "{flags:?}: {stderr}");
+        assert!(stderr.contains("TensorRT"), "{flags:?}: {stderr}");
     }
 }
 

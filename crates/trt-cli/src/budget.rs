@@ -1,0 +1,171 @@
+//! `trt build --strict-int8 --accuracy-budget POINTS --eval DATA`: the fewest layers kept out of
+//! INT8 that meet the budget (the search is `trt::strict::budget`; this parses and prints).
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use trt::eval::run_outputs;
+use trt::report::BuildReport;
+use trt::strict::budget::{rank_network, search, BudgetOptions, BudgetSearch};
+use trt::{collect_activations, BuildConfig, Builder, CollectOptions, Precision, Runtime};
+use trt_calib_data::BatchSource;
+use trt_calib_table::CalibrationTable;
+
+use crate::build::{missing_library_hint, only_input, secs, BuildArgs};
+use crate::eval::data_spec;
+use crate::exit::Outcome;
+
+pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Result<Outcome> {
+    let started = Instant::now();
+    let points = args.accuracy_budget.expect("checked by the caller");
+    let table_path = args.calib_cache.as_ref().expect("validated");
+    let table = CalibrationTable::read(table_path)?;
+    let labels = match &args.eval_labels {
+        Some(p) => Some(trt::eval::parse_labels(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )?),
+        None => None,
+    };
+    let builder = Builder::on_device(config.device())?;
+    let mut network = builder.network_from_onnx_file(&args.model)?;
+    let eval_path = args.eval.as_ref().expect("clap requires --eval");
+    let spec = data_spec(eval_path, &args.data.pre, || only_input(&network))?;
+    let mut data = spec.open().context("cannot open the evaluation data")?;
+
+    // The FP32 reference, and the evaluation data's activation histograms for the ranking.
+    let fp32 = args.shapes.apply(BuildConfig::new(Precision::Fp32));
+    let t = Instant::now();
+    let reference_plan = builder
+        .build(&mut network, &fp32)
+        .map_err(missing_library_hint)?;
+    let runtime = Runtime::with_logger_on_device(builder.logger().clone(), builder.device())?;
+    let reference_engine = runtime.deserialize(&reference_plan.plan)?;
+    let reference = run_outputs(&reference_engine, &mut data)?;
+    let reference_s = t.elapsed();
+    drop(reference_engine);
+    data.reset()?;
+    let t = Instant::now();
+    let acts = collect_activations(
+        &builder,
+        &mut network,
+        &mut data,
+        &CollectOptions::new(),
+        &fp32,
+    )
+    .map_err(missing_library_hint)?;
+    let ranking = rank_network(&network, &config, &acts.collector, &table)?;
+    let ranking_s = t.elapsed();
+    drop(acts);
+
+    let mut options = BudgetOptions::new(points);
+    options.labels = labels;
+    options.max_trials = args.budget_trials;
+    let (built, chosen_config, record) = search(
+        &builder,
+        &mut network,
+        &config,
+        &reference,
+        &mut data,
+        ranking,
+        &options,
+    )
+    .map_err(missing_library_hint)?;
+
+    let engine = runtime.deserialize(&built.plan)?;
+    let mut report = BuildReport::from_engine(&engine, &chosen_config, Some(&built))?;
+    report.accuracy_budget = Some(record.clone());
+    trt::write_atomic(&args.output, &built.plan)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| BuildReport::path_for_engine(&args.output));
+    report.save(&report_path)?;
+    if let (Some(tc), Some(bytes)) = (&args.timing_cache, &built.timing_cache) {
+        trt::write_atomic(tc, bytes).with_context(|| format!("cannot write {}", tc.display()))?;
+    }
+    writeln!(
+        out,
+        "engine     {} ({} bytes, TensorRT {})",
+        args.output.display(),
+        built.plan.len(),
+        engine.tensorrt_version()
+    )?;
+    writeln!(out, "report     {}", report_path.display())?;
+    writeln!(
+        out,
+        "reference  FP32 built and run on {} samples in {}; ranking from their activation histograms in {}",
+        reference.samples,
+        secs(reference_s),
+        secs(ranking_s)
+    )?;
+    print_search(&record, out)?;
+    writeln!(
+        out,
+        "compute layers by precision: {}",
+        report
+            .precision_counts
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(out, "total      {}", secs(started.elapsed()))?;
+    Ok(if record.met {
+        Outcome::Success
+    } else {
+        Outcome::Negative
+    })
+}
+
+fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
+    writeln!(
+        out,
+        "budget     {} points of {}: target {:.2}% (reference {:.2}%)",
+        r.budget_points,
+        r.measure,
+        100.0 * r.target,
+        100.0 * r.reference_score
+    )?;
+    writeln!(
+        out,
+        "ranking    worst first (SQNR of the layer's input under the table's threshold):"
+    )?;
+    for l in r.ranking.iter().take(8) {
+        let db = l.sqnr_db.map_or("-".to_owned(), |d| format!("{d:.1} dB"));
+        writeln!(out, "           {:>9}  {}  ({})", db, l.layer, l.tensor)?;
+    }
+    if r.ranking.len() > 8 {
+        writeln!(out, "           and {} more", r.ranking.len() - 8)?;
+    }
+    for t in &r.trials {
+        writeln!(
+            out,
+            "trial      {:>3} kept out: {:.2}% {} (INT8 layers {}, build {:.1} s, eval {:.1} s)",
+            t.kept_out,
+            100.0 * t.score,
+            if t.met { "meets" } else { "misses" },
+            t.int8_layers,
+            t.build_s,
+            t.eval_s
+        )?;
+    }
+    let verdict = if r.met {
+        "met"
+    } else {
+        "NOT met (the best trial is kept)"
+    };
+    writeln!(
+        out,
+        "chosen     {} layer(s) kept out of INT8, budget {verdict}, search {:.1} s: {}",
+        r.chosen.len(),
+        r.total_s,
+        if r.chosen.is_empty() {
+            "none".to_owned()
+        } else {
+            r.chosen.join(", ")
+        }
+    )?;
+    Ok(())
+}
