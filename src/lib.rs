@@ -16,6 +16,7 @@
 //! | explicit quantization: a Q/DQ network, built INT8 with no calibrator | [`Quantization`] |
 //! | two engines compared: precisions, latency, output agreement | [`compare`] |
 //! | an engine evaluated against a reference on a data set (agreement, accuracy, time) | [`eval`] |
+//! | calibration stability: other orders and batch sizes, tables compared, histogram health | [`stability`] |
 //!
 //! ```no_run
 //! use trt::{BuildConfig, Builder, DataCalibrator, Precision, TablePolicy};
@@ -86,6 +87,7 @@ pub mod bundle;
 pub mod compare;
 pub mod report;
 pub mod repro;
+pub mod stability;
 pub use report::{BuildReport, ReportDiff};
 
 /// Renamed [`TablePolicy`]: it is the calibration table's policy (TensorRT's timing cache is

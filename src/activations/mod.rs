@@ -18,97 +18,21 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
-
-use trt_calib_data::{Batch, BatchSource, TypedView};
-use trt_calib_stats::{to_table, Collector, Method, Passes};
+use trt_calib_data::BatchSource;
+use trt_calib_stats::{to_table, Collector, Method};
 use trt_calib_table::{CalibrationTable, TrtVersion};
 
+mod engine;
 mod select;
+mod types;
 
-use select::{select, Selection};
+pub(crate) use engine::CollectionPlan;
+pub use types::{Activations, CollectOptions};
 
-use crate::build::calibration;
 use crate::build::Builder;
-use crate::calibrator::check_source;
-use crate::config::{BuildConfig, HardwareCompatibility, Precision, Tactics};
-use crate::engine::Runtime;
-use crate::error::{Error, Result};
+use crate::config::BuildConfig;
+use crate::error::Result;
 use crate::network::Network;
-use crate::tensor::HostTensor;
-
-/// What [`collect_activations`] collects, and how.
-#[derive(Clone, Debug)]
-pub struct CollectOptions {
-    tensors: Option<Vec<String>>,
-    passes: Passes,
-}
-
-impl Default for CollectOptions {
-    fn default() -> Self {
-        CollectOptions::new()
-    }
-}
-
-impl CollectOptions {
-    /// Every float activation (and float input) of the network, in two passes.
-    pub fn new() -> Self {
-        CollectOptions {
-            tensors: None,
-            passes: Passes::Two,
-        }
-    }
-
-    /// Only these tensors (network inputs or layer outputs, by name).
-    #[must_use]
-    pub fn with_tensors<I, T>(mut self, tensors: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: Into<String>,
-    {
-        self.tensors = Some(tensors.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// One pass (histogram ranges grow with the data) or two (a range pass, then histograms
-    /// over exactly `[0, max |x|]`: the data runs through the engine twice).
-    #[must_use]
-    pub fn with_passes(mut self, passes: Passes) -> Self {
-        self.passes = passes;
-        self
-    }
-
-    /// The tensors asked for (`None`: every float activation).
-    pub fn tensors(&self) -> Option<&[String]> {
-        self.tensors.as_deref()
-    }
-
-    /// One or two passes.
-    pub fn passes(&self) -> Passes {
-        self.passes
-    }
-}
-
-/// What [`collect_activations`] gathered.
-#[derive(Debug)]
-pub struct Activations {
-    /// Statistics and histograms by tensor name: the network's float inputs first (from the
-    /// batches), then the activations in layer order.
-    pub collector: Collector,
-    /// Tensors marked as network outputs for the collection (and unmarked after the build).
-    pub marked: Vec<String>,
-    /// Batches in one pass.
-    pub batches: usize,
-    /// Samples in one pass, padding left out.
-    pub samples: usize,
-    /// Building the FP32 collection engine.
-    pub build_time: Duration,
-    /// Running the batches and collecting their outputs, every pass (the build not included).
-    pub collect_time: Duration,
-    /// The part of `collect_time` spent in the collector (statistics and histograms).
-    pub histogram_time: Duration,
-}
 
 /// Collects activation statistics of `network` over every batch of `data`: marks the float
 /// activations (or `options`' tensors) as network outputs, builds an FP32 engine with
@@ -129,91 +53,10 @@ pub fn collect_activations<S: BatchSource + ?Sized>(
     options: &CollectOptions,
     config: &BuildConfig,
 ) -> Result<Activations> {
-    let inputs = network.inputs()?;
-    let outputs: HashSet<String> = network.outputs()?.into_iter().map(|t| t.name).collect();
-    let selection = select(&inputs, &network.layers()?, options.tensors())?;
-    let shapes = calibration::inputs(network, config)?;
-    let report = check_source(data, &shapes)?;
-    if report.batches == 0 || data.batch_count() == 0 {
-        return Err(Error::Calibration(
-            "the calibration data has no batch: activation statistics need at least one \
-             (give more samples than the batch size, or lower it)"
-                .into(),
-        ));
-    }
-    let fp32 = collection_config(network, config, &shapes)?;
-
-    let marked: Vec<String> = selection
-        .activations
-        .iter()
-        .filter(|t| !outputs.contains(*t))
-        .cloned()
-        .collect();
-    let built = with_outputs(network, &marked, |network| builder.build(network, &fp32))?;
-
-    let runtime = Runtime::with_logger_on_device(builder.logger().clone(), builder.device())?;
-    let engine = runtime.deserialize(&built.plan)?;
-    for name in &selection.activations {
-        let t = engine.tensor(name)?;
-        if !t.dtype.is_float() {
-            return Err(Error::Shape {
-                name: name.clone(),
-                message: format!(
-                    "the collection engine gives it as {:?}, not a float type",
-                    t.dtype
-                ),
-            });
-        }
-    }
-    let mut ctx = engine.create_context(runtime.cuda_context().new_stream()?)?;
-
-    let mut collector = Collector::new(options.passes());
-    let passes = match options.passes() {
-        Passes::One => 1,
-        Passes::Two => 2,
-    };
-    let started = Instant::now();
-    let mut histogram_time = Duration::ZERO;
-    let (mut batches, mut samples) = (0, 0);
-    for pass in 0..passes {
-        if pass > 0 {
-            collector.finish_range_pass();
-            data.reset()?;
-        }
-        let (mut b, mut s) = (0, 0);
-        while let Some(batch) = data.next_batch() {
-            let batch = batch?;
-            let feeds: Vec<(&str, TypedView<'_>)> = batch.iter().collect();
-            let outs = ctx.run(&feeds)?;
-            let t = Instant::now();
-            add_batch(&mut collector, &selection, &batch, &outs)?;
-            histogram_time += t.elapsed();
-            b += 1;
-            s += batch.real_samples();
-        }
-        if pass == 0 {
-            (batches, samples) = (b, s);
-        } else if (b, s) != (batches, samples) {
-            return Err(Error::Calibration(format!(
-                "the calibration data gave {b} batches ({s} samples) in the second pass and \
-                 {batches} ({samples}) in the first; two passes need the same batches"
-            )));
-        }
-    }
-    if batches == 0 {
-        return Err(Error::Calibration(
-            "the calibration data gave no batch".into(),
-        ));
-    }
-    Ok(Activations {
-        collector,
-        marked,
-        batches,
-        samples,
-        build_time: built.build_time,
-        collect_time: started.elapsed(),
-        histogram_time,
-    })
+    let plan = CollectionPlan::new(network, options, config)?;
+    plan.check(data)?;
+    let engine = plan.build(builder, network, config, None)?;
+    engine.run(data, options.passes())
 }
 
 /// A TensorRT calibration table of `collector`'s thresholds by `method`, headed for `version`
@@ -228,127 +71,12 @@ pub fn table_from_activations(
     Ok(to_table(&thresholds, version, method.table_algorithm()))
 }
 
-/// The FP32 build of the collection engine: `config`'s settings with FP32, no table, free
-/// tactics, no compatibility modes, and (for a dynamic network) one profile fixed at the
-/// calibration shapes.
-fn collection_config(
-    network: &Network,
-    config: &BuildConfig,
-    shapes: &[crate::calibrator::CalibrationInput],
-) -> Result<BuildConfig> {
-    let mut settings = config.settings().clone();
-    settings.precision = Precision::Fp32;
-    settings.version_compatible = false;
-    settings.exclude_lean_runtime = false;
-    settings.hardware_compatibility = HardwareCompatibility::None;
-    if let Some(p) = calibration::profile(network, config, shapes)? {
-        settings.profiles = vec![p];
-    }
-    settings.calibration_profile = None;
-    Ok(BuildConfig::from_settings(settings).with_tactics(Tactics::Free))
-}
-
-/// Runs `f` with `marked` marked as network outputs, then takes the marks off again (also when
-/// `f` or a mark fails).
-fn with_outputs<T>(
-    network: &mut Network,
-    marked: &[String],
-    f: impl FnOnce(&mut Network) -> Result<T>,
-) -> Result<T> {
-    let mut done = 0;
-    let mut result = Ok(());
-    for name in marked {
-        if let Err(e) = network.mark_output(name) {
-            result = Err(e);
-            break;
-        }
-        done += 1;
-    }
-    let result = result.and_then(|()| f(network));
-    let mut unmarked = Ok(());
-    for name in marked[..done].iter().rev() {
-        if let Err(e) = network.unmark_output(name) {
-            unmarked = unmarked.and(Err(e));
-        }
-    }
-    let value = result?;
-    unmarked?;
-    Ok(value)
-}
-
-/// Adds one batch to `collector`: the float inputs from `batch`, the activations from `outs`.
-fn add_batch(
-    collector: &mut Collector,
-    selection: &Selection,
-    batch: &Batch,
-    outs: &[(String, HostTensor)],
-) -> Result<()> {
-    let real = (batch.real_samples(), batch.size());
-    let mut buf = Vec::new();
-    for name in &selection.inputs {
-        let view = batch
-            .typed(name)
-            .ok_or_else(|| Error::Calibration(format!("batch has no input `{name}`")))?;
-        let values: &[f32] = match &view {
-            TypedView::F32(a) => a
-                .as_slice()
-                .ok_or_else(|| Error::Calibration(format!("input `{name}` is not contiguous")))?,
-            TypedView::F16(a) => {
-                buf.clear();
-                buf.extend(a.iter().map(|x| x.to_f32()));
-                &buf
-            }
-            _ => continue, // not float: never selected
-        };
-        collector.add(name, without_padding(values, view.shape(), real))?;
-    }
-    let by_name: HashMap<&str, &HostTensor> = outs.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    for name in &selection.activations {
-        let t = by_name
-            .get(name.as_str())
-            .ok_or_else(|| Error::UnknownTensor {
-                name: name.clone(),
-                what: "collection engine's outputs",
-                known: outs.iter().map(|o| o.0.clone()).collect(),
-            })?;
-        let values: &[f32] = match t {
-            HostTensor::F32(a) => a
-                .as_slice()
-                .ok_or_else(|| Error::Calibration(format!("output `{name}` is not contiguous")))?,
-            HostTensor::F16(a) => {
-                buf.clear();
-                buf.extend(a.iter().map(|x| x.to_f32()));
-                &buf
-            }
-            other => {
-                return Err(Error::Shape {
-                    name: name.clone(),
-                    message: format!("the engine gave {:?}, not a float type", other.dtype()),
-                })
-            }
-        };
-        collector.add(name, without_padding(values, t.shape(), real))?;
-    }
-    Ok(())
-}
-
-/// The values of the first `real` samples when the first dimension of `shape` is the batch
-/// (`size` samples); all of them otherwise.
-fn without_padding<'a>(
-    values: &'a [f32],
-    shape: &[usize],
-    (real, size): (usize, usize),
-) -> &'a [f32] {
-    match shape.first() {
-        Some(&n) if n == size && real < size && size > 0 => &values[..values.len() / size * real],
-        _ => values,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::select::{closest, distance};
+    use super::engine::without_padding;
+    use super::select::{closest, distance, select, Selection};
     use super::*;
+    use crate::error::Error;
     use crate::network::{DataType, LayerInfo, TensorInfo};
 
     fn layer(index: usize, name: &str, kind: &str, outputs: &[(&str, DataType)]) -> LayerInfo {

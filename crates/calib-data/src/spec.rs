@@ -497,6 +497,12 @@ impl Spec {
         self.shuffle_seed = Some(seed);
         self
     }
+    /// Another batch size (e.g. to calibrate again with other batches of the same samples).
+    #[must_use]
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
     /// Drop or pad the last incomplete batch.
     #[must_use]
     pub fn with_last_batch(mut self, last_batch: LastBatch) -> Self {
@@ -541,6 +547,10 @@ impl Spec {
     /// The batch size.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+    /// The shuffle seed; `None`: file (or array) order.
+    pub fn shuffle_seed(&self) -> Option<u64> {
+        self.shuffle_seed
     }
     /// The inputs.
     pub fn inputs(&self) -> &[Input] {

@@ -11,6 +11,7 @@
 //! | table | [`to_table`] | thresholds to a [`CalibrationTable`](trt_calib_table::CalibrationTable) |
 //! | agreement | [`eval::Agreement`] | top-1 / top-5 agreement, max difference, cosine, SQNR |
 //! | quantization noise | [`noise::sqnr_db`] | SQNR of a histogram quantized with a threshold |
+//! | stability | [`stability::StabilityReport`] | tables of other orders / batch sizes compared; nearly empty or saturated histograms |
 //!
 //! No TensorRT or GPU is involved: activations come in as `&[f32]` by tensor name.
 //!
@@ -40,6 +41,7 @@ pub mod eval;
 mod histogram;
 mod method;
 pub mod noise;
+pub mod stability;
 mod stats;
 mod table;
 

@@ -16,12 +16,17 @@ use trt::{
 use crate::build::{algorithm, calibrator, missing_library_hint, only_input, secs, ShapeFlags};
 use crate::common::{self, CalibData};
 use crate::exit::Outcome;
+use crate::stability::StabilityArgs;
 
 /// Only make a calibration table: calibrate (INT8 build), write the table, discard the engine.
 ///
 /// With --method the table is computed by trt instead: the network's float activations are
 /// marked as outputs of an FP32 engine, every batch runs through it, and each tensor's threshold
 /// comes from its histogram; the table is headed with the loaded TensorRT's version.
+///
+/// With --stability K the calibration is repeated K times with other sample orders and batch
+/// sizes and the tables compared with the one written. Exit code: 0 success (with --stability:
+/// stable), 1 with --stability: a scale moves more than --stability-threshold, 2 error.
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     trt calib resnet18.onnx --calib calib/ --size 224x224 --rgb --mean 123.675,116.28,103.53 \\\n      \
@@ -29,7 +34,9 @@ use crate::exit::Outcome;
     trt calib model.onnx --calib-config calib.toml --minmax --calib-cache model.minmax.cache\n  \
     trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 --calib-cache fm.cache\n  \
     trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 \\\n      \
-        --method percentile=99.99 --calib-cache fm.p9999.calib")]
+        --method percentile=99.99 --calib-cache fm.p9999.calib\n  \
+    trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 \\\n      \
+        --method percentile=99.99 --calib-cache fm.p9999.calib --stability 3")]
 pub struct CalibArgs {
     /// The ONNX model.
     pub model: PathBuf,
@@ -59,6 +66,8 @@ pub struct CalibArgs {
     pub timing_cache: Option<PathBuf>,
     #[command(flatten)]
     pub shapes: ShapeFlags,
+    #[command(flatten)]
+    pub stability: StabilityArgs,
 }
 
 /// `config` with the timing cache at `path`, when the file exists.
@@ -84,6 +93,9 @@ pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
         bail!("{}: no such ONNX model", args.model.display());
     }
     common::require_tensorrt()?;
+    if let Some(k) = args.stability.stability {
+        return crate::stability::calib(&args, k, out);
+    }
     if let Some(method) = args.method {
         return calib_ours(&args, method, out);
     }
@@ -183,7 +195,12 @@ fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<O
     Ok(Outcome::Success)
 }
 
-fn describe_table(path: &Path, batches: usize, took: Duration, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn describe_table(
+    path: &Path,
+    batches: usize,
+    took: Duration,
+    out: &mut dyn Write,
+) -> Result<()> {
     let table = trt_calib_table::CalibrationTable::read(path)?;
     writeln!(
         out,

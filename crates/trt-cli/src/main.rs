@@ -19,6 +19,7 @@ mod logging;
 mod plot;
 mod qdq;
 mod run;
+mod stability;
 
 use std::process::ExitCode;
 

@@ -575,6 +575,50 @@ fn calib_plot_needs_method_and_plot_tensor_needs_plot() {
 }
 
 #[test]
+fn calib_stability_is_checked_before_loading_tensorrt() {
+    let onnx = root().join("models/fashion-mnist/fashion_mnist.onnx");
+    let calib = fashion_calib();
+    let base = [
+        "calib",
+        s(&onnx),
+        "--calib",
+        s(&calib),
+        "--gray",
+        "--calib-cache",
+        "/tmp/never.stability.calib",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        trt(&a)
+    };
+    for (extra, says) in [
+        (&["--stability", "0"][..], "--stability <K>"),
+        (&["--stability", "many"][..], "--stability <K>"),
+        (
+            &["--stability", "2", "--stability-threshold", "-0.1"][..],
+            "give a relative move >= 0, e.g. 0.05 for 5%",
+        ),
+        (
+            &["--stability", "2", "--stability-threshold", "inf"][..],
+            "give a relative move >= 0",
+        ),
+        (&["--stability-threshold", "0.1"][..], "--stability <K>"),
+        (&["--json"][..], "--stability <K>"),
+    ] {
+        let o = with(extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{extra:?}: {}", stderr(&o));
+    }
+    assert!(!std::path::Path::new("/tmp/never.stability.calib").exists());
+    let help = stdout(&trt(&["calib", "--help"]));
+    assert!(
+        help.contains("--stability <K>") && help.contains("Exit code: 0 stable, 1 a scale"),
+        "{help}"
+    );
+}
+
+#[test]
 fn every_command_has_examples() {
     for cmd in [
         vec!["build"],
