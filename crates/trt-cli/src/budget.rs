@@ -46,7 +46,6 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     let reference_engine = runtime.deserialize(&reference_plan.plan)?;
     let reference = run_outputs(&reference_engine, &mut data)?;
     let reference_s = t.elapsed();
-    drop(reference_engine);
     data.reset()?;
     let t = Instant::now();
     let acts = collect_activations(
@@ -76,6 +75,9 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     .map_err(missing_library_hint)?;
 
     let engine = runtime.deserialize(&built.plan)?;
+    let inputs = reference_engine.seeded_inputs(0)?;
+    let latency = trt::compare::latency(&reference_engine, &engine, &inputs, 20, 200)?;
+    drop(reference_engine);
     let mut report = BuildReport::from_engine(&engine, &chosen_config, Some(&built))?;
     report.accuracy_budget = Some(record.clone());
     trt::write_atomic(&args.output, &built.plan)
@@ -129,6 +131,13 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
             .collect::<Vec<_>>()
             .join(", ")
     )?;
+    if let Some(l) = latency {
+        writeln!(
+            out,
+            "GPU time   {:.4} ms vs FP32 {:.4} ms per batch (median of {}): {:.3}",
+            l.b_ms, l.a_ms, l.iterations, l.ratio
+        )?;
+    }
     writeln!(out, "total      {}", secs(started.elapsed()))?;
     Ok(if record.met {
         Outcome::Success
