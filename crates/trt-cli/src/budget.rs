@@ -42,6 +42,10 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     let reference_plan = builder
         .build(&mut network, &fp32)
         .map_err(missing_library_hint)?;
+    if let Some(path) = &args.save_reference {
+        trt::write_atomic(path, &reference_plan.plan)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let runtime = Runtime::with_logger_on_device(builder.logger().clone(), builder.device())?;
     let reference_engine = runtime.deserialize(&reference_plan.plan)?;
     let reference = run_outputs(&reference_engine, &mut data)?;

@@ -191,6 +191,10 @@ pub struct BuildArgs {
     /// accuracy instead of agreement with FP32.
     #[arg(long, value_name = "FILE", requires = "accuracy_budget")]
     pub eval_labels: Option<PathBuf>,
+    /// With --accuracy-budget: also write the FP32 reference engine the search compared with
+    /// (atomically), for `trt eval --reference`.
+    #[arg(long, value_name = "ENGINE", requires = "accuracy_budget")]
+    pub save_reference: Option<PathBuf>,
     /// With --accuracy-budget: draw the layer ranking (the 30 worst-quantized layers) as an SVG.
     #[arg(long, value_name = "FILE.svg", requires = "accuracy_budget")]
     pub budget_plot: Option<PathBuf>,
