@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One layer's cost in INT8, as ranked.
+/// One unit's cost in INT8, as ranked: layers TensorRT fuses, kept out of INT8 together.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerSensitivity {
-    /// The network layer's name (what `keep_layer_out_of_int8` takes).
-    pub layer: String,
-    /// Its input with the lowest SQNR.
+    /// The network layers' names (what `keep_layer_out_of_int8` takes): a compute layer and
+    /// the activation fused into it.
+    pub layers: Vec<String>,
+    /// The tensor it reads or writes with the lowest SQNR.
     pub tensor: String,
     /// That input's SQNR in dB under the table's threshold; `None`: not measurable (no
     /// histogram or no scale), ranked last.
@@ -18,7 +19,7 @@ pub struct LayerSensitivity {
 /// One trial of the search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
-    /// How many of the worst-ranked layers were kept out of INT8.
+    /// How many of the worst-ranked units were kept out of INT8.
     pub kept_out: usize,
     /// Its score: top-1 agreement with the reference, or accuracy with labels (0..1).
     pub score: f64,
@@ -45,7 +46,7 @@ pub struct BudgetSearch {
     pub target: f64,
     /// Evaluation samples.
     pub samples: usize,
-    /// Every forced layer, worst first.
+    /// Every unit of forced layers, worst first.
     pub ranking: Vec<LayerSensitivity>,
     /// Every trial, in the order run.
     pub trials: Vec<Trial>,

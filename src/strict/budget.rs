@@ -1,20 +1,25 @@
 //! The smallest set of layers to keep out of INT8 that meets an accuracy budget.
 //!
-//! 1. **Rank** the layers strict mode forces by what INT8 costs them: the signal-to-noise
-//!    ratio of quantizing each layer's activation inputs with the table's threshold, measured on
-//!    the evaluation data's own histograms ([`trt_calib_stats::noise::sqnr_db`]). Lowest first.
-//! 2. **Search**: build strict INT8 with the `k` worst layers kept out (at the fallback
+//! 1. **Units.** The layers strict mode forces are grouped the way TensorRT fuses them: a
+//!    pointwise activation (Relu, Clip, ...) that alone reads a compute layer's output joins
+//!    that layer's unit (`/_conv_stem/Conv + /Clip`). Keeping only the activation out of INT8
+//!    would change nothing, since the tensor between them never exists in the engine.
+//! 2. **Rank** the units by what INT8 costs them: the signal-to-noise ratio of quantizing, with
+//!    the table's threshold, each tensor a unit reads from outside or writes, measured on the
+//!    evaluation data's own histograms ([`trt_calib_stats::noise::sqnr_db`]). Lowest first.
+//! 3. **Search**: build strict INT8 with the `k` worst units kept out (at the fallback
 //!    precision) and evaluate it against the FP32 reference. `k` = 0, 1, 2, 4, ... until the
 //!    budget is met, then bisect between the last miss and the first hit. Every trial is a real
 //!    engine; trials share one live timing cache (one build session) and are never repeated.
-//! 3. The chosen exclusions are ordinary `keep_layer_out_of_int8` names: the build report
+//! 4. The chosen exclusions are ordinary `keep_layer_out_of_int8` names: the build report
 //!    records them (`excluded_layers`), so a rebuild or a bundle repeats them.
 //!
-//! The search assumes that keeping more of the worst-ranked layers out does not lower
+//! The search assumes that keeping more of the worst-ranked units out does not lower
 //! accuracy; where that fails, the bisection still returns a set that met the budget, only
-//! perhaps not the smallest.
+//! perhaps not the smallest. The ranking is a proxy: it sees activation noise, not weight
+//! quantization, nor how a layer's error grows downstream.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use trt_calib_data::BatchSource;
@@ -26,20 +31,122 @@ use crate::config::{BuildConfig, Precision};
 use crate::engine::Runtime;
 use crate::error::{Error, Result};
 use crate::eval::{compare_outputs, run_outputs, EngineOutputs};
-use crate::network::Network;
+use crate::network::{LayerInfo, Network};
 pub use crate::report::budget::{BudgetSearch, LayerSensitivity, Trial};
 
-/// Ranks `layers` (`(layer name, its activation inputs)`) by the lowest SQNR of their inputs,
-/// worst first; layers with no measurable input come last, in their given order.
-pub fn rank_layers(
-    layers: &[(String, Vec<String>)],
+/// TensorRT layer kinds an activation fuses into (`ACTIVATION` after them runs in their kernel).
+const FUSES_ACTIVATION: &[&str] = &[
+    "CONVOLUTION",
+    "DECONVOLUTION",
+    "FULLY_CONNECTED",
+    "MATRIX_MULTIPLY",
+    "ELEMENTWISE",
+    "SCALE",
+];
+
+/// Layers kept out of INT8 together, and the tensors whose quantization they incur.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unit {
+    /// Network layer names, in network order.
+    pub layers: Vec<String>,
+    /// Activations read from outside the unit and written by it (constants left out).
+    pub tensors: Vec<String>,
+}
+
+/// The `forced` layers (indices into `layers`) grouped into [`Unit`]s: an `ACTIVATION` layer
+/// whose only input is written by a forced layer of a kind in [`FUSES_ACTIVATION`] (or by an
+/// activation already in such a unit), and read by nothing else, joins that layer's unit.
+pub fn units(layers: &[LayerInfo], forced: &[usize], constants: &HashSet<String>) -> Vec<Unit> {
+    let forced_set: HashSet<usize> = forced.iter().copied().collect();
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    let mut readers: HashMap<&str, usize> = HashMap::new();
+    for l in layers {
+        for (t, _) in &l.outputs {
+            producer.insert(t.as_str(), l.index);
+        }
+        for t in l.inputs.iter().flatten() {
+            *readers.entry(t.as_str()).or_default() += 1;
+        }
+    }
+    let by_index: HashMap<usize, &LayerInfo> = layers.iter().map(|l| (l.index, l)).collect();
+    let mut unit_of: HashMap<usize, usize> = HashMap::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    for &i in forced {
+        let l = by_index[&i];
+        let joins = (l.kind == "ACTIVATION")
+            .then(|| l.inputs.iter().flatten().next())
+            .flatten()
+            .filter(|t| readers.get(t.as_str()) == Some(&1))
+            .and_then(|t| producer.get(t.as_str()))
+            .filter(|p| forced_set.contains(p))
+            .and_then(|p| unit_of.get(p).copied())
+            .filter(|&u| {
+                members[u]
+                    .iter()
+                    .any(|m| FUSES_ACTIVATION.contains(&by_index[m].kind.as_str()))
+            });
+        match joins {
+            Some(u) => {
+                members[u].push(i);
+                unit_of.insert(i, u);
+            }
+            None => {
+                unit_of.insert(i, members.len());
+                members.push(vec![i]);
+            }
+        }
+    }
+    members
+        .into_iter()
+        .map(|m| {
+            let written: HashSet<&str> = m
+                .iter()
+                .flat_map(|i| by_index[i].outputs.iter().map(|(t, _)| t.as_str()))
+                .collect();
+            let read_inside: HashSet<&str> = m
+                .iter()
+                .flat_map(|i| by_index[i].inputs.iter().flatten().map(String::as_str))
+                .collect();
+            let mut tensors: Vec<String> = Vec::new();
+            for i in &m {
+                let l = by_index[i];
+                for t in l.inputs.iter().flatten() {
+                    if !written.contains(t.as_str())
+                        && !constants.contains(t)
+                        && !tensors.contains(t)
+                    {
+                        tensors.push(t.clone());
+                    }
+                }
+            }
+            // What the unit writes for others: outputs not consumed inside it.
+            for i in &m {
+                for (t, _) in &by_index[i].outputs {
+                    if !read_inside.contains(t.as_str()) && !tensors.contains(t) {
+                        tensors.push(t.clone());
+                    }
+                }
+            }
+            Unit {
+                layers: m.iter().map(|i| by_index[i].name.clone()).collect(),
+                tensors,
+            }
+        })
+        .collect()
+}
+
+/// Ranks `units` by the lowest SQNR of their tensors, worst first; units with no measurable
+/// tensor come last, in their given order.
+pub fn rank_units(
+    units: &[Unit],
     histogram: impl Fn(&str) -> Option<Histogram>,
     amax: impl Fn(&str) -> Option<f32>,
 ) -> Vec<LayerSensitivity> {
-    let mut ranked: Vec<LayerSensitivity> = layers
+    let mut ranked: Vec<LayerSensitivity> = units
         .iter()
-        .map(|(layer, inputs)| {
-            let worst = inputs
+        .map(|u| {
+            let worst = u
+                .tensors
                 .iter()
                 .filter_map(|t| {
                     let db = sqnr_db(&histogram(t)?, amax(t)?)?;
@@ -47,7 +154,7 @@ pub fn rank_layers(
                 })
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             LayerSensitivity {
-                layer: layer.clone(),
+                layers: u.layers.clone(),
                 tensor: worst.as_ref().map(|w| w.0.clone()).unwrap_or_default(),
                 sqnr_db: worst.map(|w| w.1),
             }
@@ -63,9 +170,9 @@ pub fn rank_layers(
     ranked
 }
 
-/// The layers strict mode would force to INT8 in `network` with `config`'s exclusions, each
-/// with its activation inputs, ranked by [`rank_layers`] on `collector`'s histograms (taken
-/// on the evaluation data) and `table`'s thresholds.
+/// The layers strict mode would force to INT8 in `network` with `config`'s exclusions,
+/// grouped into [`units`] and ranked by [`rank_units`] on `collector`'s histograms (taken on
+/// the evaluation data) and `table`'s thresholds.
 pub fn rank_network(
     network: &Network,
     config: &BuildConfig,
@@ -76,23 +183,8 @@ pub fn rank_network(
     let layers = network.layers()?;
     let inputs: HashSet<String> = network.inputs()?.into_iter().map(|t| t.name).collect();
     let constants = super::rules::constant_tensors(&layers, &inputs);
-    let forced: Vec<(String, Vec<String>)> = plan
-        .forced
-        .iter()
-        .map(|&i| {
-            let l = &layers[i];
-            let ins = l
-                .inputs
-                .iter()
-                .flatten()
-                .filter(|t| !constants.contains(*t))
-                .cloned()
-                .collect();
-            (l.name.clone(), ins)
-        })
-        .collect();
-    Ok(rank_layers(
-        &forced,
+    Ok(rank_units(
+        &units(&layers, &plan.forced, &constants),
         |t| collector.get(t).map(|s| s.histogram.clone()),
         |t| table.get(t).map(|e| e.dynamic_range()),
     ))
@@ -221,8 +313,8 @@ pub fn search<S: BatchSource + ?Sized>(
     let mut builds: BTreeMap<usize, (BuildOutput, BuildConfig)> = BTreeMap::new();
     let (k, met) = smallest_meeting(ranking.len(), target, options.max_trials, |k| {
         let mut c = config.clone();
-        for l in &ranking[..k] {
-            c = c.keep_layer_out_of_int8(l.layer.clone());
+        for name in ranking[..k].iter().flat_map(|u| &u.layers) {
+            c = c.keep_layer_out_of_int8(name.clone());
         }
         let built = builder.build_in(&mut session, network, &c, None)?;
         let t = Instant::now();
@@ -271,7 +363,7 @@ pub fn search<S: BatchSource + ?Sized>(
         reference_score,
         target,
         samples: reference.samples,
-        chosen: ranking[..k].iter().map(|l| l.layer.clone()).collect(),
+        chosen: ranking[..k].iter().flat_map(|u| u.layers.clone()).collect(),
         ranking,
         trials,
         met,
@@ -292,49 +384,83 @@ mod tests {
         Histogram::from_counts(&c, amax).unwrap()
     }
 
-    /// A small graph: conv1 -> relu -> conv2 -> fc. conv2's input has one huge outlier that
-    /// the table's threshold clips, so it is the layer INT8 costs most.
+    fn layer(index: usize, kind: &str, name: &str, inputs: &[&str], output: &str) -> LayerInfo {
+        LayerInfo {
+            index,
+            name: name.into(),
+            kind: kind.into(),
+            precision: crate::network::DataType::Float,
+            precision_is_set: false,
+            inputs: inputs.iter().map(|t| Some(t.to_string())).collect(),
+            outputs: vec![(output.to_string(), crate::network::DataType::Float)],
+        }
+    }
+
+    /// conv1 -> relu1 -> conv2 -> clip2 -> fc, weights w1, w2 constant. conv2's raw output c2
+    /// has a terrible SQNR under its threshold, but it never exists in the engine (clip2 fuses
+    /// into conv2). relu1's output r1 has an outlier the table's threshold clips: the units
+    /// writing and reading it cost most.
     #[test]
-    fn the_layer_whose_input_is_clipped_ranks_first_and_the_search_keeps_only_it_out() {
+    fn activations_join_their_producer_and_the_clipped_tensor_ranks_its_units_first() {
         let layers = vec![
-            ("conv1".to_string(), vec!["x".to_string()]),
-            ("conv2".to_string(), vec!["a".to_string()]),
-            ("fc".to_string(), vec!["b".to_string()]),
-            ("shape".to_string(), vec![]),
+            layer(0, "CONVOLUTION", "conv1", &["x", "w1"], "c1"),
+            layer(1, "ACTIVATION", "relu1", &["c1"], "r1"),
+            layer(2, "CONVOLUTION", "conv2", &["r1", "w2"], "c2"),
+            layer(3, "ACTIVATION", "clip2", &["c2"], "a"),
+            layer(4, "FULLY_CONNECTED", "fc", &["a"], "y"),
         ];
+        let constants: HashSet<String> = ["w1", "w2"].map(String::from).into();
+        let u = units(&layers, &[0, 1, 2, 3, 4], &constants);
+        let names: Vec<Vec<&str>> = u
+            .iter()
+            .map(|u| u.layers.iter().map(String::as_str).collect())
+            .collect();
+        assert_eq!(
+            names,
+            [vec!["conv1", "relu1"], vec!["conv2", "clip2"], vec!["fc"]]
+        );
+        assert_eq!(u[0].tensors, ["x", "r1"]);
+        assert_eq!(u[1].tensors, ["r1", "a"], "c2 is inside the unit");
+        assert_eq!(u[2].tensors, ["a", "y"]);
+        // An activation whose input has two readers does not join (the tensor exists).
+        let mut shared = layers.clone();
+        shared.push(layer(5, "ELEMENTWISE", "add", &["c1", "y"], "z"));
+        let u2 = units(&shared, &[0, 1, 2, 3, 4, 5], &constants);
+        assert_eq!(u2[0].layers, ["conv1"]);
+        assert_eq!(u2[1].layers, ["relu1"]);
+
+        let even = || Histogram::from_counts(&[10u64; 2048], 4.0).unwrap();
         let h = |t: &str| match t {
-            // Spread evenly: fine rounding noise only.
-            "x" | "b" => Some(Histogram::from_counts(&[10u64; 2048], 4.0).unwrap()),
+            "x" | "a" | "y" => Some(even()),
             // Mass at 1.0 and an outlier bump at 3.9 that a threshold of 1.2 clips.
-            "a" => Some(hist(&[(512, 10_000), (1996, 2_000)], 4.0)),
+            "r1" => Some(hist(&[(512, 10_000), (1996, 2_000)], 4.0)),
+            // Worse still, but fused away: must not count.
+            "c2" => Some(hist(&[(10, 10), (2040, 10_000)], 4.0)),
             _ => None,
         };
         let amax = |t: &str| match t {
-            "x" | "b" => Some(4.0),
-            "a" => Some(1.2),
-            _ => None,
+            "r1" => Some(1.2),
+            "c2" => Some(0.01),
+            _ => Some(4.0),
         };
-        let ranked = rank_layers(&layers, h, amax);
-        let order: Vec<&str> = ranked.iter().map(|r| r.layer.as_str()).collect();
-        assert_eq!(order[0], "conv2");
-        assert_eq!(ranked[0].tensor, "a");
-        assert_eq!(order[3], "shape", "no measurable input: last");
-        assert_eq!(ranked[3].sqnr_db, None);
+        let ranked = rank_units(&u, h, amax);
+        let order: Vec<&str> = ranked.iter().map(|r| r.layers[0].as_str()).collect();
+        assert_eq!(order, ["conv1", "conv2", "fc"]);
+        assert_eq!(
+            (ranked[0].tensor.as_str(), ranked[1].tensor.as_str()),
+            ("r1", "r1")
+        );
         assert!(ranked[0].sqnr_db.unwrap() < 10.0, "{:?}", ranked[0].sqnr_db);
-        assert!(ranked[1].sqnr_db.unwrap() > 40.0, "{:?}", ranked[1].sqnr_db);
+        assert!(ranked[2].sqnr_db.unwrap() > 40.0, "{:?}", ranked[2].sqnr_db);
 
-        // The accuracy of the engine with the k worst layers kept out: only conv2 matters.
+        // The engine's accuracy with the k worst units kept out: only conv1 + relu1 matters.
         let mut tried = Vec::new();
-        let accuracy = |k: usize| -> f64 {
-            if ranked[..k].iter().any(|l| l.layer == "conv2") {
-                0.995
-            } else {
-                0.90
-            }
-        };
         let (k, met) = smallest_meeting(ranked.len(), 0.99, 12, |k| {
             tried.push(k);
-            Ok(accuracy(k))
+            let out = ranked[..k]
+                .iter()
+                .any(|r| r.layers.contains(&"relu1".to_string()));
+            Ok(if out { 0.995 } else { 0.90 })
         })
         .unwrap();
         assert_eq!((k, met), (1, true));
