@@ -98,7 +98,9 @@ impl ShapeFlags {
     trt build model.onnx --strict-int8 --calib-config calib.toml --calib-cache model.calib.cache \\\n      \
         --exclude-type SOFTMAX --fp16-fallback -o model.engine\n  \
     trt build model.onnx --int8 --calib-cache t.cache --timing-cache model.timing --repeat 2 --check-identical -o m.engine\n  \
-    trt build model.onnx --fp16 --profile input:1x3x224x224:8x3x224x224:16x3x224x224 -o model.engine")]
+    trt build model.onnx --fp16 --profile input:1x3x224x224:8x3x224x224:16x3x224x224 -o model.engine\n  \
+    trt build model.onnx --strict-int8 --calib-cache model.calib --accuracy-budget 1 --eval eval/ --size 224x224 --rgb -o model.engine\n  \
+    trt build model.qdq.onnx -o model.qdq.engine")]
 pub struct BuildArgs {
     /// The ONNX model.
     pub model: PathBuf,

@@ -36,7 +36,8 @@ use crate::stability::StabilityArgs;
     trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 \\\n      \
         --method percentile=99.99 --calib-cache fm.p9999.calib\n  \
     trt calib fashion_mnist.onnx --calib models/fashion-mnist/calib --gray --mean 72.93 --std 90.0 \\\n      \
-        --method percentile=99.99 --calib-cache fm.p9999.calib --stability 3")]
+        --method percentile=99.99 --calib-cache fm.p9999.calib --stability 3\n  \
+    trt calib model.onnx --calib-config calib.toml --method mse --calib-cache model.mse.calib --plot plots/")]
 pub struct CalibArgs {
     /// The ONNX model.
     pub model: PathBuf,
