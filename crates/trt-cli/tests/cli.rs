@@ -920,3 +920,109 @@ fn data_check_has_examples() {
     assert!(stdout(&o).contains("Examples:"), "{}", stdout(&o));
     assert!(stdout(&o).contains("--convert-channels"), "{}", stdout(&o));
 }
+
+#[test]
+fn eval_and_accuracy_budget_refuse_bad_arguments_before_loading_tensorrt() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = dir.path().join("m.engine");
+    std::fs::write(&engine, b"not a plan").unwrap();
+    let model = root().join("models/fashion-mnist/fashion_mnist.onnx");
+    let calib = root().join("models/fashion-mnist/calib");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "eval",
+                s(&engine),
+                "--reference",
+                s(&engine),
+                "--data",
+                s(&calib),
+                "--save-reference",
+                "r.engine",
+            ],
+            "--save-reference needs an ONNX --reference",
+        ),
+        (
+            vec![
+                "eval",
+                s(&engine),
+                "--reference",
+                s(&model),
+                "--data",
+                s(&calib),
+                "--min-top1",
+                "95",
+            ],
+            "--min-top1 is a fraction from 0 to 1",
+        ),
+        (
+            vec![
+                "eval",
+                "missing.engine",
+                "--reference",
+                s(&model),
+                "--data",
+                s(&calib),
+            ],
+            "missing.engine: no such engine",
+        ),
+        (
+            vec![
+                "build",
+                s(&model),
+                "--int8",
+                "--calib",
+                s(&calib),
+                "--accuracy-budget",
+                "1",
+                "--eval",
+                s(&calib),
+                "-o",
+                "x.engine",
+            ],
+            "--accuracy-budget needs --strict-int8",
+        ),
+        (
+            vec![
+                "build",
+                s(&model),
+                "--strict-int8",
+                "--calib",
+                s(&calib),
+                "--accuracy-budget",
+                "1",
+                "--eval",
+                s(&calib),
+                "-o",
+                "x.engine",
+            ],
+            "--accuracy-budget searches on an existing calibration table",
+        ),
+        (
+            vec![
+                "build",
+                s(&model),
+                "--strict-int8",
+                "--calib",
+                s(&calib),
+                "--accuracy-budget",
+                "150",
+                "--eval",
+                s(&calib),
+                "-o",
+                "x.engine",
+            ],
+            "from 0 to 100, not 150",
+        ),
+    ];
+    for (args, expected) in cases {
+        let o = trt(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+    }
+    // --eval without --accuracy-budget is a usage error.
+    let o = trt(&["build", s(&model), "--eval", s(&calib), "-o", "x.engine"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--accuracy-budget"), "{}", stderr(&o));
+    assert!(!dir.path().join("x.engine").exists());
+}
