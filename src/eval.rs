@@ -195,12 +195,53 @@ pub struct OutputMetrics {
     /// Classification outputs: the fraction of samples whose reference arg-max is among the
     /// candidate's 5 largest.
     pub top5: Option<f64>,
+    /// Classification outputs: samples on which the reference is confident (its top class has
+    /// probability >= [`CONFIDENT`]: the output's softmax, or the output itself when its rows
+    /// already are probabilities).
+    pub confident_samples: Option<usize>,
+    /// Top-1 agreement on those samples (`None` when there are none): disagreement on samples
+    /// the reference itself barely separates is noise, not a broken model.
+    pub confident_top1: Option<f64>,
     /// The largest `|reference - candidate|`.
     pub max_abs: f64,
     /// Cosine similarity of the whole output as one vector.
     pub cosine: f64,
     /// Signal-to-noise ratio in dB (`None`: identical outputs).
     pub sqnr_db: Option<f64>,
+}
+
+/// The reference's top-class probability from which a sample counts as confident.
+pub const CONFIDENT: f64 = 0.5;
+
+/// The top-class probability of each row: softmax of logits, or the row itself when it is
+/// already a distribution (non-negative, summing to 1 within 1e-3).
+fn top_probability(values: &[f32], classes: usize) -> Vec<f64> {
+    values
+        .chunks_exact(classes)
+        .map(|row| {
+            let sum: f64 = row.iter().map(|&v| f64::from(v)).sum();
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) as f64;
+            if row.iter().all(|&v| v >= 0.0) && (sum - 1.0).abs() < 1e-3 {
+                max
+            } else {
+                let z: f64 = row.iter().map(|&v| (f64::from(v) - max).exp()).sum();
+                1.0 / z
+            }
+        })
+        .collect()
+}
+
+/// Samples where the reference is confident, and the top-1 agreement on them.
+fn confident_agreement(r: &[f32], c: &[f32], classes: usize) -> (usize, Option<f64>) {
+    let p = top_probability(r, classes);
+    let (mut n, mut same) = (0usize, 0usize);
+    for ((row_r, row_c), p) in r.chunks_exact(classes).zip(c.chunks_exact(classes)).zip(p) {
+        if p >= CONFIDENT {
+            n += 1;
+            same += usize::from(crate::compare::argmax(row_r) == crate::compare::argmax(row_c));
+        }
+    }
+    (n, (n > 0).then(|| same as f64 / n as f64))
 }
 
 /// Accuracy of both engines against labels (the first classification output's arg-max).
@@ -252,6 +293,7 @@ pub fn compare_outputs(
         let classes = r.classes();
         let per = classes.unwrap_or_else(|| r.sample_shape.iter().product::<usize>().max(1));
         let a = Agreement::compute(&r.name, &r.values, &c.values, per)?;
+        let confident = classes.map(|k| confident_agreement(&r.values, &c.values, k));
         metrics.push(OutputMetrics {
             name: r.name.clone(),
             sample_shape: r.sample_shape.clone(),
@@ -259,6 +301,8 @@ pub fn compare_outputs(
             top1_agree: classes.map(|_| a.top1_agree),
             top1: classes.map(|_| a.top1),
             top5: classes.map(|_| a.top5),
+            confident_samples: confident.map(|c| c.0),
+            confident_top1: confident.and_then(|c| c.1),
             max_abs: f64::from(a.max_abs_diff),
             cosine: a.cosine,
             sqnr_db: a.sqnr_db,
@@ -458,6 +502,11 @@ mod tests {
         .sum();
         let expected = 10.0 * (signal / 0.14).log10();
         assert!((m[0].sqnr_db.unwrap() - expected).abs() < 1e-4);
+        // Softmax top probabilities of the reference rows (none is a distribution: each sums
+        // to more than 1): 0.514, 0.447, 0.550, 0.415. Samples 0 and 2 are confident, and
+        // both agree.
+        assert_eq!(m[0].confident_samples, Some(2));
+        assert_eq!(m[0].confident_top1, Some(1.0));
         let acc = acc.unwrap();
         // Reference right on samples 0 and 2; candidate on 0, 1 and 2.
         assert_eq!((acc.reference_top1, acc.candidate_top1), (0.5, 0.75));
@@ -469,6 +518,7 @@ mod tests {
         let moved = outputs("boxes", &[2, 2], &[1.0, 2.0, 3.0, 5.0]);
         let (m, _) = compare_outputs(&boxes, &moved, None).unwrap();
         assert_eq!((m[0].top1, m[0].top5), (None, None));
+        assert_eq!((m[0].confident_samples, m[0].confident_top1), (None, None));
         assert_eq!(m[0].max_abs, 1.0);
         let e = compare_outputs(&boxes, &moved, Some(&[0])).unwrap_err();
         assert!(
@@ -498,6 +548,18 @@ mod tests {
         assert_eq!(s(&[1]).classes(), None);
         assert_eq!(s(&[4, 4]).classes(), None);
         assert_eq!(s(&[1, 10]).classes(), None);
+    }
+
+    #[test]
+    fn probabilities_are_taken_as_they_are_and_logits_through_softmax() {
+        let p = top_probability(&[0.7, 0.2, 0.1, 2.0, 0.0, 0.0], 3);
+        assert!((p[0] - 0.7).abs() < 1e-6, "a distribution is used as it is");
+        let expected = 1.0 / (1.0 + 2.0 * (-2.0f64).exp());
+        assert!((p[1] - expected).abs() < 1e-6, "{} {expected}", p[1]);
+        assert_eq!(
+            confident_agreement(&[0.3, 0.3, 0.4], &[0.4, 0.3, 0.3], 3),
+            (0, None)
+        );
     }
 
     #[test]

@@ -235,6 +235,13 @@ fn print(args: &EvalArgs, e: &Evaluation, out: &mut dyn Write) -> Result<()> {
                 100.0 * t5
             );
         }
+        if let (Some(n), Some(t)) = (o.confident_samples, o.confident_top1) {
+            line += &format!(
+                " top-1 {:.2}% on the {n} the reference is sure of (p >= {}),",
+                100.0 * t,
+                trt::eval::CONFIDENT
+            );
+        }
         line += &format!(" cosine {:.5}", o.cosine);
         match o.sqnr_db {
             Some(db) => line += &format!(", SQNR {db:.1} dB"),
