@@ -6,7 +6,8 @@
 //!    would change nothing, since the tensor between them never exists in the engine.
 //! 2. **Rank** the units by what INT8 costs them: the signal-to-noise ratio of quantizing, with
 //!    the table's threshold, each tensor a unit reads from outside or writes, measured on the
-//!    evaluation data's own histograms ([`trt_calib_stats::noise::sqnr_db`]). Lowest first.
+//!    evaluation data's own histograms ([`trt_calib_stats::noise::sqnr_db`]), and of its
+//!    weights in per-channel INT8. Lowest first.
 //! 3. **Search**: build strict INT8 with the `k` worst units kept out (at the fallback
 //!    precision) and evaluate it against the FP32 reference. `k` = 0, 1, 2, 4, ... until the
 //!    budget is met, then bisect between the last miss and the first hit. Every trial is a real
@@ -16,8 +17,8 @@
 //!
 //! The search assumes that keeping more of the worst-ranked units out does not lower
 //! accuracy; where that fails, the bisection still returns a set that met the budget, only
-//! perhaps not the smallest. The ranking is a proxy: it sees activation noise, not weight
-//! quantization, nor how a layer's error grows downstream.
+//! perhaps not the smallest. The ranking is a proxy: it sees each tensor's and weight's own
+//! noise, not how a layer's error grows downstream.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -135,23 +136,29 @@ pub fn units(layers: &[LayerInfo], forced: &[usize], constants: &HashSet<String>
         .collect()
 }
 
-/// Ranks `units` by the lowest SQNR of their tensors, worst first; units with no measurable
-/// tensor come last, in their given order.
+/// Ranks `units` by the lowest SQNR of their tensors, or of their layers' INT8 weights
+/// (`weight_db`, by layer name: e.g. `trt_qdq::weight_sqnr_db` of the ONNX model, whose node
+/// names TensorRT's layers keep), worst first; units with nothing measurable come last, in
+/// their given order.
 pub fn rank_units(
     units: &[Unit],
     histogram: impl Fn(&str) -> Option<Histogram>,
     amax: impl Fn(&str) -> Option<f32>,
+    weight_db: impl Fn(&str) -> Option<f64>,
 ) -> Vec<LayerSensitivity> {
     let mut ranked: Vec<LayerSensitivity> = units
         .iter()
         .map(|u| {
-            let worst = u
-                .tensors
+            let activations = u.tensors.iter().filter_map(|t| {
+                let db = sqnr_db(&histogram(t)?, amax(t)?)?;
+                Some((t.clone(), db))
+            });
+            let weights = u
+                .layers
                 .iter()
-                .filter_map(|t| {
-                    let db = sqnr_db(&histogram(t)?, amax(t)?)?;
-                    Some((t.clone(), db))
-                })
+                .filter_map(|l| Some((format!("weights of {l}"), weight_db(l)?)));
+            let worst = activations
+                .chain(weights)
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             LayerSensitivity {
                 layers: u.layers.clone(),
@@ -172,12 +179,13 @@ pub fn rank_units(
 
 /// The layers strict mode would force to INT8 in `network` with `config`'s exclusions,
 /// grouped into [`units`] and ranked by [`rank_units`] on `collector`'s histograms (taken on
-/// the evaluation data) and `table`'s thresholds.
+/// the evaluation data), `table`'s thresholds and the weights' SQNR by layer name.
 pub fn rank_network(
     network: &Network,
     config: &BuildConfig,
     collector: &Collector,
     table: &CalibrationTable,
+    weight_db: &BTreeMap<String, f64>,
 ) -> Result<Vec<LayerSensitivity>> {
     let plan = super::plan(network, config.keep_out_of_int8())?;
     let layers = network.layers()?;
@@ -187,6 +195,7 @@ pub fn rank_network(
         &units(&layers, &plan.forced, &constants),
         |t| collector.get(t).map(|s| s.histogram.clone()),
         |t| table.get(t).map(|e| e.dynamic_range()),
+        |l| weight_db.get(l).copied(),
     ))
 }
 
@@ -443,7 +452,9 @@ mod tests {
             "c2" => Some(0.01),
             _ => Some(4.0),
         };
-        let ranked = rank_units(&u, h, amax);
+        // conv2's weights are noisy, but less so than r1.
+        let weights = |l: &str| (l == "conv2").then_some(20.0);
+        let ranked = rank_units(&u, h, amax, weights);
         let order: Vec<&str> = ranked.iter().map(|r| r.layers[0].as_str()).collect();
         assert_eq!(order, ["conv1", "conv2", "fc"]);
         assert_eq!(
@@ -452,6 +463,11 @@ mod tests {
         );
         assert!(ranked[0].sqnr_db.unwrap() < 10.0, "{:?}", ranked[0].sqnr_db);
         assert!(ranked[2].sqnr_db.unwrap() > 40.0, "{:?}", ranked[2].sqnr_db);
+        // Weights count too: fc's, at 2 dB (below r1's 4.4 dB), put it first.
+        let noisy_fc = |l: &str| (l == "fc").then_some(2.0);
+        let by_weights = rank_units(&u, h, amax, noisy_fc);
+        assert_eq!(by_weights[0].layers, ["fc"]);
+        assert_eq!(by_weights[0].tensor, "weights of fc");
 
         // The engine's accuracy with the k worst units kept out: only conv1 + relu1 matters.
         let mut tried = Vec::new();

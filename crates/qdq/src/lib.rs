@@ -66,6 +66,7 @@ pub use export::{QdqExport, MIN_OPSET, QDQ_OPSET};
 pub use io::{load_model, qdq_node_count, save_model};
 pub use placement::Placement;
 pub use report::{ExportReport, OpsetChange, QuantizedActivation, QuantizedWeight, Unplaced};
+pub use weights::weight_sqnr_db;
 
 /// `Result` with [`QdqError`].
 pub type Result<T, E = QdqError> = std::result::Result<T, E>;

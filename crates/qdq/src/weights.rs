@@ -85,6 +85,49 @@ pub(crate) fn per_channel_scales(
         .collect())
 }
 
+/// The SQNR in dB that per-output-channel symmetric INT8 (scale `max|w| / 127` per channel,
+/// as the export and TensorRT use) leaves in each Conv, Gemm and MatMul weight of `model`, by
+/// node name: `10 log10(sum w^2 / sum (w - s round(w / s))^2)`. Weights read through `Identity`
+/// count; nodes whose weight is an activation, not float, or external are left out, and so is a
+/// weight without any noise (all zeros).
+pub fn weight_sqnr_db(model: &crate::onnx::ModelProto) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(graph) = model.graph.as_ref() else {
+        return out;
+    };
+    let ix = crate::graph::Index::new(graph);
+    for node in &graph.node {
+        if !matches!(node.op_type(), "Conv" | "Gemm" | "MatMul") {
+            continue;
+        }
+        let Some(init) = node.input.get(1).and_then(|t| ix.weight(t)) else {
+            continue;
+        };
+        let Ok(values) = floats(init) else { continue };
+        let Ok(axis) = output_channel_axis(node, init.dims.len()) else {
+            continue;
+        };
+        let Ok(scales) = per_channel_scales(&values, &init.dims, axis) else {
+            continue;
+        };
+        let dims: Vec<usize> = init.dims.iter().map(|&d| d.max(0) as usize).collect();
+        let inner: usize = dims[axis + 1..].iter().product::<usize>().max(1);
+        let channels = dims[axis].max(1);
+        let (mut signal, mut noise) = (0f64, 0f64);
+        for (i, &w) in values.iter().enumerate() {
+            let s = f64::from(scales[(i / inner) % channels]);
+            let w = f64::from(w);
+            signal += w * w;
+            let e = w - s * (w / s).round().clamp(-127.0, 127.0);
+            noise += e * e;
+        }
+        if signal > 0.0 && noise > 0.0 {
+            out.insert(node.name().to_owned(), 10.0 * (signal / noise).log10());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

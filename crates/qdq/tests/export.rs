@@ -490,3 +490,36 @@ fn weights_read_through_identity_are_quantized_per_channel_and_never_as_activati
     let (qdq, _) = QdqExport::new(&model, &table).export().unwrap();
     assert_eq!(node_named(graph_of(&qdq), "conv").input[2], "b");
 }
+
+#[test]
+fn weight_sqnr_is_the_per_channel_int8_noise_of_each_weight() {
+    // conv: channel 0 = [1.0, 0.5] (scale 1/127: 0.5 lands between levels 63 and 64, error
+    // 0.5 - 64/127), channel 1 = [2.0, -2.0] (exact). A MatMul read through Identity counts.
+    let init = vec![
+        make::tensor_f32("w", &[2, 2, 1, 1], &[1.0, 0.5, 2.0, -2.0]),
+        make::tensor_f32("m0", &[2, 2], &[1.0, 1.0, 1.0, 1.0]),
+    ];
+    let nodes = vec![
+        make::node("Conv", "conv", &["x", "w"], &["y"], vec![]),
+        make::node("Identity", "id", &["m0"], &["m"], vec![]),
+        make::node("MatMul", "mm", &["v", "m"], &["z"], vec![]),
+    ];
+    let inputs: [(&str, &[i64]); 2] = [("x", &[1, 2, 1, 1]), ("v", &[1, 2])];
+    let g = make::graph(
+        "w",
+        nodes,
+        init,
+        &inputs,
+        &[("y", &[1, 2, 1, 1]), ("z", &[1, 2])],
+    );
+    let db = trt_qdq::weight_sqnr_db(&make::model(g, 13));
+    let e = 0.5f64 - 64.0 / 127.0;
+    let expected = 10.0 * (9.25 / (e * e)).log10();
+    assert!(
+        (db["conv"] - expected).abs() < 1e-3,
+        "{} {expected}",
+        db["conv"]
+    );
+    // All ones are exact in INT8 but for float rounding of the scale: far above any real weight.
+    assert!(db["mm"] > 100.0, "{db:?}");
+}

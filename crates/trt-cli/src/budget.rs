@@ -63,7 +63,11 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
         &fp32,
     )
     .map_err(missing_library_hint)?;
-    let ranking = rank_network(&network, &config, &acts.collector, &table)?;
+    // Weight noise by node name, from the ONNX model (TensorRT keeps the node names).
+    let weights = trt_qdq::load_model(&args.model)
+        .map(|m| trt_qdq::weight_sqnr_db(&m))
+        .unwrap_or_default();
+    let ranking = rank_network(&network, &config, &acts.collector, &table, &weights)?;
     let ranking_s = t.elapsed();
     drop(acts);
 
@@ -164,7 +168,7 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
     )?;
     writeln!(
         out,
-        "ranking    worst first (units of fused layers; the lowest SQNR of a tensor they read or write, at the table's threshold):"
+        "ranking    worst first (units of fused layers; the lowest SQNR of a tensor they read or write at the table's threshold, or of their INT8 weights):"
     )?;
     for l in r.ranking.iter().take(8) {
         let db = l.sqnr_db.map_or("-".to_owned(), |d| format!("{d:.1} dB"));
