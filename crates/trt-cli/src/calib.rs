@@ -59,6 +59,10 @@ pub struct CalibArgs {
     /// pass, then histograms over exactly each tensor's range).
     #[arg(long, requires = "method")]
     pub one_pass: bool,
+    /// With --method: also write TABLE by METHOD from the same statistics (one collection for
+    /// several tables; repeatable), e.g. --also mse:model.mse.calib.
+    #[arg(long, value_name = "METHOD:TABLE", requires = "method", value_parser = parse_also)]
+    pub also: Vec<(Method, PathBuf)>,
     #[command(flatten)]
     pub plot: crate::plot::PlotArgs,
     /// Timing cache: read if present (a build of the same model made it: the calibration
@@ -82,11 +86,25 @@ fn with_timing_cache(config: BuildConfig, path: Option<&Path>) -> Result<BuildCo
     }
 }
 
+/// `METHOD:TABLE` (the method names hold no `:`).
+fn parse_also(s: &str) -> std::result::Result<(Method, PathBuf), String> {
+    let (m, path) = s
+        .split_once(':')
+        .filter(|(_, p)| !p.is_empty())
+        .ok_or_else(|| format!("`{s}`: expected METHOD:TABLE, e.g. mse:model.mse.calib"))?;
+    Ok((parse_method(m)?, PathBuf::from(path)))
+}
+
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
     s.parse().map_err(|e: trt::stats::Error| e.to_string())
 }
 
 pub fn calib(args: CalibArgs, out: &mut dyn Write) -> Result<Outcome> {
+    for (i, (_, p)) in args.also.iter().enumerate() {
+        if *p == args.calib_cache || args.also[..i].iter().any(|(_, q)| q == p) {
+            bail!("--also {}: every table needs its own file", p.display());
+        }
+    }
     if !args.data.given() {
         bail!("give calibration data: --calib DIR (with preprocessing flags) or --calib-config FILE.toml");
     }
@@ -158,6 +176,12 @@ fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<O
     let t = Instant::now();
     let table = table_from_activations(&acts.collector, method, builder.library().version())?;
     let thresholds = t.elapsed();
+    // Every table is computed before the first is written.
+    let also_tables = args
+        .also
+        .iter()
+        .map(|(m, _)| table_from_activations(&acts.collector, *m, builder.library().version()))
+        .collect::<trt::Result<Vec<_>>>()?;
     table.write_atomic(&args.calib_cache)?;
     let passes = match passes {
         Passes::One => 1,
@@ -187,6 +211,11 @@ fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<O
         secs(thresholds)
     )?;
     describe_table(&args.calib_cache, acts.batches, acts.collect_time, out)?;
+    for ((also, path), t) in args.also.iter().zip(&also_tables) {
+        t.write_atomic(path)?;
+        writeln!(out, "also       {also}:")?;
+        describe_table(path, acts.batches, acts.collect_time, out)?;
+    }
     if table.algorithm == trt_calib_table::Algorithm::MinMaxCalibration {
         writeln!(
             out,

@@ -1026,3 +1026,36 @@ fn eval_and_accuracy_budget_refuse_bad_arguments_before_loading_tensorrt() {
     assert!(stderr(&o).contains("--accuracy-budget"), "{}", stderr(&o));
     assert!(!dir.path().join("x.engine").exists());
 }
+
+#[test]
+fn calib_also_needs_method_and_a_file_of_its_own() {
+    let model = root().join("models/fashion-mnist/fashion_mnist.onnx");
+    let calib = root().join("models/fashion-mnist/calib");
+    let base = [
+        "calib",
+        s(&model),
+        "--calib",
+        s(&calib),
+        "--gray",
+        "--calib-cache",
+        "a.calib",
+    ];
+    let run = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend(extra);
+        trt(&a)
+    };
+    let o = run(&["--also", "mse:b.calib"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--method"), "{}", stderr(&o));
+    let o = run(&["--method", "entropy", "--also", "mse:a.calib"]);
+    assert!(
+        stderr(&o).contains("--also a.calib: every table needs its own file"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--method", "entropy", "--also", "nonsense:b.calib"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nonsense"), "{}", stderr(&o));
+    assert!(!Path::new("a.calib").exists() && !Path::new("b.calib").exists());
+}
