@@ -11,9 +11,12 @@ pub struct LayerSensitivity {
     pub layers: Vec<String>,
     /// The tensor it reads or writes with the lowest SQNR.
     pub tensor: String,
-    /// That input's SQNR in dB under the table's threshold; `None`: not measurable (no
-    /// histogram or no scale), ranked last.
+    /// That tensor's SQNR in dB under the table's threshold (or the weights', per-channel);
+    /// `None`: not measurable (no histogram or no scale).
     pub sqnr_db: Option<f64>,
+    /// With `measure_each`: the score gained (0..1) by keeping this unit alone out of INT8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<f64>,
 }
 
 /// One trial of the search.
@@ -21,6 +24,9 @@ pub struct LayerSensitivity {
 pub struct Trial {
     /// How many of the worst-ranked units were kept out of INT8.
     pub kept_out: usize,
+    /// A probe (`measure_each`): the one unit kept out, alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alone: Option<String>,
     /// Its score: top-1 agreement with the reference, or accuracy with labels (0..1).
     pub score: f64,
     /// The score met the target.
@@ -33,7 +39,7 @@ pub struct Trial {
     pub eval_s: f64,
 }
 
-/// How [`search`] chose the exclusions, for the build report.
+/// How [`crate::strict::budget::search`] chose the exclusions, for the build report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetSearch {
     /// The budget: points (percent) of top-1 the INT8 engine may lose.
@@ -48,7 +54,10 @@ pub struct BudgetSearch {
     pub samples: usize,
     /// Every unit of forced layers, worst first.
     pub ranking: Vec<LayerSensitivity>,
-    /// Every trial, in the order run.
+    /// With `measure_each`: one probe per unit (that unit alone kept out), before the search.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Trial>,
+    /// Every trial of the search, in the order run.
     pub trials: Vec<Trial>,
     /// The layers kept out of INT8 in the chosen engine.
     pub chosen: Vec<String>,

@@ -164,6 +164,7 @@ pub fn rank_units(
                 layers: u.layers.clone(),
                 tensor: worst.as_ref().map(|w| w.0.clone()).unwrap_or_default(),
                 sqnr_db: worst.map(|w| w.1),
+                measured: None,
             }
         })
         .collect();
@@ -265,19 +266,44 @@ pub struct BudgetOptions {
     /// Labels (one class per evaluation sample): the budget applies to accuracy instead of
     /// agreement.
     pub labels: Option<Vec<usize>>,
-    /// The most engines built (default 12).
+    /// The most engines the search builds (default 12), probes not counted.
     pub max_trials: usize,
+    /// Before the search, measure every unit alone: one build per unit with only that unit
+    /// kept out, and rank by the score gained, the proxy's order breaking ties (default off:
+    /// the proxy ranking alone). It costs a build per unit, and finds what the proxy cannot
+    /// see, such as a layer whose weights amplify its input's quantization noise.
+    pub measure_each: bool,
 }
 
 impl BudgetOptions {
-    /// `budget_points` of agreement, at most 12 trials.
+    /// `budget_points` of agreement, at most 12 trials, the proxy ranking.
     pub fn new(budget_points: f64) -> Self {
         BudgetOptions {
             budget_points,
             labels: None,
             max_trials: 12,
+            measure_each: false,
         }
     }
+}
+
+/// `ranking` reordered by `gain` (measured score with the unit alone kept out), highest first;
+/// equal gains keep the given (proxy) order. Each unit's gain is recorded in it.
+pub fn rank_by_measurement(
+    mut ranking: Vec<LayerSensitivity>,
+    mut gain: impl FnMut(&LayerSensitivity) -> Result<f64>,
+) -> Result<Vec<LayerSensitivity>> {
+    for u in ranking.iter_mut() {
+        u.measured = Some(gain(u)?);
+    }
+    ranking.sort_by(|a, b| {
+        let (x, y) = (
+            a.measured.unwrap_or(f64::MIN),
+            b.measured.unwrap_or(f64::MIN),
+        );
+        y.total_cmp(&x)
+    });
+    Ok(ranking)
 }
 
 /// Searches the smallest set of `ranking`'s worst layers to keep out of INT8 so that a
@@ -319,10 +345,12 @@ pub fn search<S: BatchSource + ?Sized>(
     // One session for every trial: one live timing cache.
     let mut session = builder.session(config)?;
     let mut trials = Vec::new();
-    let mut builds: BTreeMap<usize, (BuildOutput, BuildConfig)> = BTreeMap::new();
-    let (k, met) = smallest_meeting(ranking.len(), target, options.max_trials, |k| {
+    let mut probes = Vec::new();
+    // One strict engine with `out` kept out of INT8, evaluated: (score, INT8 layers, build,
+    // its config, eval seconds).
+    let mut trial = |out: &[String]| -> Result<(f64, usize, BuildOutput, BuildConfig, f64)> {
         let mut c = config.clone();
-        for name in ranking[..k].iter().flat_map(|u| &u.layers) {
+        for name in out {
             c = c.keep_layer_out_of_int8(name.clone());
         }
         let built = builder.build_in(&mut session, network, &c, None)?;
@@ -347,6 +375,37 @@ pub fn search<S: BatchSource + ?Sized>(
             .get("INT8")
             .copied()
             .unwrap_or(0);
+        Ok((score, int8_layers, built, c, t.elapsed().as_secs_f64()))
+    };
+    let ranking = if options.measure_each {
+        let baseline = trial(&[])?.0;
+        rank_by_measurement(ranking, |u| {
+            let (score, int8_layers, built, _, eval_s) = trial(&u.layers)?;
+            log::info!(
+                target: "trt::build",
+                "accuracy budget: {} alone kept out of INT8: {measure} {:.2}% ({:+.2} points)",
+                u.layers.join(" + "),
+                100.0 * score,
+                100.0 * (score - baseline)
+            );
+            probes.push(Trial {
+                kept_out: 1,
+                alone: Some(u.layers.join(" + ")),
+                score,
+                met: score >= target,
+                int8_layers,
+                build_s: built.build_time.as_secs_f64(),
+                eval_s,
+            });
+            Ok(score - baseline)
+        })?
+    } else {
+        ranking
+    };
+    let mut builds: BTreeMap<usize, (BuildOutput, BuildConfig)> = BTreeMap::new();
+    let (k, met) = smallest_meeting(ranking.len(), target, options.max_trials, |k| {
+        let out: Vec<String> = ranking[..k].iter().flat_map(|u| u.layers.clone()).collect();
+        let (score, int8_layers, built, c, eval_s) = trial(&out)?;
         log::info!(
             target: "trt::build",
             "accuracy budget: {k} layer(s) kept out of INT8: {measure} {:.2}% (target {:.2}%), \
@@ -356,11 +415,12 @@ pub fn search<S: BatchSource + ?Sized>(
         );
         trials.push(Trial {
             kept_out: k,
+            alone: None,
             score,
             met: score >= target,
             int8_layers,
             build_s: built.build_time.as_secs_f64(),
-            eval_s: t.elapsed().as_secs_f64(),
+            eval_s,
         });
         builds.insert(k, (built, c));
         Ok(score)
@@ -374,6 +434,7 @@ pub fn search<S: BatchSource + ?Sized>(
         samples: reference.samples,
         chosen: ranking[..k].iter().flat_map(|u| u.layers.clone()).collect(),
         ranking,
+        probes,
         trials,
         met,
         total_s: started.elapsed().as_secs_f64(),
@@ -481,6 +542,34 @@ mod tests {
         .unwrap();
         assert_eq!((k, met), (1, true));
         assert_eq!(tried, [0, 1]);
+    }
+
+    #[test]
+    fn measured_gains_reorder_the_ranking_and_ties_keep_the_proxy_order() {
+        let unit = |name: &str| LayerSensitivity {
+            layers: vec![name.to_string()],
+            tensor: String::new(),
+            sqnr_db: Some(10.0),
+            measured: None,
+        };
+        // The proxy's order a, b, c, d; measured alone, c gains most (the case the proxy
+        // misses: EfficientNet-Lite0's first depthwise convolution), a and d tie.
+        let proxy = vec![unit("a"), unit("b"), unit("c"), unit("d")];
+        let gains = [("a", 0.01), ("b", -0.02), ("c", 0.11), ("d", 0.01)];
+        let mut asked = Vec::new();
+        let ranked = rank_by_measurement(proxy, |u| {
+            asked.push(u.layers[0].clone());
+            Ok(gains.iter().find(|g| g.0 == u.layers[0]).unwrap().1)
+        })
+        .unwrap();
+        let order: Vec<&str> = ranked.iter().map(|r| r.layers[0].as_str()).collect();
+        assert_eq!(order, ["c", "a", "d", "b"]);
+        assert_eq!(ranked[0].measured, Some(0.11));
+        assert_eq!(
+            asked,
+            ["a", "b", "c", "d"],
+            "every unit measured once, in proxy order"
+        );
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     let mut options = BudgetOptions::new(points);
     options.labels = labels;
     options.max_trials = args.budget_trials;
+    options.measure_each = args.budget_measure_each;
     let (built, chosen_config, record) = search(
         &builder,
         &mut network,
@@ -166,10 +167,12 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
         100.0 * r.target,
         100.0 * r.reference_score
     )?;
-    writeln!(
-        out,
-        "ranking    worst first (units of fused layers; the lowest SQNR of a tensor they read or write at the table's threshold, or of their INT8 weights):"
-    )?;
+    let by = if r.probes.is_empty() {
+        "the lowest SQNR of a tensor they read or write at the table's threshold, or of their INT8 weights"
+    } else {
+        "by the gain measured with each kept out alone; the SQNR shown for comparison"
+    };
+    writeln!(out, "ranking    worst first (units of fused layers; {by}):")?;
     for l in r.ranking.iter().take(8) {
         let db = l.sqnr_db.map_or("-".to_owned(), |d| format!("{d:.1} dB"));
         writeln!(
@@ -182,6 +185,23 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
     }
     if r.ranking.len() > 8 {
         writeln!(out, "           and {} more", r.ranking.len() - 8)?;
+    }
+    if !r.probes.is_empty() {
+        writeln!(
+            out,
+            "probes     {} units measured alone; the best:",
+            r.probes.len()
+        )?;
+        for l in r.ranking.iter().take(5) {
+            if let Some(g) = l.measured {
+                writeln!(
+                    out,
+                    "           {:+7.2} points  {}",
+                    100.0 * g,
+                    l.layers.join(" + ")
+                )?;
+            }
+        }
     }
     for t in &r.trials {
         writeln!(

@@ -200,6 +200,11 @@ pub struct BuildArgs {
     /// With --accuracy-budget: draw the layer ranking (the 30 worst-quantized layers) as an SVG.
     #[arg(long, value_name = "FILE.svg", requires = "accuracy_budget")]
     pub budget_plot: Option<PathBuf>,
+    /// With --accuracy-budget: before the search, build and evaluate every unit of fused layers
+    /// kept out alone (one build each), and rank by the measured gain instead of the noise
+    /// proxy. Slower (EfficientNet-Lite0: about 60 builds), and it sees what the proxy misses.
+    #[arg(long, requires = "accuracy_budget")]
+    pub budget_measure_each: bool,
     /// With --accuracy-budget: the most engines the search builds.
     #[arg(
         long,
