@@ -174,9 +174,23 @@ fn check_data<S: BatchSource + ?Sized>(engine: &Engine, data: &mut S) -> Result<
             });
         }
     }
-    data.check(&expected)?;
+    match data.check(&expected) {
+        // The data checker speaks of calibration data; here it is evaluation data.
+        Err(trt_calib_data::Error::Check(f)) => {
+            return Err(Error::Invalid(as_evaluation_data(&f.to_string())));
+        }
+        r => {
+            r?;
+        }
+    }
     data.reset()?;
     Ok(())
+}
+
+/// The data checker's "calibration data check failed: ..." as evaluation data's.
+fn as_evaluation_data(text: &str) -> String {
+    text.strip_prefix("calibration data")
+        .map_or_else(|| text.to_owned(), |rest| format!("evaluation data{rest}"))
 }
 
 /// How closely one output of the candidate follows the reference's.
@@ -560,6 +574,15 @@ mod tests {
             confident_agreement(&[0.3, 0.3, 0.4], &[0.4, 0.3, 0.3], 3),
             (0, None)
         );
+    }
+
+    #[test]
+    fn data_check_failures_speak_of_evaluation_data() {
+        assert_eq!(
+            as_evaluation_data("calibration data check failed: 1 problem(s)\n  batch_size is 32"),
+            "evaluation data check failed: 1 problem(s)\n  batch_size is 32"
+        );
+        assert_eq!(as_evaluation_data("other"), "other");
     }
 
     #[test]
