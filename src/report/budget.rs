@@ -14,9 +14,15 @@ pub struct LayerSensitivity {
     /// That tensor's SQNR in dB under the table's threshold (or the weights', per-channel);
     /// `None`: not measurable (no histogram or no scale).
     pub sqnr_db: Option<f64>,
-    /// With `measure_each`: the score gained (0..1) by keeping this unit alone out of INT8.
+    /// Its place in the network: units are numbered in network order.
+    #[serde(default)]
+    pub position: usize,
+    /// When measured: the score gained (0..1) by keeping this unit alone out of INT8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured: Option<f64>,
+    /// With group measurement: the score gained by keeping its whole group out of INT8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_gain: Option<f64>,
 }
 
 /// One trial of the search.
@@ -24,7 +30,8 @@ pub struct LayerSensitivity {
 pub struct Trial {
     /// How many of the worst-ranked units were kept out of INT8.
     pub kept_out: usize,
-    /// A probe (`measure_each`): the one unit kept out, alone.
+    /// A probe (measurement before the search): the unit, or the group of units (joined by
+    /// `" | "`), kept out alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alone: Option<String>,
     /// Its score: top-1 agreement with the reference, or accuracy with labels (0..1).

@@ -148,7 +148,8 @@ pub fn rank_units(
 ) -> Vec<LayerSensitivity> {
     let mut ranked: Vec<LayerSensitivity> = units
         .iter()
-        .map(|u| {
+        .enumerate()
+        .map(|(position, u)| {
             let activations = u.tensors.iter().filter_map(|t| {
                 let db = sqnr_db(&histogram(t)?, amax(t)?)?;
                 Some((t.clone(), db))
@@ -164,7 +165,9 @@ pub fn rank_units(
                 layers: u.layers.clone(),
                 tensor: worst.as_ref().map(|w| w.0.clone()).unwrap_or_default(),
                 sqnr_db: worst.map(|w| w.1),
+                position,
                 measured: None,
+                group_gain: None,
             }
         })
         .collect();
@@ -273,6 +276,11 @@ pub struct BudgetOptions {
     /// the proxy ranking alone). It costs a build per unit, and finds what the proxy cannot
     /// see, such as a layer whose weights amplify its input's quantization noise.
     pub measure_each: bool,
+    /// Group testing instead of one build per unit: probe groups of this many units that are
+    /// neighbours in the network, then each unit of the two groups that gained most (see
+    /// [`rank_by_groups`]). About `n / g + 2 g` builds for `n` units; `None`: off. Ignored when
+    /// `measure_each` is on.
+    pub measure_groups: Option<usize>,
 }
 
 impl BudgetOptions {
@@ -283,6 +291,7 @@ impl BudgetOptions {
             labels: None,
             max_trials: 12,
             measure_each: false,
+            measure_groups: None,
         }
     }
 }
@@ -304,6 +313,74 @@ pub fn rank_by_measurement(
         y.total_cmp(&x)
     });
     Ok(ranking)
+}
+
+/// The group size that needs the fewest builds for `n` units: `n / g + 2 g` is smallest at
+/// `g = sqrt(n / 2)`.
+pub fn default_group_size(n: usize) -> usize {
+    ((n as f64 / 2.0).sqrt().round() as usize).max(1)
+}
+
+/// Group testing: `ranking`'s units in network order are cut into groups of `group`
+/// neighbours, and `gain` measures each group kept out of INT8 together. Then each unit of
+/// the (at most) two groups that gained most, if they gained anything, is measured alone.
+/// The result ranks the units measured alone by their gain, then every other unit by its
+/// group's gain, the proxy's order breaking ties. `gain` gets the units to keep out together.
+///
+/// Neighbours share their error's path through the network, so a loss that sits in one layer
+/// (EfficientNet-Lite0's first depthwise convolution, by simulation) shows in its group, for
+/// about `n / g + 2 g` builds instead of `n`.
+pub fn rank_by_groups(
+    ranking: Vec<LayerSensitivity>,
+    group: usize,
+    mut gain: impl FnMut(&[&LayerSensitivity]) -> Result<f64>,
+) -> Result<Vec<LayerSensitivity>> {
+    let group = group.max(1);
+    // Proxy rank of each unit, for ties.
+    let proxy_rank: HashMap<usize, usize> = ranking
+        .iter()
+        .enumerate()
+        .map(|(r, u)| (u.position, r))
+        .collect();
+    let mut by_position: Vec<LayerSensitivity> = ranking;
+    by_position.sort_by_key(|u| u.position);
+    let mut gains: Vec<(usize, f64)> = Vec::new();
+    for (g, chunk) in by_position.chunks(group).enumerate() {
+        let members: Vec<&LayerSensitivity> = chunk.iter().collect();
+        gains.push((g, gain(&members)?));
+    }
+    for (g, chunk) in by_position.chunks_mut(group).enumerate() {
+        for u in chunk {
+            u.group_gain = Some(gains[g].1);
+        }
+    }
+    let mut best = gains.clone();
+    best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let refine: Vec<usize> = best
+        .iter()
+        .take(2)
+        .filter(|(_, g)| *g > 0.0)
+        .map(|(g, _)| *g)
+        .collect();
+    for &g in &refine {
+        let end = ((g + 1) * group).min(by_position.len());
+        for i in g * group..end {
+            let single = gain(&[&by_position[i]])?;
+            by_position[i].measured = Some(single);
+        }
+    }
+    let mut out = by_position;
+    out.sort_by(|a, b| {
+        let key = |u: &LayerSensitivity| (u.measured.is_none(), u.measured.or(u.group_gain));
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then_with(|| {
+                let (x, y) = (ka.1.unwrap_or(f64::MIN), kb.1.unwrap_or(f64::MIN));
+                y.total_cmp(&x)
+            })
+            .then_with(|| proxy_rank[&a.position].cmp(&proxy_rank[&b.position]))
+    });
+    Ok(out)
 }
 
 /// Searches the smallest set of `ranking`'s worst layers to keep out of INT8 so that a
@@ -377,35 +454,49 @@ pub fn search<S: BatchSource + ?Sized>(
             .unwrap_or(0);
         Ok((score, int8_layers, built, c, t.elapsed().as_secs_f64()))
     };
-    let ranking = if options.measure_each {
-        let baseline = trial(&[])?.0;
-        rank_by_measurement(ranking, |u| {
-            let (score, int8_layers, built, _, eval_s) = trial(&u.layers)?;
-            log::info!(
-                target: "trt::build",
-                "accuracy budget: {} alone kept out of INT8: {measure} {:.2}% ({:+.2} points)",
-                u.layers.join(" + "),
-                100.0 * score,
-                100.0 * (score - baseline)
-            );
-            probes.push(Trial {
-                kept_out: 1,
-                alone: Some(u.layers.join(" + ")),
-                score,
-                met: score >= target,
-                int8_layers,
-                build_s: built.build_time.as_secs_f64(),
-                eval_s,
-            });
-            Ok(score - baseline)
-        })?
-    } else {
-        ranking
+    let measuring = options.measure_each || options.measure_groups.is_some();
+    // The engine with nothing kept out: the probes' baseline, and the search's k = 0.
+    let mut nothing_out = if measuring { Some(trial(&[])?) } else { None };
+    let baseline = nothing_out.as_ref().map(|t| t.0);
+    // One probe: `units` kept out together, recorded; its gain over the baseline.
+    let mut probe = |units: &[&LayerSensitivity]| -> Result<f64> {
+        let layers: Vec<String> = units.iter().flat_map(|u| u.layers.clone()).collect();
+        let label = units
+            .iter()
+            .map(|u| u.layers.join(" + "))
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let (score, int8_layers, built, _, eval_s) = trial(&layers)?;
+        let base = baseline.expect("measuring");
+        log::info!(
+            target: "trt::build",
+            "accuracy budget: {label} kept out of INT8: {measure} {:.2}% ({:+.2} points)",
+            100.0 * score,
+            100.0 * (score - base)
+        );
+        probes.push(Trial {
+            kept_out: units.len(),
+            alone: Some(label),
+            score,
+            met: score >= target,
+            int8_layers,
+            build_s: built.build_time.as_secs_f64(),
+            eval_s,
+        });
+        Ok(score - base)
+    };
+    let ranking = match (options.measure_each, options.measure_groups) {
+        (true, _) => rank_by_measurement(ranking, |u| probe(&[u]))?,
+        (false, Some(g)) => rank_by_groups(ranking, g, probe)?,
+        (false, None) => ranking,
     };
     let mut builds: BTreeMap<usize, (BuildOutput, BuildConfig)> = BTreeMap::new();
     let (k, met) = smallest_meeting(ranking.len(), target, options.max_trials, |k| {
         let out: Vec<String> = ranking[..k].iter().flat_map(|u| u.layers.clone()).collect();
-        let (score, int8_layers, built, c, eval_s) = trial(&out)?;
+        let (score, int8_layers, built, c, eval_s) = match nothing_out.take() {
+            Some(done) if k == 0 => done,
+            _ => trial(&out)?,
+        };
         log::info!(
             target: "trt::build",
             "accuracy budget: {k} layer(s) kept out of INT8: {measure} {:.2}% (target {:.2}%), \
@@ -550,7 +641,9 @@ mod tests {
             layers: vec![name.to_string()],
             tensor: String::new(),
             sqnr_db: Some(10.0),
+            position: 0,
             measured: None,
+            group_gain: None,
         };
         // The proxy's order a, b, c, d; measured alone, c gains most (the case the proxy
         // misses: EfficientNet-Lite0's first depthwise convolution), a and d tie.
@@ -570,6 +663,63 @@ mod tests {
             ["a", "b", "c", "d"],
             "every unit measured once, in proxy order"
         );
+    }
+
+    #[test]
+    fn group_testing_finds_the_one_costly_unit_in_fewer_builds() {
+        // Ten units in network order; the proxy ranks them in reverse. Keeping out unit 4
+        // gains 10 points, unit 8 two; gains add up within a group.
+        let proxy: Vec<LayerSensitivity> = (0..10)
+            .rev()
+            .map(|i| LayerSensitivity {
+                layers: vec![format!("u{i}")],
+                tensor: String::new(),
+                sqnr_db: Some(i as f64),
+                position: i,
+                measured: None,
+                group_gain: None,
+            })
+            .collect();
+        let single = |name: &str| match name {
+            "u4" => 0.10,
+            "u8" => 0.02,
+            _ => 0.0,
+        };
+        let mut asked: Vec<Vec<String>> = Vec::new();
+        let ranked = rank_by_groups(proxy, 3, |units| {
+            asked.push(units.iter().map(|u| u.layers[0].clone()).collect());
+            Ok(units.iter().map(|u| single(&u.layers[0])).sum())
+        })
+        .unwrap();
+        // Groups {0,1,2} {3,4,5} {6,7,8} {9}, then the singles of the two that gained.
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            asked,
+            [
+                names(&["u0", "u1", "u2"]),
+                names(&["u3", "u4", "u5"]),
+                names(&["u6", "u7", "u8"]),
+                names(&["u9"]),
+                names(&["u3"]),
+                names(&["u4"]),
+                names(&["u5"]),
+                names(&["u6"]),
+                names(&["u7"]),
+                names(&["u8"]),
+            ]
+        );
+        let order: Vec<&str> = ranked.iter().map(|r| r.layers[0].as_str()).collect();
+        // Measured alone first (by gain; the proxy's reverse order among the zeros), then the
+        // unmeasured groups by their gain (both 0: proxy order).
+        assert_eq!(
+            order,
+            ["u4", "u8", "u7", "u6", "u5", "u3", "u9", "u2", "u1", "u0"]
+        );
+        assert_eq!(ranked[0].measured, Some(0.10));
+        assert!((ranked[0].group_gain.unwrap() - 0.10).abs() < 1e-12);
+        assert_eq!(ranked[6].measured, None);
+        assert_eq!(default_group_size(62), 6);
+        assert_eq!(default_group_size(1), 1);
     }
 
     #[test]

@@ -218,6 +218,10 @@ pub(crate) fn explicit_plan(
                 close: crate::error::close_names(tensor, ix.activations.iter().copied()),
             });
         }
+        if let Some(reason) = requantized_copy(ix, tensors, excluded, scales, tensor) {
+            plan.skip(tensor, reason);
+            continue;
+        }
         if ix.is_constant(tensor) {
             plan.skip(
                 tensor,
@@ -255,4 +259,53 @@ pub(crate) fn explicit_plan(
         }
     }
     Ok(plan)
+}
+
+/// Operators that move or reshape values without changing them: their output has the same
+/// values, so the same scale, as their data input (slot 0).
+const VALUE_PRESERVING: [&str; 6] = [
+    "Reshape",
+    "Flatten",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+];
+
+/// Why `tensor` needs no Q/DQ pair of its own, if it does not: it is written by a
+/// value-preserving node (Flatten, Reshape, ...) that is not excluded, whose data input is placed
+/// too, with the same scale. The input's pair already makes the node's output quantized values;
+/// TensorRT moves the DQ forward across the node. A second pair right after it is a no-op in
+/// arithmetic, but TensorRT 8.5 keeps it as an extra layer (a `copied_squeeze_after_...` before
+/// the Gemm after a Flatten, NVIDIA/TensorRT#4412), which costs latency the implicit engine does
+/// not pay. With different scales the second pair requantizes, so it stays.
+fn requantized_copy(
+    ix: &Index,
+    tensors: &BTreeSet<String>,
+    excluded: &HashSet<usize>,
+    scales: &Scales,
+    tensor: &str,
+) -> Option<String> {
+    let &p = ix.producer.get(tensor)?;
+    let node = ix.node(p);
+    if !VALUE_PRESERVING.contains(&node.op_type()) || excluded.contains(&p) {
+        return None;
+    }
+    let input = node.input.first()?;
+    if !tensors.contains(input) || ix.is_constant(input) {
+        return None;
+    }
+    let (Ok(a), Ok(b)) = (scale_of(scales, input), scale_of(scales, tensor)) else {
+        return None;
+    };
+    ((a - b).abs() <= f32::EPSILON * a.abs().max(b.abs())).then(|| {
+        format!(
+            "written by {} `{}` from `{input}`, which is quantized with the same scale: that pair \
+             already quantizes it (TensorRT moves the DQ across the {}), a second pair would only \
+             add a layer",
+            node.op_type(),
+            ix.label(p),
+            node.op_type()
+        )
+    })
 }

@@ -523,3 +523,82 @@ fn weight_sqnr_is_the_per_channel_int8_noise_of_each_weight() {
     // All ones are exact in INT8 but for float rounding of the scale: far above any real weight.
     assert!(db["mm"] > 100.0, "{db:?}");
 }
+
+/// x -> conv (c) -> MaxPool (p) -> Flatten (f) -> Gemm (out): the Fashion-MNIST head.
+fn pool_flatten_gemm() -> trt_qdq::onnx::ModelProto {
+    let init = vec![
+        make::tensor_f32("wc", &[2, 2, 1, 1], &values(4, 2, 41)),
+        make::tensor_f32("wg", &[3, 2], &values(6, 2, 42)),
+    ];
+    let nodes = vec![
+        make::node("Conv", "conv", &["x", "wc"], &["c"], vec![]),
+        make::node(
+            "MaxPool",
+            "pool",
+            &["c"],
+            &["p"],
+            vec![make::attr_ints("kernel_shape", &[2, 2])],
+        ),
+        make::node("Flatten", "flatten", &["p"], &["f"], vec![]),
+        make::node(
+            "Gemm",
+            "fc",
+            &["f", "wg"],
+            &["out"],
+            vec![make::attr_int("transB", 1)],
+        ),
+    ];
+    let g = make::graph(
+        "head",
+        nodes,
+        init,
+        &[("x", &[1, 2, 2, 2])],
+        &[("out", &[1, 3])],
+    );
+    make::model(g, 13)
+}
+
+#[test]
+fn a_flatten_of_a_tensor_quantized_with_the_same_scale_gets_no_second_pair() {
+    let model = pool_flatten_gemm();
+    // What the implicit engine's INT8 layers read: the conv input, the pool's, the Flatten's
+    // and the Gemm's. A MinMax table gives a Flatten the scale of its input.
+    let placement = Placement::exactly(["x", "c", "p", "f"]);
+    let table = table_of(&[("x", 0.01), ("c", 0.02), ("p", 0.02), ("f", 0.02)]);
+    let (qdq, report) = QdqExport::new(&model, &table)
+        .with_placement(placement.clone())
+        .export()
+        .unwrap();
+    let g = graph_of(&qdq);
+    // The pool's output is quantized where the Flatten reads it; the Gemm reads f directly.
+    assert_eq!(quantizer_of(g, "flatten", 0).unwrap().input[0], "p");
+    assert_eq!(node_named(g, "fc").input[0], "f");
+    let f = report.unplaced.iter().find(|u| u.tensor == "f").unwrap();
+    assert!(f.reason.contains("Flatten `flatten`"), "{}", f.reason);
+    assert!(f.reason.contains("same scale"), "{}", f.reason);
+    // MaxPool changes values, so its output keeps its own pair even at the same scale.
+    assert_eq!(quantizer_of(g, "pool", 0).unwrap().input[0], "c");
+    let quantized: Vec<&str> = report
+        .activations
+        .iter()
+        .map(|a| a.tensor.as_str())
+        .collect();
+    assert!(!quantized.contains(&"f"), "{quantized:?}");
+
+    // With another scale the second pair requantizes: it stays.
+    let table = table_of(&[("x", 0.01), ("c", 0.02), ("p", 0.02), ("f", 0.03)]);
+    let (qdq, _) = QdqExport::new(&model, &table)
+        .with_placement(placement.clone())
+        .export()
+        .unwrap();
+    let q = quantizer_of(graph_of(&qdq), "fc", 0).expect("f keeps its pair");
+    assert_eq!(q.input[0], "f");
+    assert_eq!(scale_and_zero(graph_of(&qdq), q).0, [0.03]);
+
+    // And when the Flatten's input is not quantized, f is.
+    let (qdq, _) = QdqExport::new(&model, &table)
+        .with_placement(Placement::exactly(["x", "c", "f"]))
+        .export()
+        .unwrap();
+    assert_eq!(quantizer_of(graph_of(&qdq), "fc", 0).unwrap().input[0], "f");
+}

@@ -75,6 +75,9 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     options.labels = labels;
     options.max_trials = args.budget_trials;
     options.measure_each = args.budget_measure_each;
+    options.measure_groups = args
+        .budget_measure_groups
+        .map(|g| g.unwrap_or_else(|| trt::strict::budget::default_group_size(ranking.len())));
     let (built, chosen_config, record) = search(
         &builder,
         &mut network,
@@ -187,16 +190,23 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "           and {} more", r.ranking.len() - 8)?;
     }
     if !r.probes.is_empty() {
+        let groups = r.probes.iter().filter(|p| p.kept_out > 1).count();
         writeln!(
             out,
-            "probes     {} units measured alone; the best:",
-            r.probes.len()
+            "probes     {} builds ({groups} of groups of units, {} of units alone); the best:",
+            r.probes.len(),
+            r.probes.len() - groups
         )?;
         for l in r.ranking.iter().take(5) {
-            if let Some(g) = l.measured {
+            if let Some(g) = l.measured.or(l.group_gain) {
+                let how = if l.measured.is_some() {
+                    "alone"
+                } else {
+                    "its group"
+                };
                 writeln!(
                     out,
-                    "           {:+7.2} points  {}",
+                    "           {:+7.2} points  {}  ({how})",
                     100.0 * g,
                     l.layers.join(" + ")
                 )?;

@@ -205,6 +205,17 @@ pub struct BuildArgs {
     /// proxy. Slower (EfficientNet-Lite0: about 60 builds), and it sees what the proxy misses.
     #[arg(long, requires = "accuracy_budget")]
     pub budget_measure_each: bool,
+    /// With --accuracy-budget: measure by group testing instead: build and evaluate groups of G
+    /// neighbouring units kept out (default G: sqrt(units / 2)), then each unit of the two groups
+    /// that gained most, and rank by those gains (EfficientNet-Lite0: about 23 builds, not 62).
+    #[arg(
+        long,
+        value_name = "G",
+        num_args = 0..=1,
+        requires = "accuracy_budget",
+        conflicts_with = "budget_measure_each"
+    )]
+    pub budget_measure_groups: Option<Option<usize>>,
     /// With --accuracy-budget: the most engines the search builds.
     #[arg(
         long,
