@@ -43,7 +43,9 @@ impl EngineLayer {
 /// per-layer precisions (built without detailed profiling).
 pub fn engine_layers_from_json(json: &str) -> Result<Vec<EngineLayer>> {
     let bad = |why: String| QdqError::EngineJson(why);
-    let v: Value = serde_json::from_str(json).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let v: Value = serde_json::from_str(json)
+        .or_else(|_| serde_json::from_str(&escape_raw_control_characters(json)))
+        .map_err(|e| bad(format!("not JSON: {e}")))?;
     let layers: Vec<EngineLayer> = if let Some(a) = v.get("layers").and_then(Value::as_array) {
         a.iter()
             .map(|l| EngineLayer {
@@ -67,6 +69,31 @@ pub fn engine_layers_from_json(json: &str) -> Result<Vec<EngineLayer>> {
         )));
     }
     Ok(layers)
+}
+
+/// TensorRT 8.6.0's inspector JSON can hold raw control characters inside strings (measured on
+/// the H200: `control character (\u0000-\u001F) found while parsing a string`), which JSON
+/// forbids; `trt::inspector` meets the same text. They are escaped (`\u0001`), keeping every
+/// character.
+fn escape_raw_control_characters(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 16);
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string && (c as u32) < 0x20 {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+            escaped = false;
+            continue;
+        }
+        out.push(c);
+        if escaped {
+            escaped = false;
+        } else if in_string && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            in_string = !in_string;
+        }
+    }
+    out
 }
 
 fn text(v: &Value, key: &str) -> String {
@@ -285,6 +312,16 @@ pub fn map_engine(model: &ModelProto, layers: &[EngineLayer]) -> Result<EngineMa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inspector_json_with_raw_control_characters_parses() {
+        // TensorRT 8.6.0 wrote a raw 0x01 inside a layer name.
+        let json = "{\"Layers\": [{\"Name\": \"/conv\u{1}1\", \"LayerType\": \"CaskConvolution\", \
+                    \"Outputs\": [{\"Format/Datatype\": \"Channel major INT8 format\"}]}]}";
+        assert!(serde_json::from_str::<Value>(json).is_err());
+        let layers = engine_layers_from_json(json).unwrap();
+        assert_eq!(layers[0].name, "/conv\u{1}1");
+    }
 
     #[test]
     fn fused_names_split_into_node_names() {

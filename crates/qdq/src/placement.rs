@@ -218,6 +218,10 @@ pub(crate) fn explicit_plan(
                 close: crate::error::close_names(tensor, ix.activations.iter().copied()),
             });
         }
+        if let Some(reason) = fused_epilogue(ix, excluded, tensor) {
+            plan.skip(tensor, reason);
+            continue;
+        }
         if let Some(reason) = requantized_copy(ix, tensors, excluded, scales, tensor) {
             plan.skip(tensor, reason);
             continue;
@@ -306,6 +310,61 @@ fn requantized_copy(
             node.op_type(),
             ix.label(p),
             node.op_type()
+        )
+    })
+}
+
+/// Pointwise operators TensorRT runs in the epilogue of the Conv/Gemm/MatMul before them.
+const EPILOGUE: [&str; 13] = [
+    "Relu",
+    "PRelu",
+    "LeakyRelu",
+    "Clip",
+    "Sigmoid",
+    "Tanh",
+    "HardSigmoid",
+    "HardSwish",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Add",
+    "Mul",
+];
+
+/// Why `tensor` gets no Q/DQ pair, if it does not: it is the output of a Conv, Gemm or MatMul
+/// (not excluded) whose only reader is a pointwise activation, or a bias Add / scale Mul (every
+/// other input constant), not excluded. TensorRT fuses that reader into the weighted layer in
+/// explicit mode (TensorRT's Q/DQ placement advice: do not quantize a weighted layer's output);
+/// a pair between them splits the fusion and leaves a DequantizeLinear layer of its own. An
+/// implicit engine may still have run the two as separate INT8 layers (MTCNN's PRelu after each
+/// Conv, tf2onnx's MatMul + bias Add on TensorRT 8.5), which is why its placement names the
+/// tensor. The reader's own output keeps its pair, so the fused layer still writes INT8.
+fn fused_epilogue(ix: &Index, excluded: &HashSet<usize>, tensor: &str) -> Option<String> {
+    let &p = ix.producer.get(tensor)?;
+    if !WEIGHTED.contains(&ix.node(p).op_type()) || excluded.contains(&p) {
+        return None;
+    }
+    let [(reader, _)] = ix.readers(tensor) else {
+        return None;
+    };
+    let node = ix.node(*reader);
+    let op = node.op_type();
+    let others_constant = node
+        .input
+        .iter()
+        .filter(|t| t.as_str() != tensor && !t.is_empty())
+        .all(|t| ix.is_constant(t));
+    let fits = match op {
+        "Add" | "Mul" => node.input.len() == 2 && others_constant,
+        _ => EPILOGUE.contains(&op) && others_constant,
+    };
+    (fits && !excluded.contains(reader)).then(|| {
+        format!(
+            "output of {} `{}`, read only by {op} `{}`, which TensorRT fuses into it: a Q/DQ \
+             pair between them would split the fusion",
+            ix.node(p).op_type(),
+            ix.label(p),
+            ix.label(*reader)
         )
     })
 }

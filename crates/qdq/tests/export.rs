@@ -602,3 +602,67 @@ fn a_flatten_of_a_tensor_quantized_with_the_same_scale_gets_no_second_pair() {
         .unwrap();
     assert_eq!(quantizer_of(graph_of(&qdq), "fc", 0).unwrap().input[0], "f");
 }
+
+#[test]
+fn a_weighted_output_read_only_by_its_activation_or_bias_gets_no_pair() {
+    // x -> conv (c) -> PRelu(slope) (r) -> MatMul (m) -> Add(bias) (out); an implicit engine
+    // that ran PRelu and the bias Add as INT8 layers of their own names c and m.
+    let init = vec![
+        make::tensor_f32("wc", &[2, 2, 1, 1], &values(4, 2, 51)),
+        make::tensor_f32("slope", &[2, 1, 1], &[0.25, 0.5]),
+        make::tensor_f32("wm", &[8, 3], &values(24, 3, 52)),
+        make::tensor_f32("bias", &[3], &values(3, 3, 53)),
+    ];
+    let nodes = vec![
+        make::node("Conv", "conv", &["x", "wc"], &["c"], vec![]),
+        make::node("PRelu", "prelu", &["c", "slope"], &["r"], vec![]),
+        make::node("Flatten", "flatten", &["r"], &["f"], vec![]),
+        make::node("MatMul", "mm", &["f", "wm"], &["m"], vec![]),
+        make::node("Add", "bias_add", &["m", "bias"], &["out"], vec![]),
+    ];
+    let g = make::graph(
+        "epilogue",
+        nodes,
+        init,
+        &[("x", &[1, 2, 2, 2])],
+        &[("out", &[1, 3])],
+    );
+    let model = make::model(g, 13);
+    let table = table_of(&[
+        ("x", 0.01),
+        ("c", 0.02),
+        ("r", 0.03),
+        ("f", 0.03),
+        ("m", 0.04),
+    ]);
+    let (qdq, report) = QdqExport::new(&model, &table)
+        .with_placement(Placement::exactly(["x", "c", "r", "f", "m"]))
+        .export()
+        .unwrap();
+    let g = graph_of(&qdq);
+    assert_eq!(node_named(g, "prelu").input, ["c", "slope"]);
+    assert_eq!(node_named(g, "bias_add").input, ["m", "bias"]);
+    for t in ["c", "m"] {
+        let u = report.unplaced.iter().find(|u| u.tensor == t).unwrap();
+        assert!(
+            u.reason.contains("which TensorRT fuses into it"),
+            "{t}: {}",
+            u.reason
+        );
+    }
+    // The activation's output keeps its pair (read by the Flatten), and the Flatten's output,
+    // at the same scale, needs none: the MatMul reads f directly.
+    assert_eq!(quantizer_of(g, "flatten", 0).unwrap().input[0], "r");
+    assert_eq!(node_named(g, "mm").input[0], "f");
+    assert_eq!(quantizer_of(g, "conv", 0).unwrap().input[0], "x");
+
+    // Placed alone, the Conv output is still left to the fusion.
+    let (qdq, _) = QdqExport::new(&model, &table)
+        .with_placement(Placement::exactly(["x", "c"]))
+        .export()
+        .unwrap();
+    assert!(
+        quantizer_of(graph_of(&qdq), "prelu", 0).is_none(),
+        "a fused activation's input gets no pair"
+    );
+}
