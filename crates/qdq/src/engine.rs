@@ -192,9 +192,11 @@ impl EngineMapping {
     }
 }
 
-/// The names inside one engine layer's name: split at `" + "`, and at `", "` inside `PWN(...)`.
+/// The names inside one engine layer's name: split at `" || "` (layers TensorRT fused side by
+/// side: `a + a_bias || b + b_bias`), at `" + "`, and at `", "` inside `PWN(...)`.
 fn tokens(name: &str) -> Vec<&str> {
-    name.split(" + ")
+    name.split(" || ")
+        .flat_map(|side| side.split(" + "))
         .flat_map(|part| {
             let pwn = part.trim().starts_with("PWN(");
             let mut p = part.trim();
@@ -283,10 +285,14 @@ pub fn map_engine(model: &ModelProto, layers: &[EngineLayer]) -> Result<EngineMa
             .iter()
             .flat_map(|&i| graph.node[i].output.iter().map(String::as_str))
             .collect();
+        // A NoOp layer computes nothing: TensorRT names the squeezes it adds after a fused
+        // layer after that layer's node (`copied_squeeze_after_rnet_Add1` after MatMul + bias
+        // Add), so its precision says how the tensor travels, not where the node ran.
+        let computes = layer.layer_type != "NoOp";
         for &i in nodes.iter().filter(|&&i| !is_qdq(i)) {
             let node = &graph.node[i];
             m.int8_nodes.insert(node.name().to_owned());
-            if !DATA_MOVEMENT_OPS.contains(&node.op_type()) {
+            if computes && !DATA_MOVEMENT_OPS.contains(&node.op_type()) {
                 m.int8_compute_nodes.insert(node.name().to_owned());
             }
             for input in node.input.iter().map(String::as_str) {
@@ -321,6 +327,21 @@ mod tests {
         assert!(serde_json::from_str::<Value>(json).is_err());
         let layers = engine_layers_from_json(json).unwrap();
         assert_eq!(layers[0].name, "/conv\u{1}1");
+    }
+
+    #[test]
+    fn layers_fused_side_by_side_split_into_both_sides() {
+        // TensorRT 8.5.3's name for MTCNN's two heads on one input, run as one GEMM.
+        assert_eq!(
+            tokens("rnet_dense_2 + rnet_dense_2/bias:0 + rnet_Add || rnet_dense_1 + rnet_Add1"),
+            [
+                "rnet_dense_2",
+                "rnet_dense_2/bias:0",
+                "rnet_Add",
+                "rnet_dense_1",
+                "rnet_Add1"
+            ]
+        );
     }
 
     #[test]

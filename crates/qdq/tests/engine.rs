@@ -205,3 +205,43 @@ fn a_myelin_region_covers_the_nodes_between_its_first_and_last() {
         ]
     );
 }
+
+/// MTCNN's strict INT8 engine and the engine of its Q/DQ export, as the build reports of real
+/// TensorRT 8.5.3 and 8.6.0 builds on the H200 list them (tests/fixtures/trt-*/mtcnn-*.json),
+/// mapped to the model's names (tests/fixtures/mtcnn_rnet_onet.names.onnx: the graph with
+/// one-value stand-ins for the weights). TensorRT fused each net's two heads side by side
+/// (`rnet_dense_2 + ... + rnet_Add || rnet_dense_1 + ... + rnet_Add1`), and named NoOp squeezes
+/// after the bias Adds (`copied_squeeze_after_rnet_Add1`), in different precisions per engine.
+#[test]
+fn mtcnn_implicit_and_explicit_engines_run_the_same_int8_nodes() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let model = trt_qdq::load_model(&p.join("mtcnn_rnet_onet.names.onnx")).unwrap();
+    for version in ["trt-8.5.3", "trt-8.6.0"] {
+        let map = |name: &str| {
+            let json = std::fs::read_to_string(p.join(version).join(name)).unwrap();
+            map_engine(&model, &engine_layers_from_json(&json).unwrap()).unwrap()
+        };
+        let (a, b) = (
+            map("mtcnn-strict.report.json"),
+            map("mtcnn-qdq.report.json"),
+        );
+        assert_eq!(a.int8_compute_nodes, b.int8_compute_nodes, "{version}");
+        // Every compute node: 7 Conv, 9 PRelu, 5 MaxPool, 7 MatMul and their 7 bias Adds (both
+        // sides of each side-by-side fusion count; the Softmaxes run FP32 in both).
+        assert_eq!(
+            a.int8_compute_nodes.len(),
+            35,
+            "{version}: {:?}",
+            a.int8_compute_nodes
+        );
+        for n in [
+            "rnet_Add",
+            "rnet_Add1",
+            "onet_Add1",
+            "rnet_dense_1",
+            "onet_dense_6",
+        ] {
+            assert!(a.int8_compute_nodes.contains(n), "{version}: {n}");
+        }
+    }
+}
