@@ -106,7 +106,7 @@ pub use check::{
 pub use dtype::{DType, Element};
 pub use error::{Error, Result};
 pub use half::f16;
-pub use pipeline::{Batch, BatchSource, Pipeline, SplitMix64, TypedView};
+pub use pipeline::{Batch, BatchSource, FirstBatches, Pipeline, SplitMix64, TypedView};
 pub use spec::{
     ChannelOrder, Input, Interpolation, LastBatch, Layout, OnBadFile, PerChannel, Preprocess,
     Resize, Source, Spec,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{array, Axis};
 use trt_calib_data::{
-    BatchSource, DType, Error, Input, LastBatch, OnBadFile, Preprocess, Resize, Spec,
+    BatchSource, DType, Error, FirstBatches, Input, LastBatch, OnBadFile, Preprocess, Resize, Spec,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -280,4 +280,39 @@ fn red_values_result(mut src: impl BatchSource) -> String {
         Some(Err(e)) => e.to_string(),
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+#[test]
+fn first_batches_stops_early_checks_everything_and_starts_again() {
+    let dir = numbered_images("first", 10);
+    let mut src = Spec::new(3).with_input(images(&dir)).open().unwrap();
+    let mut first = FirstBatches::new(&mut src, 2);
+    assert_eq!(first.batch_count(), 2);
+    let report = first.check(&[]).unwrap();
+    assert_eq!(
+        (report.batches, report.samples, report.images_checked),
+        (2, 6, 10)
+    );
+    let mut seen = Vec::new();
+    while let Some(b) = first.next_batch() {
+        let b = b.unwrap();
+        seen.push(
+            b.get("data")
+                .unwrap()
+                .axis_iter(Axis(0))
+                .map(|s| s[[0, 0, 0]] as u8)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(seen, vec![vec![0, 1, 2], vec![3, 4, 5]]);
+    first.reset().unwrap();
+    assert_eq!(red_values(first), vec![vec![0, 1, 2], vec![3, 4, 5]]);
+    // It goes on from where the source stands (after the second batch); more than the source
+    // has gives all of it.
+    assert_eq!(
+        red_values(FirstBatches::new(&mut src, 9)),
+        vec![vec![6, 7, 8]]
+    );
+    src.reset().unwrap();
+    assert_eq!(red_values(FirstBatches::new(&mut src, 9)).len(), 3);
 }

@@ -15,7 +15,7 @@ mod source;
 
 pub use batch::{Batch, TypedView};
 pub use resolve::SplitMix64;
-pub use source::BatchSource;
+pub use source::{BatchSource, FirstBatches};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};

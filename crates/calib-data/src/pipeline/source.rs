@@ -68,3 +68,55 @@ pub trait BatchSource: Send {
     /// Start again from the first batch.
     fn reset(&mut self) -> Result<()>;
 }
+
+/// The first `limit` batches of another source (all of them when it has fewer): a sample of
+/// the data for work that needs statistics, not every sample (the accuracy-budget search's
+/// noise ranking). `check` checks the whole source; `reset` starts the source again.
+pub struct FirstBatches<'a, S: BatchSource + ?Sized> {
+    inner: &'a mut S,
+    limit: usize,
+    given: usize,
+}
+
+impl<'a, S: BatchSource + ?Sized> FirstBatches<'a, S> {
+    /// At most `limit` batches of `inner`, from where it stands (reset it first for the start).
+    pub fn new(inner: &'a mut S, limit: usize) -> Self {
+        FirstBatches {
+            inner,
+            limit,
+            given: 0,
+        }
+    }
+}
+
+impl<S: BatchSource + ?Sized> BatchSource for FirstBatches<'_, S> {
+    fn next_batch(&mut self) -> Option<Result<Batch>> {
+        if self.given >= self.limit {
+            return None;
+        }
+        self.given += 1;
+        self.inner.next_batch()
+    }
+    fn batch_count(&self) -> usize {
+        self.inner.batch_count().min(self.limit)
+    }
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+    fn input_shapes(&self) -> &[(String, Vec<usize>)] {
+        self.inner.input_shapes()
+    }
+    fn input_dtypes(&self) -> Vec<(String, DType)> {
+        self.inner.input_dtypes()
+    }
+    fn check(&mut self, expected: &[Expected]) -> Result<CheckReport> {
+        let mut report = self.inner.check(expected)?;
+        report.batches = report.batches.min(self.limit);
+        report.samples = report.samples.min(self.limit * self.inner.batch_size());
+        Ok(report)
+    }
+    fn reset(&mut self) -> Result<()> {
+        self.given = 0;
+        self.inner.reset()
+    }
+}
