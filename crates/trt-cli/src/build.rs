@@ -212,6 +212,7 @@ pub struct BuildArgs {
         long,
         value_name = "G",
         num_args = 0..=1,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
         requires = "accuracy_budget",
         conflicts_with = "budget_measure_each"
     )]

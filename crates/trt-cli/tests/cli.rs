@@ -1020,10 +1020,43 @@ fn eval_and_accuracy_budget_refuse_bad_arguments_before_loading_tensorrt() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
     }
-    // --eval without --accuracy-budget is a usage error.
+    // --eval without --accuracy-budget is a usage error, and so are the measurement flags
+    // without it, together, or with groups of 0.
     let o = trt(&["build", s(&model), "--eval", s(&calib), "-o", "x.engine"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--accuracy-budget"), "{}", stderr(&o));
+    let budget = [
+        "build",
+        s(&model),
+        "--strict-int8",
+        "--calib-cache",
+        "t.calib",
+        "--eval",
+        s(&calib),
+        "-o",
+        "x.engine",
+    ];
+    for (extra, expected) in [
+        (&["--budget-measure-groups"][..], "--accuracy-budget"),
+        (
+            &[
+                "--accuracy-budget",
+                "1",
+                "--budget-measure-groups",
+                "--budget-measure-each",
+            ][..],
+            "cannot be used with",
+        ),
+        (
+            &["--accuracy-budget", "1", "--budget-measure-groups", "0"][..],
+            "0 is not in 1..",
+        ),
+    ] {
+        let args: Vec<&str> = budget.iter().chain(extra).copied().collect();
+        let o = trt(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(expected), "{args:?}: {}", stderr(&o));
+    }
     assert!(!dir.path().join("x.engine").exists());
 }
 
