@@ -364,9 +364,9 @@ pub fn rank_by_groups(
         .collect();
     for &g in &refine {
         let end = ((g + 1) * group).min(by_position.len());
-        for i in g * group..end {
-            let single = gain(&[&by_position[i]])?;
-            by_position[i].measured = Some(single);
+        for u in &mut by_position[g * group..end] {
+            let single = gain(&[&*u])?;
+            u.measured = Some(single);
         }
     }
     let mut out = by_position;

@@ -215,7 +215,7 @@ fn a_myelin_region_covers_the_nodes_between_its_first_and_last() {
 #[test]
 fn mtcnn_implicit_and_explicit_engines_run_the_same_int8_nodes() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    let model = trt_qdq::load_model(&p.join("mtcnn_rnet_onet.names.onnx")).unwrap();
+    let model = trt_qdq::load_model(p.join("mtcnn_rnet_onet.names.onnx")).unwrap();
     for version in ["trt-8.5.3", "trt-8.6.0"] {
         let map = |name: &str| {
             let json = std::fs::read_to_string(p.join(version).join(name)).unwrap();
