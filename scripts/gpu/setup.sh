@@ -1,0 +1,12 @@
+# First call after the parts: kit, binaries, small data into /tmp.
+set -e
+V=${V:-85}
+mkdir -p /tmp/kit$V /tmp/bin$V /tmp/assets/data /tmp/assets/models /tmp/r
+if [ "$V" = 86 ]; then cp -r .device/kits/trt-8.6.0/. /tmp/kit86/; else cp -r .device/kits/trt/. /tmp/kit85/; fi
+cp .device/bin-$V/* /tmp/bin$V/
+for d in .device/data/*; do [ -e "$d" ] && cp -r "$d" /tmp/assets/data/; done
+for m in .device/models/*; do [ -e "$m" ] && cp "$m" /tmp/assets/models/; done
+cp scripts/gpu/*.toml /tmp/ 2>/dev/null || true
+. scripts/gpu/env.sh
+ls $TRT_LIB_DIR; nvidia-smi -L; ls /tmp/assets/data /tmp/assets/models
+for t in .device/tables/*.e2.cache; do [ -e "$t" ] || continue; m=$(basename $t .e2.cache); mkdir -p /tmp/r/$m; cp $t /tmp/r/$m/e2.cache; done
