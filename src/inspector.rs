@@ -111,6 +111,8 @@ impl EngineInspection {
 /// TensorRT 8.6.0's detailed inspector output can hold raw control characters inside strings
 /// (measured on the H200: "control character found while parsing a string at line 42"), which
 /// JSON forbids. They are escaped (`\u0001`), so the text parses and keeps every character.
+/// `trt-qdq` (which does not depend on this crate) has the same function for the same text:
+/// change both.
 fn escape_raw_control_characters(json: &str) -> String {
     let mut out = String::with_capacity(json.len() + 16);
     let (mut in_string, mut escaped) = (false, false);

@@ -266,7 +266,9 @@ pub(crate) fn explicit_plan(
 }
 
 /// Operators that move or reshape values without changing them: their output has the same
-/// values, so the same scale, as their data input (slot 0).
+/// values, so the same scale, as their data input (slot 0). The part of
+/// [`crate::DATA_MOVEMENT_OPS`] that keeps every value (not Gather/Slice, which select, nor
+/// Cast or Shape).
 const VALUE_PRESERVING: [&str; 6] = [
     "Reshape",
     "Flatten",
@@ -314,8 +316,9 @@ fn requantized_copy(
     })
 }
 
-/// Pointwise operators TensorRT runs in the epilogue of the Conv/Gemm/MatMul before them.
-const EPILOGUE: [&str; 13] = [
+/// Activations TensorRT runs in the epilogue of the Conv/Gemm/MatMul before them (a bias Add
+/// or scale Mul fuses too: see [`fused_epilogue`]).
+const EPILOGUE: [&str; 11] = [
     "Relu",
     "PRelu",
     "LeakyRelu",
@@ -327,8 +330,6 @@ const EPILOGUE: [&str; 13] = [
     "Elu",
     "Selu",
     "Softplus",
-    "Add",
-    "Mul",
 ];
 
 /// Why `tensor` gets no Q/DQ pair, if it does not: it is the output of a Conv, Gemm or MatMul

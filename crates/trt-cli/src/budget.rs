@@ -78,7 +78,6 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
     let ranking_s = t.elapsed();
     let ranking_samples = acts.samples;
     drop(acts);
-    data.reset()?;
 
     let mut options = BudgetOptions::new(points);
     options.labels = labels;
