@@ -2,7 +2,7 @@
 # it -> explicit build -> qdq compare -> eval of both against FP32 on held-out data.
 #   bash scripts/gpu/q.sh eff|res|mt     (results in /tmp/r/$M, log in $OUT)
 set -o pipefail
-. scripts/gpu/env.sh
+. "$(dirname "$0")/env.sh"
 M=$1; R=/tmp/r/$M; mkdir -p $R
 case $M in
   eff) model=$A/models/efficientnet_lite0.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--data $A/data/split/eval $PRE" ;;

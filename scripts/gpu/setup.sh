@@ -7,6 +7,8 @@ cp .device/bin-$V/* /tmp/bin$V/
 for d in .device/data/*; do [ -e "$d" ] && cp -r "$d" /tmp/assets/data/; done
 for m in .device/models/*; do [ -e "$m" ] && cp "$m" /tmp/assets/models/; done
 cp scripts/gpu/*.toml /tmp/ 2>/dev/null || true
+# Background jobs run the scripts from /tmp/g: the working tree is replaced with every call.
+mkdir -p /tmp/g && cp scripts/gpu/* /tmp/g/
 . scripts/gpu/env.sh
 ls $TRT_LIB_DIR; nvidia-smi -L; ls /tmp/assets/data /tmp/assets/models
 for t in .device/tables/*.e2.cache; do [ -e "$t" ] || continue; m=$(basename $t .e2.cache); mkdir -p /tmp/r/$m; cp $t /tmp/r/$m/e2.cache; done
