@@ -191,7 +191,9 @@ fn v02_replay_and_timing_cache() {
     assert!(d.format_changes.is_empty(), "{:?}", d.format_changes);
     let outputs = runs.compare_outputs(0, 0).unwrap();
 
-    let plain = config(Precision::Int8).with_calibration_table(TablePolicy::require(&table));
+    let plain = config(Precision::Int8)
+        .with_calibration_table(TablePolicy::require(&table))
+        .returning_timing_cache();
     let first = b.build(&mut net, &plain).unwrap();
     let cache = first
         .timing_cache

@@ -181,17 +181,18 @@ impl Builder {
                 session.pass(network, config, calibrator, pass).output
             }
         }?;
-        if config.timing_cache_enabled() {
-            out.timing_cache = Some(session.serialized_timing_cache()?);
-        }
-        out.build_time = session.elapsed();
-        out.quantization = quantization;
         // Only now, with the engine built from a complete calibration, does the table reach
-        // the disk: a failed build never creates or replaces one.
+        // the disk: a failed build never creates or replaces one. Before the timing cache is
+        // serialized, where TensorRT 8.5.3 crashed now and then (the table went with it).
         crate::calibrator::save_table(
             config.calibration_table(),
             out.calibration_table.as_deref(),
         )?;
+        if config.timing_cache_enabled() && config.returns_timing_cache() {
+            out.timing_cache = Some(session.serialized_timing_cache()?);
+        }
+        out.build_time = session.elapsed();
+        out.quantization = quantization;
         Ok(out)
     }
 

@@ -23,6 +23,7 @@ pub struct BuildConfig {
     settings: BuildSettings,
     calibration_table: Option<TablePolicy>,
     timing_cache: Option<Vec<u8>>,
+    return_timing_cache: bool,
     tactics: Tactics,
 }
 
@@ -121,6 +122,18 @@ impl BuildConfig {
     pub fn with_timing_cache(mut self, bytes: Vec<u8>) -> Self {
         self.timing_cache = Some(bytes);
         self
+    }
+    /// Serialize the timing cache into `BuildOutput::timing_cache` after the build (off by
+    /// default: only a caller that writes the cache pays for it, and TensorRT 8.5.3 crashed
+    /// there now and then after large builds).
+    #[must_use]
+    pub fn returning_timing_cache(mut self) -> Self {
+        self.return_timing_cache = true;
+        self
+    }
+    /// Whether the build returns its serialized timing cache.
+    pub fn returns_timing_cache(&self) -> bool {
+        self.return_timing_cache
     }
     /// What the engine records per layer.
     #[must_use]

@@ -53,7 +53,7 @@ pub(crate) fn build(
     mut calibrator: Option<&mut dyn Calibrator>,
 ) -> Result<BuildOutput> {
     let plan = strict::plan(network, config.keep_out_of_int8())?;
-    strict::apply(network, &plan)?;
+    strict::apply(network, &plan, config.fallback())?;
     // A given table is checked once, here, and its scales decide what may be INT8 at all.
     let given = read_checked_table(
         session.builder.lib.version(),
@@ -256,6 +256,9 @@ impl Strict<'_, '_> {
             return Err(Error::StrictInt8 {
                 violations: audit.violations.iter().map(|v| v.to_string()).collect(),
             });
+        }
+        for v in &audit.excluded_int8 {
+            log::warn!(target: "trt::build", "kept out of INT8, but {v}");
         }
         out.calibration_table = self.made.take();
         (out.calibration_batches, out.get_batch_calls) = self.calibration;

@@ -31,5 +31,6 @@ pub(crate) mod rules;
 
 pub(crate) use build::build;
 pub use rules::{
-    apply, audit, keep_out, plan, AuditedLayer, StrictPlan, StrictReport, Violation, NEVER_FORCED,
+    apply, audit, keep_out, plan, AuditedLayer, StrictPlan, StrictReport, Violation,
+    EXCLUDED_BY_USER, NEVER_FORCED,
 };

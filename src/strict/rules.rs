@@ -38,6 +38,9 @@ pub const NEVER_FORCED: &[&str] = &[
     "PLUGIN_V2",
 ];
 
+/// The skip reason of a layer the user keeps out of INT8 (`--exclude-layer`, `--exclude-type`).
+pub const EXCLUDED_BY_USER: &str = "excluded by the user";
+
 /// Which layers strict mode forces, and why the others are left alone.
 #[derive(Clone, Debug, Default)]
 pub struct StrictPlan {
@@ -51,16 +54,36 @@ pub struct StrictPlan {
     pub outputs_only: HashSet<usize>,
     /// `(layer name, reason)` for layers not forced.
     pub skipped: Vec<(String, String)>,
+    /// Indices of the layers the user keeps out of INT8 that would otherwise be forced: they
+    /// are pinned to the fallback precision. Left unconstrained, TensorRT (INT8 on) is free to
+    /// run them INT8 anyway, and did: EfficientNet-Lite0 on TensorRT 8.5.3 ran every excluded
+    /// convolution INT8 until they were pinned.
+    pub excluded: Vec<usize>,
 }
 
 /// Chooses the layers to force (see the module docs for the rules).
 pub fn plan(network: &Network, exclude: &LayerFilter) -> Result<StrictPlan> {
     let layers = network.layers()?;
     let inputs: HashSet<String> = network.inputs()?.into_iter().map(|t| t.name).collect();
-    let constant_tensors = constant_tensors(&layers, &inputs);
+    Ok(plan_layers(&layers, &inputs, exclude))
+}
+
+/// [`plan`] on the network's layers (in definition order) and input names.
+pub(crate) fn plan_layers(
+    layers: &[LayerInfo],
+    inputs: &HashSet<String>,
+    exclude: &LayerFilter,
+) -> StrictPlan {
+    let constant_tensors = constant_tensors(layers, inputs);
     let mut plan = StrictPlan::default();
-    for l in &layers {
+    for l in layers {
         let reason = skip_reason(l, exclude, &constant_tensors);
+        if reason.is_some() && exclude.matches(&l.name, &l.kind) {
+            let unfiltered = LayerFilter::default();
+            if skip_reason(l, &unfiltered, &constant_tensors).is_none() {
+                plan.excluded.push(l.index);
+            }
+        }
         match reason {
             None => {
                 plan.forced.push(l.index);
@@ -75,7 +98,7 @@ pub fn plan(network: &Network, exclude: &LayerFilter) -> Result<StrictPlan> {
             Some(r) => plan.skipped.push((l.name.clone(), r)),
         }
     }
-    Ok(plan)
+    plan
 }
 
 /// Tensors computed only from constants (weights and what is derived from them).
@@ -104,7 +127,7 @@ pub(crate) fn constant_tensors(
 
 fn skip_reason(l: &LayerInfo, exclude: &LayerFilter, constant: &HashSet<String>) -> Option<String> {
     if exclude.matches(&l.name, &l.kind) {
-        return Some("excluded by the user".into());
+        return Some(EXCLUDED_BY_USER.into());
     }
     if NEVER_FORCED.contains(&l.kind.as_str()) {
         return Some(format!(
@@ -160,13 +183,17 @@ fn constrain(
 
 /// Applies the plan: forced layers compute INT8 and their float outputs are INT8 too, except
 /// network outputs, which keep their declared type (`outputs_only` layers get only the output
-/// types). A layer outside the plan that an earlier plan constrained (a precision or output
-/// types set on the same network) has both reset.
-pub fn apply(network: &mut Network, plan: &StrictPlan) -> Result<()> {
+/// types). Excluded layers compute in `fallback`, their float outputs too. A layer outside the
+/// plan that an earlier plan constrained (a precision or output types set on the same network)
+/// has both reset.
+pub fn apply(network: &mut Network, plan: &StrictPlan, fallback: Fallback) -> Result<()> {
     let outputs = network_outputs(network)?;
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    let excluded: HashSet<usize> = plan.excluded.iter().copied().collect();
     for l in network.layers()? {
-        if plan.outputs_only.contains(&l.index) {
+        if excluded.contains(&l.index) {
+            constrain(network, &l, fallback_type(fallback), &outputs)?;
+        } else if plan.outputs_only.contains(&l.index) {
             if l.precision_is_set {
                 network.reset_layer_precision(l.index)?;
             }
@@ -374,6 +401,10 @@ pub struct StrictReport {
     /// Forced layers whose engine layer runs another known precision than INT8. A strict build
     /// fails with them unless violations are allowed, so a build's report has none otherwise.
     pub violations: Vec<Violation>,
+    /// Layers kept out of INT8 (pinned to the fallback) that the engine still runs INT8: a
+    /// constraint TensorRT did not keep. Empty in every build we ran since the pinning.
+    #[serde(default)]
+    pub excluded_int8: Vec<Violation>,
     /// Forced layers found in the engine running INT8.
     pub forced_int8: usize,
     /// Engine compute layers (reformats and constants excluded) per precision.
@@ -388,13 +419,24 @@ pub fn audit(
     engine: &EngineInspection,
 ) -> Result<StrictReport> {
     let forced: HashSet<usize> = plan.forced.iter().copied().collect();
+    let excluded: HashSet<usize> = plan.excluded.iter().copied().collect();
     let mut layers = Vec::new();
     let mut violations = Vec::new();
+    let mut excluded_int8 = Vec::new();
     let mut forced_int8 = 0;
     for l in network.layers()? {
         let is_forced = forced.contains(&l.index);
         let found = engine.find_network_layer(&l.name);
         let precision = found.and_then(|e| e.precision.clone());
+        if let (true, Some(e), Some("INT8")) =
+            (excluded.contains(&l.index), found, precision.as_deref())
+        {
+            excluded_int8.push(Violation {
+                layer: l.name.clone(),
+                engine_layer: e.name.clone(),
+                precision: "INT8".into(),
+            });
+        }
         if let (true, Some(e)) = (is_forced, found) {
             match precision.as_deref() {
                 Some("INT8") => forced_int8 += 1,
@@ -419,6 +461,7 @@ pub fn audit(
         skipped: plan.skipped.clone(),
         released: released.to_vec(),
         violations,
+        excluded_int8,
         forced_int8,
         engine_precisions: engine.precision_counts(),
     })
@@ -471,6 +514,52 @@ mod tests {
             .contains("constants only"));
         assert_eq!(skip_reason(&layers[3], &filter, &constant), None);
         assert_eq!(skip_reason(&layers[4], &filter, &constant), None);
+    }
+
+    /// A conv -> clip -> conv chain with constant weights: the user keeps `CONVOLUTION_2` and
+    /// the weights' constant out. Only the conv is pinned to the fallback (a layer that would
+    /// have been forced), the constant stays a plain skip; nothing excluded is forced.
+    #[test]
+    fn excluded_layers_that_would_be_forced_are_pinned() {
+        let layers = vec![
+            layer(0, "CONVOLUTION", &["data"], "c0"),
+            layer(1, "ACTIVATION", &["c0"], "a1"),
+            layer(2, "CONVOLUTION", &["a1"], "c2"),
+            layer(3, "CONSTANT", &[], "w"),
+            layer(4, "ELEMENTWISE", &["c2", "w"], "y"),
+        ];
+        let inputs: HashSet<String> = ["data".to_string()].into();
+        let filter = LayerFilter {
+            names: vec!["CONVOLUTION_2".into(), "CONSTANT_3".into()],
+            types: vec![],
+        };
+        let p = plan_layers(&layers, &inputs, &filter);
+        assert_eq!(p.excluded, [2]);
+        assert_eq!(p.forced, [0, 1, 4]);
+        assert_eq!(p.outputs_only.iter().copied().collect::<Vec<_>>(), [4]);
+        let why: Vec<(&str, &str)> = p
+            .skipped
+            .iter()
+            .map(|(n, r)| (n.as_str(), r.as_str()))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                ("CONVOLUTION_2", EXCLUDED_BY_USER),
+                ("CONSTANT_3", EXCLUDED_BY_USER)
+            ]
+        );
+        // By type: every activation, and nothing else.
+        let by_type = LayerFilter {
+            names: vec![],
+            types: vec!["activation".into()],
+        };
+        let p = plan_layers(&layers, &inputs, &by_type);
+        assert_eq!((p.excluded, p.forced), (vec![1], vec![0, 2, 4]));
+        // No filter: nothing excluded.
+        assert!(plan_layers(&layers, &inputs, &LayerFilter::default())
+            .excluded
+            .is_empty());
     }
 
     #[test]

@@ -351,6 +351,7 @@ impl BuildArgs {
             });
         }
         if let Some(tc) = &self.timing_cache {
+            config = config.returning_timing_cache();
             if tc.exists() {
                 let bytes =
                     std::fs::read(tc).with_context(|| format!("cannot read {}", tc.display()))?;
@@ -652,6 +653,7 @@ fn write_summary(
         for v in &strict.violations {
             writeln!(out, "  violation: {v}")?;
         }
+        write_kept_out(strict, out)?;
     }
     if first.replay_misses > 0 {
         writeln!(
@@ -659,6 +661,36 @@ fn write_summary(
             "tactics    {} replayed choices were not offered again",
             first.replay_misses
         )?;
+    }
+    Ok(())
+}
+
+/// The layers kept out of INT8 by name or type, by the precision the engine ran them in.
+fn write_kept_out(strict: &trt::strict::StrictReport, out: &mut dyn Write) -> Result<()> {
+    let mut ran: std::collections::BTreeMap<String, usize> = Default::default();
+    for (name, why) in &strict.skipped {
+        if why != trt::strict::EXCLUDED_BY_USER {
+            continue;
+        }
+        let precision = strict
+            .layers
+            .iter()
+            .find(|l| l.name == *name)
+            .and_then(|l| l.precision.clone())
+            .unwrap_or_else(|| "not in the engine".into());
+        *ran.entry(precision).or_default() += 1;
+    }
+    if !ran.is_empty() {
+        let counts: Vec<String> = ran.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        writeln!(
+            out,
+            "kept out   {} layer(s), ran {}",
+            ran.values().sum::<usize>(),
+            counts.join(", ")
+        )?;
+    }
+    for v in &strict.excluded_int8 {
+        writeln!(out, "  kept out of INT8, but {v}")?;
     }
     Ok(())
 }

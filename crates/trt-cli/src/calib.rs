@@ -77,6 +77,10 @@ pub struct CalibArgs {
 
 /// `config` with the timing cache at `path`, when the file exists.
 fn with_timing_cache(config: BuildConfig, path: Option<&Path>) -> Result<BuildConfig> {
+    let config = match path {
+        Some(_) => config.returning_timing_cache(),
+        None => config,
+    };
     match path.filter(|p| p.is_file()) {
         Some(p) => {
             let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
