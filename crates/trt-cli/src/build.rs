@@ -774,6 +774,60 @@ fn write_repeats(
 mod tests {
     use super::*;
 
+    /// The names and precisions of the EfficientNet-Lite0 build that showed excluded layers
+    /// running INT8 (TensorRT 8.5.3): the line counts what the engine ran, and lists a kept-out
+    /// layer that ran INT8 anyway.
+    #[test]
+    fn kept_out_layers_are_counted_by_the_precision_they_ran() {
+        let layer = |name: &str, precision: Option<&str>| trt::strict::AuditedLayer {
+            name: name.into(),
+            kind: "CONVOLUTION".into(),
+            forced: false,
+            engine_layer: precision.map(|_| format!("{name} + PWN(clip)")),
+            precision: precision.map(String::from),
+        };
+        let by_user = |n: &str| (n.to_string(), trt::strict::EXCLUDED_BY_USER.to_string());
+        let mut report = trt::strict::StrictReport {
+            layers: vec![
+                layer("/_conv_stem/Conv", Some("FP32")),
+                layer("/_blocks.0/_depthwise_conv/Conv", Some("INT8")),
+                layer("/Clip", None),
+            ],
+            skipped: vec![
+                by_user("/_conv_stem/Conv"),
+                by_user("/_blocks.0/_depthwise_conv/Conv"),
+                by_user("/Clip"),
+                (
+                    "w".into(),
+                    "CONSTANT layers compute shapes, indices or constants".into(),
+                ),
+            ],
+            released: vec![],
+            violations: vec![],
+            excluded_int8: vec![trt::strict::Violation {
+                layer: "/_blocks.0/_depthwise_conv/Conv".into(),
+                engine_layer: "/_blocks.0/_depthwise_conv/Conv + PWN(clip)".into(),
+                precision: "INT8".into(),
+            }],
+            forced_int8: 0,
+            engine_precisions: Default::default(),
+        };
+        let mut out = Vec::new();
+        write_kept_out(&report, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "kept out   3 layer(s), ran FP32 1, INT8 1, not in the engine 1\n  \
+             kept out of INT8, but `/_blocks.0/_depthwise_conv/Conv` ran INT8 (engine layer \
+             `/_blocks.0/_depthwise_conv/Conv + PWN(clip)`)\n"
+        );
+        // Nothing kept out: nothing printed.
+        report.skipped.truncate(0);
+        report.excluded_int8.clear();
+        let mut out = Vec::new();
+        write_kept_out(&report, &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
     #[test]
     fn a_missing_cublas_gets_a_hint_other_errors_do_not() {
         // The message TensorRT 8.5.3 logged on a machine without cuBLAS (the GPU test machine).
