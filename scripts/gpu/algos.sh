@@ -5,13 +5,8 @@
 set -o pipefail
 . "$(dirname "$0")/env.sh"
 M=$1; R=/tmp/r/$M/alg; mkdir -p $R
-case $M in
-  eff) model=$A/models/efficientnet_lite0.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--data $A/data/split/eval $PRE" ;;
-  res) model=$A/models/resnet18.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--data $A/data/split/eval $PRE" ;;
-  mt)  model=$A/models/mtcnn_rnet_onet.onnx; calib="--calib-config /tmp/mtcnn.toml"; ev="--data /tmp/mtcnn_eval.toml" ;;
-esac
+pick $M || exit 2; ev="--data $evdata"
 X=--tensorrt-tactics-only
-step() { echo "=== $M: $*"; local t=$SECONDS; "$@"; local rc=$?; echo "=== rc=$rc $((SECONDS - t)) s"; }
 # name:table:build flags (MinMax-headed tables build with --minmax)
 runs="e2:e2:--strict-int8 mm:mm:--strict-int8_--minmax o_ent:o_ent:--strict-int8 o_mm:o_mm:--strict-int8_--minmax
   o_p9999:o_p9999:--strict-int8_--minmax o_p99999:o_p99999:--strict-int8_--minmax o_mse:o_mse:--strict-int8_--minmax plain:e2:--int8"

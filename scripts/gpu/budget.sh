@@ -4,11 +4,7 @@
 #   M=eff|res|mt TABLE=... POINTS=5 G= TRIALS=8 EXTRA=--minmax bash scripts/gpu/budget.sh
 . "$(dirname "$0")/env.sh"
 M=${M:-eff}; R=/tmp/r/budget_$M; mkdir -p $R /tmp/r/$M/alg
-case $M in
-  eff) model=$A/models/efficientnet_lite0.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--eval $A/data/split/eval $PRE" ;;
-  res) model=$A/models/resnet18.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--eval $A/data/split/eval $PRE" ;;
-  mt)  model=$A/models/mtcnn_rnet_onet.onnx; calib="--calib-config /tmp/mtcnn.toml"; ev="--eval /tmp/mtcnn_eval.toml" ;;
-esac
+pick $M || exit 2; ev="--eval $evdata"
 TABLE=${TABLE:-/tmp/r/$M/alg/e2.cache}
 X=--tensorrt-tactics-only
 nohup setsid bash -c "

@@ -4,13 +4,8 @@
 set -o pipefail
 . "$(dirname "$0")/env.sh"
 M=$1; R=/tmp/r/$M; mkdir -p $R
-case $M in
-  eff) model=$A/models/efficientnet_lite0.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--data $A/data/split/eval $PRE" ;;
-  res) model=$A/models/resnet18.onnx; calib="--calib $A/data/split/calib $PRE"; ev="--data $A/data/split/eval $PRE" ;;
-  mt)  model=$A/models/mtcnn_rnet_onet.onnx; calib="--calib-config /tmp/mtcnn.toml"; ev="--data /tmp/mtcnn_eval.toml" ;;
-esac
+pick $M || exit 2; ev="--data $evdata"
 X=--tensorrt-tactics-only
-step() { echo "=== $M: $*"; local t=$SECONDS; "$@"; local rc=$?; echo "=== rc=$rc $((SECONDS - t)) s"; }
 {
 [ -s $R/int8.engine ] || step trt build $model --strict-int8 $calib --calib-cache $R/e2.cache -o $R/int8.engine $X
 [ -s $R/qdq.engine ] || step trt qdq export $model --calib-cache $R/e2.cache -o $R/qdq.onnx --engine $R/int8.engine.report.json --report $R/qdq.json

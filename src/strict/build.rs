@@ -257,9 +257,6 @@ impl Strict<'_, '_> {
                 violations: audit.violations.iter().map(|v| v.to_string()).collect(),
             });
         }
-        for v in &audit.excluded_int8 {
-            log::warn!(target: "trt::build", "kept out of INT8, but {v}");
-        }
         out.calibration_table = self.made.take();
         (out.calibration_batches, out.get_batch_calls) = self.calibration;
         out.strict = Some(audit);
