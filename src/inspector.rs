@@ -31,9 +31,13 @@ pub struct EngineLayer {
 }
 
 impl EngineLayer {
-    /// The network layers fused into this one (TensorRT joins their names with " + ").
+    /// The network layers fused into this one. TensorRT joins their names with " + ", writes
+    /// pointwise fusions as `PWN(a, PWN(b), c)` and the two sides of a shared-input merge as
+    /// `a || b`; parenthesised names (`(Unnamed Layer* 3) [ElementWise]`) stay whole.
     pub fn fused_names(&self) -> impl Iterator<Item = &str> {
-        self.name.split(" + ").map(str::trim)
+        let mut names = Vec::new();
+        fused_parts(&self.name, &mut names);
+        names.into_iter()
     }
 
     /// Reformat/copy layers TensorRT inserted between formats; not computation.
@@ -105,6 +109,46 @@ impl EngineInspection {
             .iter()
             .filter(|l| !l.is_reformat())
             .find(|l| l.fused_names().any(|n| n == name))
+    }
+}
+
+/// Splits `name` at `sep` where no parenthesis or bracket is open.
+fn split_top_level<'a>(name: &'a str, sep: &str) -> Vec<&'a str> {
+    let (mut parts, mut depth, mut start, mut i) = (Vec::new(), 0i32, 0, 0);
+    let bytes = name.as_bytes();
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' | b'[' => depth += 1,
+            b')' | b']' => depth -= 1,
+            _ if depth == 0 && name[i..].starts_with(sep) => {
+                parts.push(&name[start..i]);
+                i += sep.len();
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&name[start..]);
+    parts
+}
+
+/// The network layer names inside one engine layer's name (see `EngineLayer::fused_names`).
+fn fused_parts<'a>(name: &'a str, out: &mut Vec<&'a str>) {
+    for side in split_top_level(name, " || ") {
+        for part in split_top_level(side, " + ") {
+            let part = part.trim();
+            match part.strip_prefix("PWN(").and_then(|p| p.strip_suffix(')')) {
+                Some(inner) => {
+                    for p in split_top_level(inner, ", ") {
+                        fused_parts(p, out);
+                    }
+                }
+                None if !part.is_empty() => out.push(part),
+                None => {}
+            }
+        }
     }
 }
 
@@ -250,5 +294,59 @@ mod tests {
             format_precision("Channel major FP16 format where channel % 8 == 0"),
             Some("FP16")
         );
+    }
+
+    fn layer(name: &str) -> EngineLayer {
+        EngineLayer {
+            name: name.into(),
+            layer_type: "CaskConvolution".into(),
+            precision: Some("FP32".into()),
+            inputs: vec![],
+            outputs: vec![],
+            input_formats: vec![],
+            output_formats: vec![],
+            tactic: None,
+            tactic_name: None,
+        }
+    }
+
+    #[test]
+    fn fused_names_open_pointwise_fusions_and_keep_unnamed_layers_whole() {
+        // Names of TensorRT 8.5.3 engines built on the H200 (EfficientNet-Lite0, MTCNN).
+        let names = |n: &str| layer(n).fused_names().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            names("/_conv_stem/Pad + /_conv_stem/Conv + PWN(/Clip)"),
+            ["/_conv_stem/Pad", "/_conv_stem/Conv", "/Clip"]
+        );
+        assert_eq!(
+            names("/c/Conv + PWN(PWN(/Sigmoid), /Mul)"),
+            ["/c/Conv", "/Sigmoid", "/Mul"]
+        );
+        assert_eq!(
+            names("PWN((Unnamed Layer* 3) [Activation], (Unnamed Layer* 4) [ElementWise])"),
+            [
+                "(Unnamed Layer* 3) [Activation]",
+                "(Unnamed Layer* 4) [ElementWise]"
+            ]
+        );
+        assert_eq!(
+            names("(Unnamed Layer* 121) [ElementWise]"),
+            ["(Unnamed Layer* 121) [ElementWise]"]
+        );
+        assert_eq!(
+            names("a + a_bias || b + b_bias"),
+            ["a", "a_bias", "b", "b_bias"]
+        );
+        // A name that only looks like the start of a fusion stays whole.
+        assert_eq!(names("PWN(x"), ["PWN(x"]);
+
+        let engine = EngineInspection {
+            layers: vec![layer(
+                "/_blocks.0/_depthwise_conv/Conv + PWN(/_blocks.0/Clip)",
+            )],
+            bindings: vec![],
+        };
+        assert!(engine.find_network_layer("/_blocks.0/Clip").is_some());
+        assert!(engine.find_network_layer("/_blocks.0/Clip_1").is_none());
     }
 }

@@ -37,5 +37,5 @@ for n in "e2 mm o_ent o_mm o_p9999 o_p99999 o_mse plain".split():
     lat = e.get("latency") or {}
     print(f"| {n} | {top1} | {o[0]['cosine']:.4f} | {lat.get('ratio', float('nan')):.3f} | {e['candidate_precisions']} |")
 PY
-} 2>&1 | grep -v "MemUsageChange\|^info: \[" | tee -a $OUT/algos_$M.log
+} 2>&1 | grep --line-buffered -v "MemUsageChange\|^info: \[" | tee -a $OUT/algos_$M.log
 tar czf $OUT/algos_$M.tgz --exclude='*.engine' -C /tmp/r $M/alg

@@ -12,5 +12,5 @@ X=--tensorrt-tactics-only
 step trt build $model --strict-int8 --calib-cache $TABLE --require-cache ${EXTRA:-} \
   --accuracy-budget ${POINTS:-5} --eval $evdata --budget-measure-groups ${G:-} --budget-trials ${TRIALS:-8} \
   --budget-plot $R/ranking.svg -o $R/budget.engine $X
-} 2>&1 | grep -v "MemUsageChange\|^info: \[" | tee $R/budget.log | tee -a ${OUT:-/tmp/out}/budget_$M.log
+} 2>&1 | grep --line-buffered -v "MemUsageChange\|^info: \[" | tee $R/budget.log | tee -a ${OUT:-/tmp/out}/budget_$M.log
 tar czf ${OUT:-/tmp/out}/budget_$M.tgz --exclude='*.engine' -C /tmp/r budget_$M

@@ -21,5 +21,5 @@ for r in "b0:$b0" "stem_b0:$stem $b0"; do
   python3 -c "import json,sys; e=json.load(open(sys.argv[1])); o=e['outputs'][0]; print('top1', o.get('top1'), 'cos', o['cosine'], 'maxabs', o.get('max_abs'), 'lat', (e.get('latency') or {}).get('ratio'), e['candidate_precisions'])" $R/$n.eval.json
   rm -f $R/$n.engine
 done
-} 2>&1 | grep -v "MemUsageChange\|^info: \[" | tee -a $OUT/exclude.log
+} 2>&1 | grep --line-buffered -v "MemUsageChange\|^info: \[" | tee -a $OUT/exclude.log
 tar czf $OUT/exclude.tgz --exclude='*.engine' -C /tmp/r $M/excl

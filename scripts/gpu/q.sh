@@ -14,5 +14,5 @@ X=--tensorrt-tactics-only
 [ -s $R/compare.json ] || step sh -c "trt qdq compare $R/int8.engine $R/qdq.engine --json > $R/compare.json"
 step trt eval $R/int8.engine --reference $model $ev --save-reference $R/fp32.engine $X
 step trt eval $R/qdq.engine --reference $R/fp32.engine $ev $X
-} 2>&1 | grep -v "MemUsageChange\|^info: \[" | tee -a $OUT/q_$M.log
+} 2>&1 | grep --line-buffered -v "MemUsageChange\|^info: \[" | tee -a $OUT/q_$M.log
 tar czf $OUT/q_$M.tgz --exclude='*.engine' --exclude='qdq.onnx' -C /tmp/r $M
