@@ -276,7 +276,7 @@ pub fn stability_of_method(
     let version = builder.library().version();
 
     let acts = engine.run(&mut data, collect.passes())?; // checked above
-    let reference_table = table_from_activations(&acts.collector, method, version)?;
+    let reference_table = table_from_activations(&acts, method, version)?;
     let reference_run = VariantRun {
         variant: reference.clone(),
         batches: acts.batches,
@@ -291,7 +291,7 @@ pub fn stability_of_method(
         let a = engine
             .collect(&mut data, collect.passes())
             .map_err(|e| in_variant(v, e))?;
-        tables.push(table_from_activations(&a.collector, method, version)?);
+        tables.push(table_from_activations(&a, method, version)?);
         let seconds = t.elapsed().as_secs_f64();
         log::info!(target: "trt::stability", "{}: {} batches, {seconds:.2} s", v.label, a.batches);
         runs.push(VariantRun {

@@ -87,7 +87,7 @@ fn gpu_stability_01_percentile_is_order_invariant_through_one_engine() {
     // rounding of other tactics).
     let mut data = fashion_spec().open().unwrap();
     let direct = collect_activations(&b, &mut net, &mut data, &collect, &config).unwrap();
-    let direct = table_from_activations(&direct.collector, method, b.library().version()).unwrap();
+    let direct = table_from_activations(&direct, method, b.library().version()).unwrap();
     let same = TableStability::compare(
         &direct,
         [("stability reference", &run.reference_table)],

@@ -77,13 +77,6 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
     let b = builder();
     let mut net = fashion_network(&b);
     let outputs_before: Vec<TensorInfo> = net.outputs().unwrap();
-    let layers = net.layers().unwrap();
-    let constants: Vec<String> = layers
-        .iter()
-        .filter(|l| l.kind == "CONSTANT")
-        .flat_map(|l| l.outputs.iter().map(|o| o.0.clone()))
-        .collect();
-
     let (trt_table, trt_build) = tensorrt_entropy2(&b, &mut net);
     let acts = collect(&b, &mut net, Passes::Two);
 
@@ -99,27 +92,29 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
         (CALIB_IMAGES / 8, CALIB_IMAGES)
     );
 
-    // Every tensor TensorRT calibrated (scale > 0) is collected. What is not collected is a
-    // constant (weights), or a tensor TensorRT did not calibrate either (scale 0).
+    // Every tensor TensorRT calibrated (scale > 0) is in our table: an activation collected,
+    // or a weight (a constant, or the Shuffle the ONNX parser puts on a Gemm's bias) with its
+    // largest |value| read from the network.
+    let version = b.library().version();
+    let ours = table_from_activations(&acts, Method::Entropy, version).unwrap();
     let missing: Vec<(&str, f32)> = trt_table
         .entries
         .iter()
-        .filter(|e| acts.collector.get(&e.tensor).is_none())
+        .filter(|e| e.scale > 0.0 && ours.get(&e.tensor).is_none_or(|o| o.scale <= 0.0))
         .map(|e| (e.tensor.as_str(), e.scale))
         .collect();
-    let missing_calibrated: Vec<&(&str, f32)> = missing
-        .iter()
-        .filter(|(name, scale)| *scale != 0.0 && !constants.iter().any(|c| c == name))
-        .collect();
     assert!(
-        missing_calibrated.is_empty(),
-        "tensors TensorRT calibrated that were not collected: {missing_calibrated:?} (collected: {:?})",
-        acts.collector
-            .tensors()
-            .iter()
-            .map(|t| &t.name)
-            .collect::<Vec<_>>()
+        missing.is_empty(),
+        "tensors TensorRT calibrated that our table lacks: {missing:?} (ours: {:?})",
+        ours.entries.iter().map(|e| &e.tensor).collect::<Vec<_>>()
     );
+    assert!(!acts.weights.is_empty(), "the Gemm biases are weights");
+    for w in &acts.weights {
+        assert!(
+            w.amax > 0.0 && acts.collector.get(&w.tensor).is_none(),
+            "{w:?}"
+        );
+    }
     let calibrated = trt_table.entries.iter().filter(|e| e.scale > 0.0).count();
     assert!(calibrated >= 5, "TensorRT calibrated {calibrated} tensors");
 
@@ -137,8 +132,8 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
         assert_eq!(t.histogram.total(), t.stats.count, "{}", t.name);
     }
 
-    // Our entropy thresholds against TensorRT's Entropy2, per tensor TensorRT gave a scale.
-    let version = b.library().version();
+    // Our entropy thresholds against TensorRT's Entropy2, per activation TensorRT gave a scale
+    // (the weights' scales are listed apart).
     let mut thresholds_ms = serde_json::Map::new();
     for method in [
         Method::MinMax,
@@ -147,10 +142,9 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
         Method::Mse,
     ] {
         let t = Instant::now();
-        table_from_activations(&acts.collector, method, version).unwrap();
+        table_from_activations(&acts, method, version).unwrap();
         thresholds_ms.insert(method.to_string(), json!(t.elapsed().as_secs_f64() * 1e3));
     }
-    let ours = table_from_activations(&acts.collector, Method::Entropy, version).unwrap();
     assert_eq!(
         ours.header(),
         trt_table.header(),
@@ -158,10 +152,15 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
     );
     let mut per_tensor = Vec::new();
     let mut rel = Vec::new();
+    let mut weights = Vec::new();
     for e in trt_table.entries.iter().filter(|e| e.scale > 0.0) {
         let Some(o) = ours.get(&e.tensor) else {
             continue;
         };
+        if acts.weights.iter().any(|w| w.tensor == e.tensor) {
+            weights.push(json!({ "tensor": e.tensor, "ours": o.scale, "tensorrt": e.scale }));
+            continue;
+        }
         let d = ((o.scale - e.scale) / e.scale).abs() as f64;
         rel.push(d);
         per_tensor
@@ -178,7 +177,7 @@ fn gpu_stats_01_collected_activations_cover_tensorrts_table_and_entropy_agrees()
         json!({
             "tensorrt": version.to_string(),
             "tensors_tensorrt": trt_table.entries.len(), "tensors_ours": ours.entries.len(),
-            "compared": compared, "not_collected": missing,
+            "compared": compared, "weights": weights,
             "median_rel_scale_diff": med, "max_rel_scale_diff": max,
             "per_tensor": per_tensor,
             "collection_engine_build_s": acts.build_time.as_secs_f64(),
@@ -202,12 +201,8 @@ fn percentile_table(
 ) -> (std::path::PathBuf, CalibrationTable, Activations, Duration) {
     let acts = collect(b, net, Passes::Two);
     let t = Instant::now();
-    let table = table_from_activations(
-        &acts.collector,
-        Method::Percentile(99.99),
-        b.library().version(),
-    )
-    .unwrap();
+    let table =
+        table_from_activations(&acts, Method::Percentile(99.99), b.library().version()).unwrap();
     let thresholds = t.elapsed();
     assert_eq!(table.algorithm, trt::table::Algorithm::MinMaxCalibration);
     let path = out_dir().join(name);

@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use trt_calib_data::{Batch, BatchSource, TypedView};
-use trt_calib_stats::{Collector, Passes};
+use trt_calib_stats::{Collector, Passes, Threshold};
 
 use super::select::{select, Selection};
 use super::types::{Activations, CollectOptions};
+use super::weights::weight_ranges;
 use crate::build::calibration;
 use crate::build::Builder;
 use crate::calibrator::{check_source, CalibrationInput};
@@ -22,6 +23,8 @@ use crate::tensor::HostTensor;
 /// What to collect and at which shapes, before anything is built.
 pub(crate) struct CollectionPlan {
     selection: Selection,
+    /// Ranges of the network's weights (every tensor collected), from the network itself.
+    weights: Vec<Threshold>,
     shapes: Vec<CalibrationInput>,
     /// Every network input's first dimension is dynamic: the batch size may vary.
     dynamic_batch: bool,
@@ -35,7 +38,20 @@ impl CollectionPlan {
         config: &BuildConfig,
     ) -> Result<Self> {
         let inputs = network.inputs()?;
-        let selection = select(&inputs, &network.layers()?, options.tensors())?;
+        let layers = network.layers()?;
+        let selection = select(&inputs, &layers, options.tensors())?;
+        let weights = if options.tensors().is_none() {
+            let names: HashSet<String> = inputs.iter().map(|t| t.name.clone()).collect();
+            let (ranges, unranged) =
+                weight_ranges(&layers, &names, |i| network.constant_absmax(i))?;
+            if !unranged.is_empty() {
+                log::debug!(target: "trt::activations",
+                    "no range for {} tensor(s) computed from weights: {unranged:?}", unranged.len());
+            }
+            ranges
+        } else {
+            Vec::new()
+        };
         let shapes = calibration::inputs(network, config)?;
         let dynamic_batch = !inputs.is_empty()
             && inputs
@@ -43,6 +59,7 @@ impl CollectionPlan {
                 .all(|t| t.shape.first().is_some_and(|&d| d < 0));
         Ok(CollectionPlan {
             selection,
+            weights,
             shapes,
             dynamic_batch,
         })
@@ -255,6 +272,7 @@ impl CollectionEngine {
         }
         Ok(Activations {
             collector,
+            weights: self.plan.weights.clone(),
             marked: self.marked.clone(),
             batches,
             samples,

@@ -1,6 +1,6 @@
 //! Activation statistics collected by this crate, not by TensorRT's calibrator: the network's
 //! float activations are marked as outputs, an FP32 engine runs every calibration batch, and a
-//! [`Collector`] takes each output by tensor name; thresholds and a table come from
+//! [`Collector`](trt_calib_stats::Collector) takes each output by tensor name; thresholds and a table come from
 //! `trt_calib_stats` ([`table_from_activations`]).
 //!
 //! ```no_run
@@ -13,18 +13,21 @@
 //! let mut data = trt::data::Spec::from_toml_file("calib.toml")?.open()?;
 //! let config = BuildConfig::new(Precision::Fp32);
 //! let acts = collect_activations(&builder, &mut network, &mut data, &CollectOptions::new(), &config)?;
-//! let table = table_from_activations(&acts.collector, Method::Percentile(99.99), builder.library().version())?;
+//! let table = table_from_activations(&acts, Method::Percentile(99.99), builder.library().version())?;
 //! table.write_atomic("model.calib")?; // build with it: CalibrationAlgorithm::MinMax, TablePolicy::require
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashSet;
 use trt_calib_data::BatchSource;
-use trt_calib_stats::{to_table, Collector, Method};
+
+use trt_calib_stats::{to_table, Method};
 use trt_calib_table::{CalibrationTable, TrtVersion};
 
 mod engine;
 mod select;
 mod types;
+mod weights;
 
 pub(crate) use engine::CollectionPlan;
 pub use types::{Activations, CollectOptions};
@@ -38,7 +41,7 @@ use crate::network::Network;
 /// activations (or `options`' tensors) as network outputs, builds an FP32 engine with
 /// `config`'s settings (profiles, tactic sources, workspace, device; its precision, tables and
 /// tactics are not used), takes the marks off again, then runs every batch through the engine
-/// and feeds each output, by tensor name, into a [`Collector`]. Float network inputs are
+/// and feeds each output, by tensor name, into a [`Collector`](trt_calib_stats::Collector). Float network inputs are
 /// collected from the batches themselves. Padding samples of a padded last batch are left out
 /// wherever a tensor's first dimension is the batch.
 ///
@@ -59,15 +62,25 @@ pub fn collect_activations<S: BatchSource + ?Sized>(
     engine.run(data, options.passes())
 }
 
-/// A TensorRT calibration table of `collector`'s thresholds by `method`, headed for `version`
-/// with [`Method::table_algorithm`] (`EntropyCalibration2` for entropy, `MinMaxCalibration`
-/// otherwise: build percentile, MSE and MinMax tables with the MinMax calibrator).
+/// A TensorRT calibration table of the collected thresholds by `method`, then the weights'
+/// ranges (their largest |value|, whatever the method, as TensorRT's calibrators also give
+/// constants a scale), headed for `version` with [`Method::table_algorithm`]
+/// (`EntropyCalibration2` for entropy, `MinMaxCalibration` otherwise: build percentile, MSE and
+/// MinMax tables with the MinMax calibrator).
 pub fn table_from_activations(
-    collector: &Collector,
+    activations: &Activations,
     method: Method,
     version: TrtVersion,
 ) -> Result<CalibrationTable> {
-    let thresholds = collector.thresholds(method)?;
+    let mut thresholds = activations.collector.thresholds(method)?;
+    let collected: HashSet<String> = thresholds.iter().map(|t| t.tensor.clone()).collect();
+    thresholds.extend(
+        activations
+            .weights
+            .iter()
+            .filter(|w| !collected.contains(&w.tensor))
+            .cloned(),
+    );
     Ok(to_table(&thresholds, version, method.table_algorithm()))
 }
 
@@ -242,16 +255,34 @@ mod tests {
     }
 
     #[test]
-    fn the_collection_table_has_the_methods_header_and_scales() {
-        let mut c = Collector::one_pass();
+    fn the_collection_table_has_the_methods_header_and_scales_and_the_weights_ranges() {
+        let mut c = trt_calib_stats::Collector::one_pass();
         c.add("image", &[-2.54, 1.0, 0.5]).unwrap();
+        let weight = |tensor: &str, amax| trt_calib_stats::Threshold {
+            tensor: tensor.into(),
+            amax,
+        };
+        let acts = Activations {
+            collector: c,
+            // A weight that was also collected keeps its collected threshold.
+            weights: vec![weight("slope", 0.25), weight("image", 9.0)],
+            marked: vec![],
+            batches: 1,
+            samples: 3,
+            build_time: Default::default(),
+            collect_time: Default::default(),
+            histogram_time: Default::default(),
+        };
         let v: TrtVersion = "8.5.3".parse().unwrap();
-        let t = table_from_activations(&c, Method::MinMax, v).unwrap();
+        let t = table_from_activations(&acts, Method::MinMax, v).unwrap();
         assert_eq!(t.header(), "TRT-8503-MinMaxCalibration");
         assert_eq!(t.get("image").unwrap().scale, 2.54 / 127.0);
-        let t = table_from_activations(&c, Method::Entropy, v).unwrap();
+        assert_eq!(t.get("slope").unwrap().scale, 0.25 / 127.0);
+        assert_eq!(t.entries.len(), 2);
+        let t = table_from_activations(&acts, Method::Entropy, v).unwrap();
         assert_eq!(t.header(), "TRT-8503-EntropyCalibration2");
-        let e = table_from_activations(&c, Method::Percentile(120.0), v).unwrap_err();
+        assert_eq!(t.get("slope").unwrap().scale, 0.25 / 127.0);
+        let e = table_from_activations(&acts, Method::Percentile(120.0), v).unwrap_err();
         assert!(matches!(e, Error::Stats(_)), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use trt_calib_stats::{Collector, Passes};
+use trt_calib_stats::{Collector, Passes, Threshold};
 
 /// What [`collect_activations`](crate::collect_activations) collects, and how.
 #[derive(Clone, Debug)]
@@ -62,6 +62,10 @@ pub struct Activations {
     /// Statistics and histograms by tensor name: the network's float inputs first (from the
     /// batches), then the activations in layer order.
     pub collector: Collector,
+    /// Ranges of the network's weights (constants, and their reshapes), read from the network
+    /// (see [`table_from_activations`](crate::table_from_activations)); empty when only named
+    /// tensors were collected.
+    pub weights: Vec<Threshold>,
     /// Tensors marked as network outputs for the collection (and unmarked after the build).
     pub marked: Vec<String>,
     /// Batches in one pass.

@@ -204,6 +204,30 @@ impl Network {
         })
     }
 
+    /// The largest |value| of CONSTANT layer `index`'s weights, read from the weights the
+    /// network holds (no build, no GPU). `None` for weights that are not FLOAT or HALF (shape
+    /// and index constants); an error for a layer that is not CONSTANT.
+    pub fn constant_absmax(&self, index: usize) -> Result<Option<f32>> {
+        let l = self.layer_raw(index)?;
+        let (mut absmax, mut count) = (0f32, 0i64);
+        if out!(sys::trt_layer_type, l; *const std::ffi::c_char).map(ffi::string)? != "CONSTANT" {
+            return Err(Error::Invalid(format!(
+                "layer {index} is not a CONSTANT layer"
+            )));
+        }
+        // SAFETY: `l` is a live layer of this network (from `layer_raw`), and `absmax`/`count`
+        // are valid out-pointers; the weights it reads are owned by the network's parser or
+        // builder, both alive while `self` is.
+        let status = unsafe { sys::trt_layer_constant_absmax(l, &mut absmax, &mut count) };
+        if status == sys::TRT_ERR_UNSUPPORTED as sys::trt_status {
+            // SAFETY: only clears this thread's shim message (an expected "not float" here).
+            unsafe { sys::trt_clear_last_error() };
+            return Ok(None);
+        }
+        ffi::check(status)?;
+        Ok(Some(absmax))
+    }
+
     /// Every layer, in definition order.
     pub fn layers(&self) -> Result<Vec<LayerInfo>> {
         (0..self.layer_count()?).map(|i| self.layer(i)).collect()

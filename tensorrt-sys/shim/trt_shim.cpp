@@ -13,6 +13,8 @@
 #include <NvInfer.h>
 #include <NvOnnxParser.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -667,6 +669,41 @@ trt_status trt_layer_output_type(trt_layer* layer, int32_t index, int32_t* out) 
     SHIM_TRY
     if (index < 0 || index >= OBJ(ILayer, layer)->getNbOutputs()) return fail(TRT_ERR_OUT_OF_RANGE, "output index out of range");
     *out = from_trt_type(OBJ(ILayer, layer)->getOutputType(index));
+    return TRT_OK;
+    SHIM_CATCH
+}
+
+// IEEE half bits to float (weights only: no dependency on cuda_fp16.h).
+static float half_to_float(uint16_t h) {
+    const uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+    float v;
+    if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
+    else if (exp == 31) v = mant ? NAN : INFINITY;
+    else v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
+    return sign ? -v : v;
+}
+
+trt_status trt_layer_constant_absmax(trt_layer* layer, float* absmax, int64_t* count) {
+    CHECK_ARG(layer);
+    CHECK_ARG(absmax);
+    CHECK_ARG(count);
+    SHIM_TRY
+    ILayer* l = OBJ(ILayer, layer);
+    if (l->getType() != LayerType::kCONSTANT) return fail(TRT_ERR_UNSUPPORTED, "not a CONSTANT layer");
+    const Weights w = static_cast<IConstantLayer*>(l)->getWeights();
+    if (w.count > 0 && w.values == nullptr) return fail(TRT_ERR_TENSORRT, "constant layer without weight values");
+    float m = 0.0f;
+    if (w.type == DataType::kFLOAT) {
+        const float* v = static_cast<const float*>(w.values);
+        for (int64_t i = 0; i < w.count; ++i) m = std::max(m, std::fabs(v[i]));
+    } else if (w.type == DataType::kHALF) {
+        const uint16_t* v = static_cast<const uint16_t*>(w.values);
+        for (int64_t i = 0; i < w.count; ++i) m = std::max(m, std::fabs(half_to_float(v[i])));
+    } else {
+        return fail(TRT_ERR_UNSUPPORTED, "constant weights are not FLOAT or HALF");
+    }
+    *absmax = m;
+    *count = w.count;
     return TRT_OK;
     SHIM_CATCH
 }

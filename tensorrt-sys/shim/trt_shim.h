@@ -153,6 +153,9 @@ trt_status trt_layer_output(trt_layer* layer, int32_t index, trt_tensor** out);
 trt_status trt_layer_output_type(trt_layer* layer, int32_t index, int32_t* out);
 trt_status trt_layer_set_output_type(trt_layer* layer, int32_t index, int32_t data_type);
 trt_status trt_layer_reset_output_type(trt_layer* layer, int32_t index);
+/* The largest |value| of a CONSTANT layer's weights and their number, for FLOAT and HALF
+   weights; TRT_ERR_UNSUPPORTED for another layer type or weight type. */
+trt_status trt_layer_constant_absmax(trt_layer* layer, float* absmax, int64_t* count);
 
 /* ---------- builder config ---------- */
 

@@ -338,6 +338,13 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn trt_layer_reset_output_type(layer: *mut trt_layer, index: i32) -> trt_status;
 }
+unsafe extern "C" {
+    pub fn trt_layer_constant_absmax(
+        layer: *mut trt_layer,
+        absmax: *mut f32,
+        count: *mut i64,
+    ) -> trt_status;
+}
 pub const TRT_FLAG_FP16: trt_builder_flag = 0;
 pub const TRT_FLAG_INT8: trt_builder_flag = 1;
 pub const TRT_FLAG_OBEY_PRECISION_CONSTRAINTS: trt_builder_flag = 2;

@@ -178,13 +178,13 @@ fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<O
         .map_err(missing_library_hint)?;
     crate::plot::write_plots(&args.plot, &acts.collector, out)?;
     let t = Instant::now();
-    let table = table_from_activations(&acts.collector, method, builder.library().version())?;
+    let table = table_from_activations(&acts, method, builder.library().version())?;
     let thresholds = t.elapsed();
     // Every table is computed before the first is written.
     let also_tables = args
         .also
         .iter()
-        .map(|(m, _)| table_from_activations(&acts.collector, *m, builder.library().version()))
+        .map(|(m, _)| table_from_activations(&acts, *m, builder.library().version()))
         .collect::<trt::Result<Vec<_>>>()?;
     table.write_atomic(&args.calib_cache)?;
     let passes = match passes {
