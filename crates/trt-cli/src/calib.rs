@@ -197,9 +197,10 @@ fn calib_ours(args: &CalibArgs, method: Method, out: &mut dyn Write) -> Result<O
     )?;
     writeln!(
         out,
-        "tensors    {} ({} marked as outputs of the FP32 collection engine)",
+        "tensors    {} ({} marked as outputs of the FP32 collection engine), {} weights (max |w|, read from the network)",
         acts.collector.tensors().len(),
-        acts.marked.len()
+        acts.marked.len(),
+        acts.weights.len()
     )?;
     writeln!(
         out,
