@@ -20,6 +20,11 @@ Deterministic (numpy seed 0): running it again writes the same bytes.
   constant embedding [32,8] and ReduceMean over the tokens; Add; Gemm to `logits` f32 [4,5].
   Calibration data image.npy f32 [32,1,8,8], ids.npy int32 [32,6] (values 0..31),
   ids_int64.npy (the same ids as int64), calib.toml naming both inputs.
+- prelu.onnx (opset 9): Conv, PRelu (slopes linspace(0.05, 0.30) per channel), Conv, PRelu
+  (slopes linspace(-0.20, 0.15)), GlobalAveragePool, Flatten, Gemm: MTCNN's pattern, whose
+  slopes reach TensorRT as constant layers that an INT8 PReLU needs a scale for (max |slope|
+  0.30 and 0.20). input `data` f32 [4,3,16,16], output `logits` f32 [4,10]; calibration data
+  prelu.npy f32 [16,3,16,16]. Its own generator (seed 1), so the files above stay the same.
 """
 import os
 
@@ -172,8 +177,47 @@ def image_and_ids():
         print("onnxruntime missing: no reference outputs written")
 
 
+def prelu():
+    r = np.random.default_rng(1)
+
+    def weights(cout, cin):
+        return (r.standard_normal((cout, cin, 3, 3)) * np.sqrt(2.0 / (cin * 9))).astype(np.float32)
+
+    nodes = [
+        helper.make_node("Conv", ["data", "w1", "b1"], ["c1"], name="conv1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("PRelu", ["c1", "slope1"], ["p1"], name="prelu1"),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], name="conv2", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("PRelu", ["c2", "slope2"], ["p2"], name="prelu2"),
+        helper.make_node("GlobalAveragePool", ["p2"], ["pool"], name="pool"),
+        helper.make_node("Flatten", ["pool"], ["flat"], name="flatten", axis=1),
+        helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], name="fc", transB=1),
+    ]
+    inits = [
+        init("w1", weights(16, 3)),
+        init("b1", (r.standard_normal(16) * 0.1).astype(np.float32)),
+        init("slope1", np.linspace(0.05, 0.30, 16, dtype=np.float32).reshape(16, 1, 1)),
+        init("w2", weights(16, 16)),
+        init("b2", (r.standard_normal(16) * 0.1).astype(np.float32)),
+        init("slope2", np.linspace(-0.20, 0.15, 16, dtype=np.float32).reshape(16, 1, 1)),
+        init("fc_w", (r.standard_normal((10, 16)) * 0.25).astype(np.float32)),
+        init("fc_b", (r.standard_normal(10) * 0.1).astype(np.float32)),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "prelu",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [4, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [4, 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)], producer_name="trt-tiny")
+    model.ir_version = 4
+    save(model, "prelu.onnx")
+    np.save(os.path.join(OUT, "prelu.npy"), r.uniform(0.0, 1.0, size=(16, 3, 16, 16)).astype(np.float32))
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     reshape_gemm()
     reshape_gemm_constant_of_shape()
     image_and_ids()
+    prelu()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
-use trt::data::BatchSource;
+use trt::data::{BatchSource, Input, Spec};
 use trt::stats::{Method, Passes};
 use trt::table::CalibrationTable;
 use trt::{
@@ -302,6 +302,100 @@ fn gpu_stats_04_strict_int8_from_our_percentile_table_runs_int8_and_keeps_accura
         acc >= acc32 - 0.03,
         "strict INT8 from our percentile-99.99 table: accuracy {acc} vs FP32 {acc32}"
     );
+}
+
+#[test]
+fn gpu_stats_05_our_table_scales_prelu_slopes_so_strict_int8_runs_prelu_in_int8() {
+    // MTCNN's pattern: without a scale for the slope (a constant layer), TensorRT 8.5.3 refused
+    // INT8 PReLU and strict mode released every PReLU of MTCNN. The slopes' max |w| are known
+    // from the generator (scripts/make_tiny_models.py): 0.30 and 0.20.
+    let b = builder();
+    let model = require(repo("models/tiny/prelu.onnx"));
+    let spec =
+        || Spec::new(4).with_input(Input::npy("data", require(repo("models/tiny/prelu.npy"))));
+    let mut net = b.network_from_onnx_file(&model).unwrap();
+    let slopes: Vec<String> = net
+        .layers()
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.kind == "PARAMETRIC_RELU")
+        .map(|l| l.inputs[1].clone().expect("a PReLU reads its slope"))
+        .collect();
+    assert_eq!(slopes.len(), 2, "{slopes:?}");
+
+    let mut data = spec().open().unwrap();
+    let acts = collect_activations(
+        &b,
+        &mut net,
+        &mut data,
+        &CollectOptions::new(),
+        &config(Precision::Fp32),
+    )
+    .unwrap();
+    let version = b.library().version();
+    let ours = table_from_activations(&acts, Method::MinMax, version).unwrap();
+    for (slope, amax) in slopes.iter().zip([0.30f32, 0.20]) {
+        let e = ours
+            .get(slope)
+            .unwrap_or_else(|| panic!("no scale for slope {slope}"));
+        assert_eq!(e.scale, amax / 127.0, "{slope}");
+    }
+
+    // TensorRT's MinMax calibrator gives the slopes the same scales.
+    let theirs_path = out_dir().join("stats_prelu_tensorrt_minmax.calib");
+    let cfg =
+        config(Precision::Int8).with_calibration_table(TablePolicy::recalibrate(&theirs_path));
+    let mut calibrator =
+        DataCalibrator::new(spec().open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
+    b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
+    let theirs = CalibrationTable::read(&theirs_path).unwrap();
+    let pairs: Vec<(f32, f32)> = slopes
+        .iter()
+        .map(|s| {
+            (
+                ours.get(s).unwrap().scale,
+                theirs.get(s).expect("TensorRT scales the slope").scale,
+            )
+        })
+        .collect();
+    for (o, t) in &pairs {
+        assert!(((o - t) / t).abs() < 1e-6, "ours {o}, TensorRT {t}");
+    }
+
+    // Strict INT8 from our table alone: both PReLUs run INT8, none is released.
+    let ours_path = out_dir().join("stats_prelu_ours_minmax.calib");
+    ours.write_atomic(&ours_path).unwrap();
+    let cfg =
+        config(Precision::StrictInt8).with_calibration_table(TablePolicy::require(&ours_path));
+    let mut calibrator =
+        DataCalibrator::new(spec().open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
+    let built = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
+    assert_eq!(
+        built.get_batch_calls, 0,
+        "built from our table, not calibrated"
+    );
+    let strict = built.strict.as_ref().expect("a strict build has a report");
+    record(
+        "stats_prelu_strict_int8",
+        json!({
+            "slope_scales_ours_tensorrt": pairs, "weights": acts.weights.len(),
+            "released": strict.released, "engine_precisions": strict.engine_precisions,
+        }),
+    );
+    for name in ["prelu1", "prelu2"] {
+        assert!(
+            !strict.released.iter().any(|(n, _)| n == name),
+            "{name} released: {:?}",
+            strict.released
+        );
+        let l = strict
+            .layers
+            .iter()
+            .find(|l| l.name == name)
+            .expect("audited");
+        assert_eq!(l.precision.as_deref(), Some("INT8"), "{l:?}");
+    }
+    assert!(strict.violations.is_empty(), "{:?}", strict.violations);
 }
 
 /// A data source with the network's input and no batch.
