@@ -11,4 +11,5 @@ cp scripts/gpu/*.toml /tmp/ 2>/dev/null || true
 mkdir -p /tmp/g && cp scripts/gpu/* /tmp/g/
 . scripts/gpu/env.sh
 ls $TRT_LIB_DIR; nvidia-smi -L; ls /tmp/assets/data /tmp/assets/models
-for t in .device/tables/*.e2.cache; do [ -e "$t" ] || continue; m=$(basename $t .e2.cache); mkdir -p /tmp/r/$m; cp $t /tmp/r/$m/e2.cache; done
+# Tables of an earlier run (MODEL.e2.cache, MODEL.mm.cache) where algos.sh and budget.sh look.
+for t in .device/tables/*.cache; do [ -e "$t" ] || continue; f=$(basename $t); m=${f%%.*}; mkdir -p /tmp/r/$m/alg; cp $t /tmp/r/$m/alg/${f#*.}; done
