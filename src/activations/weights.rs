@@ -1,6 +1,6 @@
 //! Ranges of the network's weights: the float outputs of CONSTANT layers (a PReLU's slope, a
-//! bias, a MatMul's weight matrix) and of layers that only reshape or join them (the Shuffle
-//! TensorRT's ONNX parser puts on a Gemm's weights). TensorRT's calibrators give these tensors
+//! bias, a MatMul's weight matrix) and of layers that only reshape, select or join them (the
+//! Shuffle TensorRT's ONNX parser puts on a Gemm's weights). TensorRT's calibrators give these tensors
 //! scales as they run them, and an INT8 kernel that reads one needs it: without it TensorRT
 //! 8.5.3 refused INT8 PReLU in strict mode ("Please provide missing int8 scales"), so a table
 //! of ours left MTCNN's PReLU layers out of INT8. Their values are known exactly, so every
@@ -14,8 +14,10 @@ use crate::error::Result;
 use crate::network::LayerInfo;
 use crate::strict::rules::constant_tensors;
 
-/// Layer kinds whose output holds exactly their (first) input's values, rearranged.
-const KEEPS_VALUES: &[&str] = &["SHUFFLE", "IDENTITY", "CAST"];
+/// Layer kinds whose output holds their (first) input's values, rearranged (SHUFFLE, IDENTITY,
+/// CAST) or a selection of them (SLICE, the broadcast TensorRT's ONNX parser makes of a
+/// ConstantOfShape; GATHER): the input's range holds theirs, exactly unless values drop out.
+const KEEPS_VALUES: &[&str] = &["SHUFFLE", "IDENTITY", "CAST", "SLICE", "GATHER"];
 
 /// The ranges of constant float tensors, in network order, from `absmax` (a CONSTANT layer's
 /// largest |weight|, `None` for non-float weights). Constant-derived tensors of other layers
@@ -99,12 +101,16 @@ mod tests {
             layer(7, "MATRIX_MULTIPLY", &["flat", "w_t"], ("mm", Float)),
             layer(8, "CONCATENATION", &["slope", "w_t"], ("both", Float)),
             layer(9, "ELEMENTWISE", &["w", "slope"], ("scaled", Float)),
+            // A ConstantOfShape as the parser imports it: a constant broadcast by a Slice.
+            layer(10, "CONSTANT", &[], ("fill_value", Float)),
+            layer(11, "SLICE", &["fill_value", "shape"], ("filled", Float)),
         ];
         let absmax = |i: usize| {
             Ok(match i {
                 0 => Some(0.25),
                 3 => Some(1.5),
                 5 => None,
+                10 => Some(0.05),
                 _ => panic!("layer {i} is not a constant"),
             })
         };
@@ -113,7 +119,14 @@ mod tests {
         let got: Vec<(&str, f32)> = ranges.iter().map(|t| (t.tensor.as_str(), t.amax)).collect();
         assert_eq!(
             got,
-            [("slope", 0.25), ("w", 1.5), ("w_t", 1.5), ("both", 1.5)]
+            [
+                ("slope", 0.25),
+                ("w", 1.5),
+                ("w_t", 1.5),
+                ("both", 1.5),
+                ("fill_value", 0.05),
+                ("filled", 0.05)
+            ]
         );
         assert_eq!(unranged, ["scaled"]);
     }
