@@ -120,7 +120,8 @@ fn split_top_level<'a>(name: &'a str, sep: &str) -> Vec<&'a str> {
         match bytes[i] {
             b'(' | b'[' => depth += 1,
             b')' | b']' => depth -= 1,
-            _ if depth == 0 && name[i..].starts_with(sep) => {
+            // Bytes, not `name[i..]`: `i` may sit inside a multi-byte character of a name.
+            _ if depth == 0 && bytes[i..].starts_with(sep.as_bytes()) => {
                 parts.push(&name[start..i]);
                 i += sep.len();
                 start = i;
@@ -296,24 +297,15 @@ mod tests {
         );
     }
 
-    fn layer(name: &str) -> EngineLayer {
-        EngineLayer {
-            name: name.into(),
-            layer_type: "CaskConvolution".into(),
-            precision: Some("FP32".into()),
-            inputs: vec![],
-            outputs: vec![],
-            input_formats: vec![],
-            output_formats: vec![],
-            tactic: None,
-            tactic_name: None,
-        }
+    /// An engine layer known by its name only, as the names-only inspector JSON gives it.
+    fn named(name: &str) -> EngineLayer {
+        layer(&Value::from(name))
     }
 
     #[test]
     fn fused_names_open_pointwise_fusions_and_keep_unnamed_layers_whole() {
         // Names of TensorRT 8.5.3 engines built on the H200 (EfficientNet-Lite0, MTCNN).
-        let names = |n: &str| layer(n).fused_names().map(String::from).collect::<Vec<_>>();
+        let names = |n: &str| named(n).fused_names().map(String::from).collect::<Vec<_>>();
         assert_eq!(
             names("/_conv_stem/Pad + /_conv_stem/Conv + PWN(/Clip)"),
             ["/_conv_stem/Pad", "/_conv_stem/Conv", "/Clip"]
@@ -339,9 +331,14 @@ mod tests {
         );
         // A name that only looks like the start of a fusion stays whole.
         assert_eq!(names("PWN(x"), ["PWN(x"]);
+        // Names are not all ASCII.
+        assert_eq!(
+            names("/Größe/Conv + PWN(/Größe/Clip)"),
+            ["/Größe/Conv", "/Größe/Clip"]
+        );
 
         let engine = EngineInspection {
-            layers: vec![layer(
+            layers: vec![named(
                 "/_blocks.0/_depthwise_conv/Conv + PWN(/_blocks.0/Clip)",
             )],
             bindings: vec![],

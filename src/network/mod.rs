@@ -215,9 +215,8 @@ impl Network {
                 "layer {index} is not a CONSTANT layer"
             )));
         }
-        // SAFETY: `l` is a live layer of this network (from `layer_raw`), and `absmax`/`count`
-        // are valid out-pointers; the weights it reads are owned by the network's parser or
-        // builder, both alive while `self` is.
+        // The weights it reads are owned by the network's parser, alive while `self` is.
+        // SAFETY: `l` is a live layer of this network (`layer_raw`); valid out-pointers.
         let status = unsafe { sys::trt_layer_constant_absmax(l, &mut absmax, &mut count) };
         if status == sys::TRT_ERR_UNSUPPORTED as sys::trt_status {
             // SAFETY: only clears this thread's shim message (an expected "not float" here).
