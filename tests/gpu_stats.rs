@@ -210,16 +210,18 @@ fn percentile_table(
     (path, table, acts, thresholds)
 }
 
-/// Builds `precision` from the table at `path` (MinMax header, never calibrating).
+/// Builds `precision` from the table at `path` (MinMax header, never calibrating; `data` only
+/// gives the calibrator its shapes).
 fn build_from_table(
     b: &trt::Builder,
     net: &mut Network,
     precision: Precision,
     path: &std::path::Path,
+    data: Spec,
 ) -> trt::BuildOutput {
     let cfg = config(precision).with_calibration_table(TablePolicy::require(path));
-    let mut calibrator = DataCalibrator::new(fashion_spec().open().unwrap())
-        .with_algorithm(CalibrationAlgorithm::MinMax);
+    let mut calibrator =
+        DataCalibrator::new(data.open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
     let built = b.build_calibrated(net, &cfg, &mut calibrator).unwrap();
     assert_eq!(
         built.get_batch_calls, 0,
@@ -236,7 +238,7 @@ fn gpu_stats_02_int8_from_our_percentile_table_keeps_accuracy() {
     let acc32 = fashion_accuracy(&deserialize(&fp32.plan));
 
     let (path, table, acts, thresholds) = percentile_table(&b, &mut net, "stats_ours_p9999.calib");
-    let built = build_from_table(&b, &mut net, Precision::Int8, &path);
+    let built = build_from_table(&b, &mut net, Precision::Int8, &path, fashion_spec());
     let engine = deserialize(&built.plan);
     let acc8 = fashion_accuracy(&engine);
 
@@ -283,7 +285,7 @@ fn gpu_stats_04_strict_int8_from_our_percentile_table_runs_int8_and_keeps_accura
     let fp32 = b.build(&mut net, &config(Precision::Fp32)).unwrap();
     let acc32 = fashion_accuracy(&deserialize(&fp32.plan));
     let (path, _, _, _) = percentile_table(&b, &mut net, "stats_ours_p9999_strict.calib");
-    let built = build_from_table(&b, &mut net, Precision::StrictInt8, &path);
+    let built = build_from_table(&b, &mut net, Precision::StrictInt8, &path, fashion_spec());
     let strict = built.strict.as_ref().expect("a strict build has a report");
     let engine = deserialize(&built.plan);
     let acc = fashion_accuracy(&engine);
@@ -314,14 +316,20 @@ fn gpu_stats_05_our_table_scales_prelu_slopes_so_strict_int8_runs_prelu_in_int8(
     let spec =
         || Spec::new(4).with_input(Input::npy("data", require(repo("models/tiny/prelu.npy"))));
     let mut net = b.network_from_onnx_file(&model).unwrap();
-    let slopes: Vec<String> = net
-        .layers()
-        .unwrap()
-        .into_iter()
+    let layers = net.layers().unwrap();
+    let slopes: Vec<String> = layers
+        .iter()
         .filter(|l| l.kind == "PARAMETRIC_RELU")
         .map(|l| l.inputs[1].clone().expect("a PReLU reads its slope"))
         .collect();
     assert_eq!(slopes.len(), 2, "{slopes:?}");
+    // Only a CONSTANT layer has weights to read.
+    let conv = layers
+        .iter()
+        .find(|l| l.name == "conv1")
+        .expect("the first Conv");
+    let err = net.constant_absmax(conv.index).unwrap_err().to_string();
+    assert!(err.contains("is not a CONSTANT layer"), "{err}");
 
     let mut data = spec().open().unwrap();
     let acts = collect_activations(
@@ -365,15 +373,7 @@ fn gpu_stats_05_our_table_scales_prelu_slopes_so_strict_int8_runs_prelu_in_int8(
     // Strict INT8 from our table alone: both PReLUs run INT8, none is released.
     let ours_path = out_dir().join("stats_prelu_ours_minmax.calib");
     ours.write_atomic(&ours_path).unwrap();
-    let cfg =
-        config(Precision::StrictInt8).with_calibration_table(TablePolicy::require(&ours_path));
-    let mut calibrator =
-        DataCalibrator::new(spec().open().unwrap()).with_algorithm(CalibrationAlgorithm::MinMax);
-    let built = b.build_calibrated(&mut net, &cfg, &mut calibrator).unwrap();
-    assert_eq!(
-        built.get_batch_calls, 0,
-        "built from our table, not calibrated"
-    );
+    let built = build_from_table(&b, &mut net, Precision::StrictInt8, &ours_path, spec());
     let strict = built.strict.as_ref().expect("a strict build has a report");
     record(
         "stats_prelu_strict_int8",
