@@ -23,12 +23,17 @@ pub struct LayerSensitivity {
     /// With group measurement: the score gained by keeping its whole group out of INT8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_gain: Option<f64>,
+    /// Several units of one group joined into one entry (how many): measured alone, none of
+    /// them explained the group's gain, so the search keeps them out together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub together: Option<usize>,
 }
 
 /// One trial of the search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
-    /// How many of the worst-ranked units were kept out of INT8.
+    /// How many of the ranking's worst entries were kept out of INT8 (an entry is a unit, or
+    /// units kept out together: [`LayerSensitivity::together`]).
     pub kept_out: usize,
     /// A probe (measurement before the search): the unit, or the group of units (joined by
     /// `" | "`), kept out alone.

@@ -168,6 +168,7 @@ pub fn rank_units(
                 position,
                 measured: None,
                 group_gain: None,
+                together: None,
             }
         })
         .collect();
@@ -327,6 +328,12 @@ pub fn default_group_size(n: usize) -> usize {
 /// The result ranks the units measured alone by their gain, then every other unit by its
 /// group's gain, the proxy's order breaking ties. `gain` gets the units to keep out together.
 ///
+/// A measured group whose best unit alone gains less than half of what the whole group
+/// gained is one entry of the ranking ([`LayerSensitivity::together`]), ranked by the
+/// group's gain: its loss needs several of its units kept out at once (a layer and the
+/// producer of its input, both in INT8, round the same tensor), and a prefix of single units
+/// would never reach it.
+///
 /// Neighbours share their error's path through the network, so a loss that sits in one layer
 /// (EfficientNet-Lite0's first depthwise convolution, by simulation) shows in its group, for
 /// about `n / g + 2 g` builds instead of `n`.
@@ -362,12 +369,27 @@ pub fn rank_by_groups(
         .filter(|(_, g)| *g > 0.0)
         .map(|(g, _)| *g)
         .collect();
+    let mut joined = Vec::new();
     for &g in &refine {
         let end = ((g + 1) * group).min(by_position.len());
         for u in &mut by_position[g * group..end] {
             let single = gain(&[&*u])?;
             u.measured = Some(single);
         }
+        let members = &by_position[g * group..end];
+        let best_alone = members
+            .iter()
+            .filter_map(|u| u.measured)
+            .fold(f64::MIN, f64::max);
+        if members.len() > 1 && best_alone < gains[g].1 / 2.0 {
+            joined.push((g * group, end, join(members, gains[g].1)));
+        }
+    }
+    // Each joined group replaces its members (ranges are disjoint; last first keeps the
+    // earlier ranges' indices valid).
+    joined.sort_by_key(|j| std::cmp::Reverse(j.0));
+    for (start, end, entry) in joined {
+        by_position.splice(start..end, [entry]);
     }
     let mut out = by_position;
     out.sort_by(|a, b| {
@@ -381,6 +403,28 @@ pub fn rank_by_groups(
             .then_with(|| proxy_rank[&a.position].cmp(&proxy_rank[&b.position]))
     });
     Ok(out)
+}
+
+/// `members` of one group as one entry of the ranking, measured at `gain` together: their
+/// layers in network order, the worst of their tensors, the first one's position.
+fn join(members: &[LayerSensitivity], gain: f64) -> LayerSensitivity {
+    let worst = members
+        .iter()
+        .filter(|u| u.sqnr_db.is_some())
+        .min_by(|a, b| {
+            a.sqnr_db
+                .unwrap_or(f64::MAX)
+                .total_cmp(&b.sqnr_db.unwrap_or(f64::MAX))
+        });
+    LayerSensitivity {
+        layers: members.iter().flat_map(|u| u.layers.clone()).collect(),
+        tensor: worst.map(|u| u.tensor.clone()).unwrap_or_default(),
+        sqnr_db: worst.and_then(|u| u.sqnr_db),
+        position: members[0].position,
+        measured: Some(gain),
+        group_gain: Some(gain),
+        together: Some(members.len()),
+    }
 }
 
 /// Searches the smallest set of `ranking`'s worst layers to keep out of INT8 so that a
@@ -644,6 +688,7 @@ mod tests {
             position: 0,
             measured: None,
             group_gain: None,
+            together: None,
         };
         // The proxy's order a, b, c, d; measured alone, c gains most (the case the proxy
         // misses: EfficientNet-Lite0's first depthwise convolution), a and d tie.
@@ -678,6 +723,7 @@ mod tests {
                 position: i,
                 measured: None,
                 group_gain: None,
+                together: None,
             })
             .collect();
         let single = |name: &str| match name {
@@ -720,6 +766,61 @@ mod tests {
         assert_eq!(ranked[6].measured, None);
         assert_eq!(default_group_size(62), 6);
         assert_eq!(default_group_size(1), 1);
+    }
+
+    #[test]
+    fn a_group_that_gains_only_as_a_whole_is_kept_out_together() {
+        // Ten units; u0 and u1 gain 6 points only together (a layer and the producer of its
+        // input), nothing alone; u8 gains 2 points alone.
+        let proxy: Vec<LayerSensitivity> = (0..10)
+            .rev()
+            .map(|i| LayerSensitivity {
+                layers: vec![format!("u{i}")],
+                tensor: format!("t{i}"),
+                sqnr_db: Some(30.0 + i as f64),
+                position: i,
+                measured: None,
+                group_gain: None,
+                together: None,
+            })
+            .collect();
+        let gain_of = |names: &[String]| {
+            let has = |n: &str| names.iter().any(|x| x == n);
+            let mut g = if has("u8") { 0.02 } else { 0.0 };
+            if has("u0") && has("u1") {
+                g += 0.06;
+            }
+            g
+        };
+        let ranked = rank_by_groups(proxy, 3, |units| {
+            let names: Vec<String> = units.iter().flat_map(|u| u.layers.clone()).collect();
+            Ok(gain_of(&names))
+        })
+        .unwrap();
+        // Group {u0,u1,u2} gained 6 points, its best unit alone 0: one entry, first. Group
+        // {u6,u7,u8} gained 2 points and u8 alone explains them: its units stay apart.
+        let order: Vec<String> = ranked.iter().map(|r| r.layers.join("+")).collect();
+        assert_eq!(
+            order,
+            ["u0+u1+u2", "u8", "u7", "u6", "u9", "u5", "u4", "u3"]
+        );
+        let first = &ranked[0];
+        assert_eq!(first.together, Some(3));
+        assert_eq!(first.measured, Some(0.06));
+        // Its worst tensor is its members' lowest SQNR (u0's 30 dB), its position the first.
+        assert_eq!((first.tensor.as_str(), first.sqnr_db), ("t0", Some(30.0)));
+        assert_eq!(first.position, 0);
+        assert_eq!(ranked[1].together, None);
+        // The search over this ranking: one entry kept out gains the 6 points, which single
+        // units in gain order (u8, u7, u6, u2, u1, u0, ...) reached only at k = 6.
+        let score = |k: usize| {
+            let out: Vec<String> = ranked[..k].iter().flat_map(|u| u.layers.clone()).collect();
+            Ok(0.80 + gain_of(&out))
+        };
+        assert_eq!(
+            smallest_meeting(ranked.len(), 0.86, 12, score).unwrap(),
+            (1, true)
+        );
     }
 
     #[test]

@@ -207,10 +207,10 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
         )?;
         for l in r.ranking.iter().take(5) {
             if let Some(g) = l.measured.or(l.group_gain) {
-                let how = if l.measured.is_some() {
-                    "alone"
-                } else {
-                    "its group"
+                let how = match (l.together, l.measured) {
+                    (Some(n), _) => format!("{n} units together: none alone explains it"),
+                    (None, Some(_)) => "alone".to_owned(),
+                    (None, None) => "its group".to_owned(),
                 };
                 writeln!(
                     out,
