@@ -25,6 +25,7 @@ pub struct BuildConfig {
     timing_cache: Option<Vec<u8>>,
     return_timing_cache: bool,
     tactics: Tactics,
+    strict_releases: Vec<(String, String)>,
 }
 
 impl BuildConfig {
@@ -152,6 +153,21 @@ impl BuildConfig {
     pub fn keep_layer_out_of_int8(mut self, name: impl Into<String>) -> Self {
         self.settings.keep_out_of_int8.names.push(name.into());
         self
+    }
+    /// `StrictInt8`: layers to release before the first pass, each with why: what an earlier
+    /// strict build of the same network and table released (its report's `strict.released`).
+    /// TensorRT refuses or ignores them in INT8 whatever else is kept out, so the
+    /// accuracy-budget search carries its first build's releases to every later trial, one
+    /// pass each instead of one per release found. A hint, not a setting: a rebuild from the
+    /// report finds them again. Names that are not forced are ignored.
+    #[must_use]
+    pub fn with_strict_releases(mut self, releases: Vec<(String, String)>) -> Self {
+        self.strict_releases = releases;
+        self
+    }
+    /// The releases given by [`BuildConfig::with_strict_releases`].
+    pub fn strict_releases(&self) -> &[(String, String)] {
+        &self.strict_releases
     }
     /// Keeps every layer of TensorRT type `kind` (`SOFTMAX`, ...) out of INT8.
     #[must_use]

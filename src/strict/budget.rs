@@ -469,12 +469,21 @@ pub fn search<S: BatchSource + ?Sized>(
     let mut probes = Vec::new();
     // One strict engine with `out` kept out of INT8, evaluated: (score, INT8 layers, build,
     // its config, eval seconds).
+    // What the first strict build released (TensorRT has no INT8 for them whatever is kept
+    // out), given to every later trial: one pass each instead of one per release found.
+    let mut first_releases: Option<Vec<(String, String)>> = None;
     let mut trial = |out: &[String]| -> Result<(f64, usize, BuildOutput, BuildConfig, f64)> {
         let mut c = config.clone();
         for name in out {
             c = c.keep_layer_out_of_int8(name.clone());
         }
+        if let Some(r) = &first_releases {
+            c = c.with_strict_releases(r.clone());
+        }
         let built = builder.build_in(&mut session, network, &c, None)?;
+        if first_releases.is_none() {
+            first_releases = built.strict.as_ref().map(|s| s.released.clone());
+        }
         let t = Instant::now();
         let engine = runtime.deserialize(&built.plan)?;
         data.reset()?;

@@ -72,6 +72,7 @@ pub(crate) fn build(
         calibration: (0, 0),
     };
     s.release_unscaled(network)?;
+    s.release_known(network)?;
     if let Enforced::Built(done) = s.enforce(network, &mut calibrator)? {
         return Ok(*done);
     }
@@ -261,6 +262,28 @@ impl Strict<'_, '_> {
         (out.calibration_batches, out.get_batch_calls) = self.calibration;
         out.strict = Some(audit);
         Ok(Some(out))
+    }
+
+    /// Releases what an earlier strict build of this network released
+    /// ([`BuildConfig::with_strict_releases`]), before the first pass.
+    fn release_known(&mut self, network: &mut Network) -> Result<()> {
+        let forced = self
+            .plan
+            .forced
+            .iter()
+            .map(|&i| Ok(network.layer(i)?.name))
+            .collect::<Result<Vec<String>>>()?;
+        let known = strict::carried_releases(&forced, self.config.strict_releases());
+        if !known.is_empty() {
+            log::info!(
+                target: "trt::strict",
+                "{} layer(s) kept out of INT8 as an earlier build released them",
+                known.len()
+            );
+        }
+        strict::release(network, &mut self.plan, &known, self.config.fallback())?;
+        self.released.extend(known);
+        Ok(())
     }
 
     /// Keeps `layers` out of INT8 from the next pass on.

@@ -244,6 +244,28 @@ pub(crate) fn release(
     Ok(())
 }
 
+const CARRIED: &str = " (released by an earlier build)";
+
+/// The releases of an earlier build (`known`) that apply to this plan: those of its `forced`
+/// layers, each reason marked as carried over.
+pub(crate) fn carried_releases(
+    forced: &[String],
+    known: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, why) in known {
+        if forced.contains(name) && !out.iter().any(|(n, _)| n == name) {
+            let why = if why.ends_with(CARRIED) {
+                why.clone()
+            } else {
+                format!("{why}{CARRIED}")
+            };
+            out.push((name.clone(), why));
+        }
+    }
+    out
+}
+
 /// Forced layers with a float output that has no INT8 scale: not in the calibration table and
 /// no dynamic range set. TensorRT cannot write such a tensor in INT8 ("Missing scale and
 /// zero-point for tensor ...", a build error when the constraints are obeyed), so these layers
@@ -560,6 +582,41 @@ mod tests {
         assert!(plan_layers(&layers, &inputs, &LayerFilter::default())
             .excluded
             .is_empty());
+    }
+
+    #[test]
+    fn an_earlier_builds_releases_apply_to_forced_layers_only_once_each() {
+        let forced = ["/ReduceMean".to_string(), "/fc/Gemm".to_string()];
+        let known = [
+            (
+                "/fc/Gemm".to_string(),
+                "ran FP32 in the enforced build".to_string(),
+            ),
+            // Kept out by the user in this build, so not forced: nothing to release.
+            (
+                "/conv1/Conv".to_string(),
+                "ran FP32 in the enforced build".to_string(),
+            ),
+            ("/fc/Gemm".to_string(), "again".to_string()),
+            (
+                "/ReduceMean".to_string(),
+                "No supported formats (released by an earlier build)".to_string(),
+            ),
+        ];
+        assert_eq!(
+            carried_releases(&forced, &known),
+            [
+                (
+                    "/fc/Gemm".to_string(),
+                    "ran FP32 in the enforced build (released by an earlier build)".to_string()
+                ),
+                (
+                    "/ReduceMean".to_string(),
+                    "No supported formats (released by an earlier build)".to_string()
+                ),
+            ]
+        );
+        assert!(carried_releases(&forced, &[]).is_empty());
     }
 
     #[test]
