@@ -29,6 +29,19 @@ pub struct LayerSensitivity {
     pub together: Option<usize>,
 }
 
+impl LayerSensitivity {
+    /// How to name it in one line: its layers joined by `+`; an entry of units kept out
+    /// together by its first and last layer and how many units it holds.
+    pub fn label(&self) -> String {
+        match (self.together, self.layers.first(), self.layers.last()) {
+            (Some(n), Some(first), Some(last)) if self.layers.len() > 2 => {
+                format!("{first} .. {last} ({n} units together)")
+            }
+            _ => self.layers.join(" + "),
+        }
+    }
+}
+
 /// One trial of the search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trial {

@@ -819,7 +819,9 @@ mod tests {
         // Its worst tensor is its members' lowest SQNR (u0's 30 dB), its position the first.
         assert_eq!((first.tensor.as_str(), first.sqnr_db), ("t0", Some(30.0)));
         assert_eq!(first.position, 0);
+        assert_eq!(first.label(), "u0 .. u2 (3 units together)");
         assert_eq!(ranked[1].together, None);
+        assert_eq!(ranked[1].label(), "u8");
         // The search over this ranking: one entry kept out gains the 6 points, which single
         // units in gain order (u8, u7, u6, u2, u1, u0, ...) reached only at k = 6.
         let score = |k: usize| {

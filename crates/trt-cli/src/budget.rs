@@ -133,7 +133,7 @@ pub fn build(args: &BuildArgs, config: BuildConfig, out: &mut dyn Write) -> Resu
         let items: Vec<(String, f64)> = record
             .ranking
             .iter()
-            .filter_map(|l| Some((l.layers.join(" + "), -l.sqnr_db?)))
+            .filter_map(|l| Some((l.label(), -l.sqnr_db?)))
             .take(30)
             .collect();
         trt_plot::ranking_svg(
@@ -186,13 +186,7 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
     writeln!(out, "ranking    worst first (units of fused layers; {by}):")?;
     for l in r.ranking.iter().take(8) {
         let db = l.sqnr_db.map_or("-".to_owned(), |d| format!("{d:.1} dB"));
-        writeln!(
-            out,
-            "           {:>9}  {}  ({})",
-            db,
-            l.layers.join(" + "),
-            l.tensor
-        )?;
+        writeln!(out, "           {:>9}  {}  ({})", db, l.label(), l.tensor)?;
     }
     if r.ranking.len() > 8 {
         writeln!(out, "           and {} more", r.ranking.len() - 8)?;
@@ -208,7 +202,7 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
         for l in r.ranking.iter().take(5) {
             if let Some(g) = l.measured.or(l.group_gain) {
                 let how = match (l.together, l.measured) {
-                    (Some(n), _) => format!("{n} units together: none alone explains it"),
+                    (Some(_), _) => "together: no unit alone explains it".to_owned(),
                     (None, Some(_)) => "alone".to_owned(),
                     (None, None) => "its group".to_owned(),
                 };
@@ -216,7 +210,7 @@ fn print_search(r: &BudgetSearch, out: &mut dyn Write) -> Result<()> {
                     out,
                     "           {:+7.2} points  {}  ({how})",
                     100.0 * g,
-                    l.layers.join(" + ")
+                    l.label()
                 )?;
             }
         }
