@@ -410,16 +410,12 @@ pub fn rank_by_groups(
 fn join(members: &[LayerSensitivity], gain: f64) -> LayerSensitivity {
     let worst = members
         .iter()
-        .filter(|u| u.sqnr_db.is_some())
-        .min_by(|a, b| {
-            a.sqnr_db
-                .unwrap_or(f64::MAX)
-                .total_cmp(&b.sqnr_db.unwrap_or(f64::MAX))
-        });
+        .filter_map(|u| Some((u, u.sqnr_db?)))
+        .min_by(|a, b| a.1.total_cmp(&b.1));
     LayerSensitivity {
         layers: members.iter().flat_map(|u| u.layers.clone()).collect(),
-        tensor: worst.map(|u| u.tensor.clone()).unwrap_or_default(),
-        sqnr_db: worst.and_then(|u| u.sqnr_db),
+        tensor: worst.map(|(u, _)| u.tensor.clone()).unwrap_or_default(),
+        sqnr_db: worst.map(|(_, db)| db),
         position: members[0].position,
         measured: Some(gain),
         group_gain: Some(gain),
@@ -467,11 +463,11 @@ pub fn search<S: BatchSource + ?Sized>(
     let mut session = builder.session(config)?;
     let mut trials = Vec::new();
     let mut probes = Vec::new();
-    // One strict engine with `out` kept out of INT8, evaluated: (score, INT8 layers, build,
-    // its config, eval seconds).
     // What the first strict build released (TensorRT has no INT8 for them whatever is kept
     // out), given to every later trial: one pass each instead of one per release found.
     let mut first_releases: Option<Vec<(String, String)>> = None;
+    // One strict engine with `out` kept out of INT8, evaluated: (score, INT8 layers, build,
+    // its config, eval seconds).
     let mut trial = |out: &[String]| -> Result<(f64, usize, BuildOutput, BuildConfig, f64)> {
         let mut c = config.clone();
         for name in out {
@@ -719,22 +715,28 @@ mod tests {
         );
     }
 
-    #[test]
-    fn group_testing_finds_the_one_costly_unit_in_fewer_builds() {
-        // Ten units in network order; the proxy ranks them in reverse. Keeping out unit 4
-        // gains 10 points, unit 8 two; gains add up within a group.
-        let proxy: Vec<LayerSensitivity> = (0..10)
+    /// Units u0..u(n-1) in network order, ranked by the proxy in reverse (unit i: tensor ti at
+    /// i dB).
+    fn reversed_units(n: usize) -> Vec<LayerSensitivity> {
+        (0..n)
             .rev()
             .map(|i| LayerSensitivity {
                 layers: vec![format!("u{i}")],
-                tensor: String::new(),
+                tensor: format!("t{i}"),
                 sqnr_db: Some(i as f64),
                 position: i,
                 measured: None,
                 group_gain: None,
                 together: None,
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn group_testing_finds_the_one_costly_unit_in_fewer_builds() {
+        // Ten units in network order; the proxy ranks them in reverse. Keeping out unit 4
+        // gains 10 points, unit 8 two; gains add up within a group.
+        let proxy = reversed_units(10);
         let single = |name: &str| match name {
             "u4" => 0.10,
             "u8" => 0.02,
@@ -781,18 +783,7 @@ mod tests {
     fn a_group_that_gains_only_as_a_whole_is_kept_out_together() {
         // Ten units; u0 and u1 gain 6 points only together (a layer and the producer of its
         // input), nothing alone; u8 gains 2 points alone.
-        let proxy: Vec<LayerSensitivity> = (0..10)
-            .rev()
-            .map(|i| LayerSensitivity {
-                layers: vec![format!("u{i}")],
-                tensor: format!("t{i}"),
-                sqnr_db: Some(30.0 + i as f64),
-                position: i,
-                measured: None,
-                group_gain: None,
-                together: None,
-            })
-            .collect();
+        let proxy = reversed_units(10);
         let gain_of = |names: &[String]| {
             let has = |n: &str| names.iter().any(|x| x == n);
             let mut g = if has("u8") { 0.02 } else { 0.0 };
@@ -816,8 +807,8 @@ mod tests {
         let first = &ranked[0];
         assert_eq!(first.together, Some(3));
         assert_eq!(first.measured, Some(0.06));
-        // Its worst tensor is its members' lowest SQNR (u0's 30 dB), its position the first.
-        assert_eq!((first.tensor.as_str(), first.sqnr_db), ("t0", Some(30.0)));
+        // Its worst tensor is its members' lowest SQNR (u0's), its position the first.
+        assert_eq!((first.tensor.as_str(), first.sqnr_db), ("t0", Some(0.0)));
         assert_eq!(first.position, 0);
         assert_eq!(first.label(), "u0 .. u2 (3 units together)");
         assert_eq!(ranked[1].together, None);
