@@ -26,7 +26,7 @@ for r in $runs; do
   [ -s $R/$n.eval.json ] && continue
   if [ ! -s $R/$t.cache ]; then echo "=== $M: $n skipped, no table $R/$t.cache"; continue; fi
   step trt build $model $f --calib-cache $R/$t.cache --require-cache -o $R/$n.engine $X
-  step sh -c "trt eval $R/$n.engine --reference $R/fp32.engine $ev --json $X > $R/$n.eval.json.tmp && mv $R/$n.eval.json.tmp $R/$n.eval.json"
+  step sh -c "trt eval $R/$n.engine --reference $R/fp32.engine $ev --json $X > $R/$n.eval.json.tmp && mv $R/$n.eval.json.tmp $R/$n.eval.json || { rm -f $R/$n.eval.json.tmp; exit 1; }"
   rm -f $R/$n.engine
 done
 python3 - $R <<'PY'
